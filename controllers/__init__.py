@@ -1,0 +1,1 @@
+"""Search strategies (controllers), registered through ``nasengine.controllers``."""

@@ -1,0 +1,78 @@
+"""Registries of plug-ins, one per extension kind, filled from Python entry points.
+
+Built-in spaces, controllers and evaluators are declared in ``pyproject.toml`` exactly as
+a third-party package would declare its own; nothing is imported until it is asked for.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any, Callable, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Name -> object. Registering a name twice is an error; entry points load lazily.
+
+    Args:
+        kind: Human name of what is registered ("search space").
+        group: Entry-point group scanned on first use.
+    """
+
+    def __init__(self, kind: str, group: str) -> None:
+        self.kind = kind
+        self.group = group
+        self._objects: dict[str, T] = {}
+        self._entry_points: dict[str, Any] | None = None
+
+    def register(self, name: str, obj: T | None = None) -> Any:
+        """Register ``obj`` under ``name``; usable as a decorator when ``obj`` is omitted."""
+
+        def add(o: T) -> T:
+            if name in self._objects or name in self._scan():
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._objects[name] = o
+            return o
+
+        return add if obj is None else add(obj)
+
+    def get(self, name: str) -> T:
+        if name in self._objects:
+            return self._objects[name]
+        eps = self._scan()
+        if name not in eps:
+            raise KeyError(f"unknown {self.kind} {name!r}; available: {', '.join(self.names()) or 'none'}")
+        obj = eps[name].load()
+        self._objects[name] = obj
+        return obj
+
+    def names(self) -> list[str]:
+        return sorted(set(self._objects) | set(self._scan()))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._objects or name in self._scan()
+
+    def _scan(self) -> dict[str, Any]:
+        if self._entry_points is None:
+            found: dict[str, Any] = {}
+            for ep in entry_points(group=self.group):
+                if ep.name in found and found[ep.name].value != ep.value:
+                    raise ValueError(f"{self.kind} {ep.name!r} is declared twice ({found[ep.name].value}, {ep.value})")
+                found[ep.name] = ep
+            self._entry_points = found
+        return self._entry_points
+
+
+spaces: Registry[Callable[..., Any]] = Registry("search space", "nasengine.spaces")
+controllers: Registry[Callable[..., Any]] = Registry("controller", "nasengine.controllers")
+evaluators: Registry[Callable[..., Any]] = Registry("evaluator", "nasengine.evaluators")
+
+
+def get_space(name: str, **config: Any) -> Any:
+    """Instantiate the registered search space ``name`` with config keyword arguments."""
+    return spaces.get(name)(**config)
+
+
+def list_spaces() -> list[str]:
+    return spaces.names()

@@ -1,0 +1,196 @@
+"""The search-space base class and the config dataclass every space extends."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+import random
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+from torch import nn
+
+from nasengine.arch import Arch, ArchError, Decision
+from nasengine.cost import Cost
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """Fields every space accepts. Spaces subclass this as a frozen dataclass."""
+
+    input_size: int = 224
+    num_classes: int = 1000
+    in_channels: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("input_size", "num_classes", "in_channels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> SpaceConfig:
+        """Build from loosely typed values (CLI, YAML, JSON): lists become tuples, and
+        unknown keys raise a ``ValueError`` naming the allowed ones."""
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+        unknown = sorted(set(kwargs) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown config key(s) {unknown} for {cls.__name__}; allowed: {sorted(fields)}")
+        hints = typing.get_type_hints(cls)
+        coerced = {k: _coerce(k, v, hints.get(k)) for k, v in kwargs.items()}
+        return cls(**coerced)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    if isinstance(value, list):
+        value = tuple(_coerce(name, v, None) for v in value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and not isinstance(value, hint):
+        raise ValueError(f"config key {name!r} must be {hint.__name__}, got {value!r}")
+    if hint is int and isinstance(value, bool):
+        raise ValueError(f"config key {name!r} must be int, got {value!r}")
+    return value
+
+
+RandomLike = typing.Union[random.Random, np.random.Generator, int, None]
+
+
+class SearchSpace(abc.ABC):
+    """A set of architectures: decisions, validation, sampling, exact cost, networks.
+
+    Subclasses set ``name`` and ``config_class`` and implement four methods:
+    ``decisions``, ``cost``, ``network`` and ``build``. Everything else has a default.
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[SpaceConfig]] = SpaceConfig
+
+    def __init__(self, config: SpaceConfig | None = None, **overrides: Any) -> None:
+        if config is None:
+            config = self.config_class.from_kwargs(**overrides)
+        elif overrides:
+            config = dataclasses.replace(config, **overrides)
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
+        self.config = config
+        self._decisions_by_name: dict[str, Decision] | None = None
+
+    # --- the four methods a space implements -------------------------------------------
+    @abc.abstractmethod
+    def decisions(self) -> tuple[Decision, ...]:
+        """All decisions, in the order a controller should walk them."""
+
+    @abc.abstractmethod
+    def cost(self, arch: Arch) -> Cost:
+        """Exact MACs (Conv2d + Linear) and parameters of ``build(arch)``, analytically."""
+
+    @abc.abstractmethod
+    def network(self) -> nn.Module:
+        """The weight-sharing network that holds every candidate of every decision."""
+
+    @abc.abstractmethod
+    def build(self, arch: Arch, *, from_supernet: nn.Module | None = None) -> nn.Module:
+        """A standalone network with only the chosen candidates; optionally inherit weights."""
+
+    # --- defaults -----------------------------------------------------------------------
+    def cost_bounds(self) -> tuple[Cost, Cost]:
+        """(minimum, maximum) cost over the whole space. Override when cost is monotone
+        or decomposable; this default is exact only for small spaces."""
+        costs = [self.cost(self.arch(dict(zip(self._names(), combo)))) for combo in self._all_combos()]
+        return Cost(min(c.macs for c in costs), min(c.params for c in costs)), Cost(
+            max(c.macs for c in costs), max(c.params for c in costs)
+        )
+
+    def presets(self) -> dict[str, Arch]:
+        """Named published architectures of this space (may be empty)."""
+        return {}
+
+    def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
+        c = self.config
+        return (batch, c.in_channels, c.input_size, c.input_size)
+
+    def size(self) -> int:
+        """Number of architectures (product of the option counts)."""
+        return math.prod(len(d.options) for d in self.decisions())
+
+    def decision(self, name: str) -> Decision:
+        if self._decisions_by_name is None:
+            self._decisions_by_name = {d.name: d for d in self.decisions()}
+        try:
+            return self._decisions_by_name[name]
+        except KeyError:
+            raise ArchError(f"unknown decision {name!r} in space {self.name!r}") from None
+
+    def arch(self, choices: Mapping[str, Any]) -> Arch:
+        """Validate ``choices`` and return the ``Arch``; ``ArchError`` names what is wrong."""
+        if isinstance(choices, Arch):
+            choices = choices.choices
+        if not isinstance(choices, Mapping):
+            raise ArchError(f"choices must be a mapping of decision name to option, got {type(choices).__name__}")
+        names = self._names()
+        unknown = [k for k in choices if k not in names]
+        if unknown:
+            raise ArchError(f"unknown decision(s) {unknown} in space {self.name!r}; decisions are {list(names)}")
+        missing = [n for n in names if n not in choices]
+        if missing:
+            raise ArchError(f"missing decision(s) {missing} in space {self.name!r}")
+        canonical = {}
+        for n in names:
+            d = self.decision(n)
+            canonical[n] = d.options[d.index(choices[n])]
+        self.check(canonical)
+        return Arch(self.name, self.config.to_dict(), canonical)
+
+    def check(self, choices: Mapping[str, Any]) -> None:
+        """Hook for rules that span several decisions; raise ``ArchError`` to reject."""
+
+    def sample(self, rng: RandomLike = None) -> Arch:
+        """A uniformly random valid architecture."""
+        rng = as_random(rng)
+        return self.arch({d.name: d.options[rng.randrange(len(d.options))] for d in self.decisions()})
+
+    def arch_from_indices(self, indices: Mapping[str, int] | list[int]) -> Arch:
+        """Build an arch from option indices (a list follows ``decisions()`` order)."""
+        decisions = self.decisions()
+        if not isinstance(indices, Mapping):
+            if len(indices) != len(decisions):
+                raise ArchError(f"expected {len(decisions)} indices, got {len(indices)}")
+            indices = dict(zip((d.name for d in decisions), indices))
+        out = {}
+        for name, i in indices.items():
+            d = self.decision(name)
+            if not 0 <= int(i) < len(d.options):
+                raise ArchError(f"decision {name!r}: index {i} out of range 0..{len(d.options) - 1}")
+            out[name] = d.options[int(i)]
+        return self.arch(out)
+
+    def _names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.decisions())
+
+    def _all_combos(self):
+        import itertools
+
+        if self.size() > 200_000:
+            raise NotImplementedError(f"space {self.name!r} is too large to enumerate; override cost_bounds()")
+        return itertools.product(*(d.options for d in self.decisions()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+
+def as_random(rng: RandomLike) -> random.Random:
+    """Turn a seed, ``random.Random``, numpy ``Generator`` or ``None`` into ``random.Random``."""
+    if isinstance(rng, random.Random):
+        return rng
+    if isinstance(rng, np.random.Generator):
+        return random.Random(int(rng.integers(0, 2**63 - 1)))
+    if rng is None or isinstance(rng, int):
+        return random.Random(rng)
+    raise TypeError(f"rng must be a seed, random.Random or numpy Generator, got {type(rng).__name__}")

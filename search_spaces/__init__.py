@@ -1,0 +1,1 @@
+"""Built-in search spaces, registered through the ``nasengine.spaces`` entry points."""

@@ -1,0 +1,1 @@
+"""One-shot weight-sharing training (supernets, PruningNet)."""
