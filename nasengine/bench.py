@@ -1,0 +1,124 @@
+"""``nasengine bench SUITE``: measured figures, printed as a table and written as JSON.
+
+Every report records the machine and library versions next to each figure. Ratios are
+measured within one process so they stay comparable on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from nasengine.registry import get_space
+
+SUITES: dict[str, Callable[[argparse.Namespace], list[dict[str, Any]]]] = {}
+
+
+def suite(name: str) -> Callable:
+    def add(fn: Callable) -> Callable:
+        if name in SUITES:
+            raise ValueError(f"bench suite {name!r} is already registered")
+        SUITES[name] = fn
+        return fn
+
+    return add
+
+
+def machine_info() -> dict[str, Any]:
+    import numpy
+
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    return info
+
+
+def write_report(name: str, rows: list[dict[str, Any]], out: str | Path) -> Path:
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report = {"suite": name, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "machine": machine_info(), "rows": rows}
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return path
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    keys = list(rows[0])
+    cells = [[_fmt(r.get(k)) for k in keys] for r in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    print("  ".join(k.ljust(w) for k, w in zip(keys, widths)))
+    for c in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(c, widths)))
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+# Configurations timed by ``bench cost``: the published settings and small ones.
+COST_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("shufflenet", {}),
+    ("shufflenet", {"channel_search": True}),
+    ("nas_cell", {"cells_per_stage": 4, "filters": 44, "stem": "imagenet", "input_size": 224, "num_classes": 1000}),
+    ("channel_width", {"backbone": "mobilenet_v2"}),
+    ("channel_width", {"backbone": "resnet50"}),
+]
+
+
+@suite("cost")
+def bench_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Architectures per second of ``space.cost`` (after the one-off table build)."""
+    rows = []
+    n = args.samples
+    for name, config in COST_CASES:
+        space = get_space(name, **config)
+        t0 = time.perf_counter()
+        space.cost(space.sample(0))  # builds the lookup table
+        table_seconds = time.perf_counter() - t0
+        archs = [space.sample(seed) for seed in range(n)]
+        t0 = time.perf_counter()
+        for arch in archs:
+            space.cost(arch)
+        seconds = time.perf_counter() - t0
+        rows.append({"space": name, "config": json.dumps(config, sort_keys=True), "archs": n,
+                     "table_build_s": round(table_seconds, 4), "archs_per_s": round(n / seconds, 1)})
+    return rows
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="run a benchmark suite and write JSON under reports/bench/")
+    p.add_argument("suite", choices=sorted(SUITES))
+    p.add_argument("--out", help="JSON file (default reports/bench/SUITE.json)")
+    p.add_argument("--samples", type=int, default=20000, help="architectures per space (cost suite)")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.samples < 1:
+        raise ValueError(f"--samples must be >= 1, got {args.samples}")
+    rows = SUITES[args.suite](args)
+    print_table(rows)
+    path = write_report(args.suite, rows, args.out or f"reports/bench/{args.suite}.json")
+    print(f"wrote {path}")
+    return 0

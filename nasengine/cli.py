@@ -1,0 +1,39 @@
+"""The ``nasengine`` command line. Bad input prints one line and exits with code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nasengine import __version__, bench, cli_space, cli_train
+from nasengine.arch import ArchError
+from nasengine.cli_common import UsageError
+from nasengine.data import DataError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nasengine", description="Neural architecture search and dynamic networks for PyTorch.")
+    parser.add_argument("--version", action="version", version=f"nasengine {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cli_space.add_parsers(sub)
+    cli_train.add_parser(sub)
+    bench.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, ArchError, DataError, ValueError, KeyError, FileNotFoundError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"nasengine: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nasengine: interrupted; finished work is saved (run the same command to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

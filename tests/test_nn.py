@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from nasengine.nn import ChoiceOp, ElasticBatchNorm2d, ElasticConv2d, InputChoice, inherit_weights, select_path
+
+
+def test_elastic_conv_equals_a_plain_conv_with_the_leading_weights():
+    elastic = ElasticConv2d(8, 16, 3, padding=1, decision="w", widths={"half": 8, "full": 16})
+    select_path(elastic, {"w": "half"})
+    x = torch.randn(2, 5, 6, 6)  # input side follows x: 5 of 8 channels
+    plain = nn.Conv2d(5, 8, 3, padding=1)
+    inherit_weights(plain, elastic)
+    torch.testing.assert_close(elastic(x), plain(x))
+    assert torch.equal(plain.weight, elastic.weight[:8, :5])
+
+
+def test_elastic_depthwise_follows_the_input():
+    dw = ElasticConv2d(8, 8, 3, padding=1, groups=8)
+    assert dw(torch.randn(1, 3, 4, 4)).shape == (1, 3, 4, 4)
+
+
+def test_elastic_bn_updates_only_the_active_slice():
+    bn = ElasticBatchNorm2d(8).train()
+    bn(torch.randn(4, 3, 5, 5) + 10)
+    assert (bn.running_mean[:3] > 0.5).all() and (bn.running_mean[3:] == 0).all()
+    bn.eval()
+    full = nn.BatchNorm2d(3).eval()
+    inherit_weights(full, bn)
+    x = torch.randn(2, 3, 4, 4)
+    torch.testing.assert_close(bn(x), full(x))
+
+
+def test_choice_op_and_input_choice_need_a_selection():
+    op = ChoiceOp("op", {"a": nn.Identity(), "b": nn.ReLU()})
+    with pytest.raises(RuntimeError, match="select_path"):
+        op(torch.zeros(1))
+    select_path(op, {"op": "b"})
+    assert op(torch.tensor([-1.0])).item() == 0.0
+    with pytest.raises(KeyError, match="'c' is not a candidate"):
+        op.select("c")
+    pick = InputChoice("in", 3)
+    pick.select(2)
+    assert pick([torch.zeros(1), torch.ones(1), torch.full((1,), 2.0)]).item() == 2.0
+    with pytest.raises(KeyError, match="out of range"):
+        pick.select(3)
+
+
+def test_select_path_requires_every_decision():
+    with pytest.raises(KeyError, match="decision 'op'"):
+        select_path(ChoiceOp("op", {"a": nn.Identity(), "b": nn.ReLU()}), {"other": 1})
+
+
+def test_option_values_with_dots_are_safe_keys():
+    op = ChoiceOp("w", {0.5: nn.Identity(), 1.0: nn.ReLU()})
+    op.select(0.5)
+    assert "candidates.0_5" in dict(op.named_modules(prefix=""))
+
+
+def test_inherit_weights_rejects_mismatched_networks():
+    with pytest.raises(KeyError, match="no tensor"):
+        inherit_weights(nn.Sequential(nn.Linear(2, 2)), nn.Sequential(nn.Identity(), nn.Linear(2, 2)))
+    with pytest.raises(ValueError, match="cannot cover"):
+        inherit_weights(nn.Linear(4, 4), nn.Linear(2, 2))

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import pytest
+
+import nasengine
+from nasengine.registry import Registry
+from tests.toy_space import ToySpace
+
+
+def test_builtins_come_from_entry_points():
+    assert {"shufflenet", "nas_cell", "channel_width"} <= set(nasengine.list_spaces())
+    assert nasengine.spaces.get("shufflenet").__module__.startswith("search_spaces.")
+
+
+def test_registering_a_name_twice_is_an_error():
+    reg: Registry[object] = Registry("thing", "nasengine.no_such_group")
+    reg.register("a", object())
+    with pytest.raises(ValueError, match="'a' is already registered"):
+        reg.register("a", object())
+    with pytest.raises(ValueError, match="already registered"):
+        nasengine.spaces.register("shufflenet", ToySpace)
+
+
+def test_unknown_name_lists_available():
+    with pytest.raises(KeyError, match="unknown search space 'nope'.*shufflenet"):
+        nasengine.get_space("nope")
+
+
+def test_get_space_passes_config():
+    space = nasengine.get_space("toy", num_classes=3)
+    assert space.config.num_classes == 3 and isinstance(space, ToySpace)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from nasengine.data import load_dataset
+from nasengine.train import TrainConfig, evaluate, fit, recalibrate_bn
+
+
+def _mlp() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def test_training_on_digits_learns():
+    data = load_dataset("digits")
+    train, val, test = data.loaders(64, seed=0)
+    model = _mlp()
+    before = evaluate(model, val)["acc"]
+    history = fit(model, train, val, TrainConfig(epochs=4, lr=0.1), progress=False)
+    assert len(history) == 4 and history[-1]["val_acc"] > 0.85 > before
+    assert history[-1]["lr"] < 0.1 * 0.2  # cosine schedule decays
+
+
+def test_adamw_and_max_steps():
+    data = load_dataset("digits")
+    train, val, _ = data.loaders(32)
+    history = fit(_mlp(), train, val, TrainConfig(epochs=5, optimizer="adamw", lr=3e-3, max_steps=10), progress=False)
+    assert history[-1]["step"] == 10 and len(history) == 1
+
+
+def test_interrupted_training_resumes_from_checkpoint(tmp_path):
+    data = load_dataset("digits")
+    train, val, _ = data.loaders(64, seed=0)
+    cfg = TrainConfig(epochs=3, lr=0.1)
+    torch.manual_seed(0)
+    init = _mlp().state_dict()
+    full, first, resumed = _mlp(), _mlp(), _mlp()
+    for m in (full, first, resumed):
+        m.load_state_dict(init)
+    fit(full, train, val, cfg, progress=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(record):
+        if record["epoch"] == 2:
+            raise Stop
+
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(Stop):
+        fit(first, train, val, cfg, checkpoint=ckpt, progress=False, on_epoch=stop_after_two)
+    history = fit(resumed, *data.loaders(64, seed=0)[:2], cfg, checkpoint=ckpt, progress=False)
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b)  # the resumed run is the uninterrupted run
+
+
+def test_bn_recalibration_replaces_stale_statistics():
+    data = load_dataset("digits")
+    train, val, _ = data.loaders(64)
+    model = _mlp()
+    fit(model, train, val, TrainConfig(epochs=2, lr=0.1), progress=False)
+    good = evaluate(model, val)["acc"]
+    bn = model[2]
+    bn.running_mean.fill_(5.0)
+    bn.running_var.fill_(0.01)
+    assert evaluate(model, val)["acc"] < good - 0.2
+    recalibrate_bn(model, train, batches=10)
+    assert evaluate(model, val)["acc"] > good - 0.05
+    assert bn.momentum == 0.1 and not model.training
+
+
+@pytest.mark.parametrize("kwargs", [{"epochs": 0}, {"optimizer": "adam"}, {"lr": 0}, {"label_smoothing": 1.0}])
+def test_train_config_validation(kwargs):
+    with pytest.raises(ValueError):
+        TrainConfig(**kwargs)
