@@ -21,12 +21,12 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/nasengine space show shufflenet --set input_size=8 --set num_classes=10 --set in_channels=1 \
-		--set stem_stride=1 --set stem_pool=false --set stage_repeats=[1,1,2,1] --set stage_channels=[16,32,64,128] \
+		--set stem_channels=8 --set stem_stride=1 --set stage_repeats=[1,1,2,1] --set stage_channels=[16,32,64,128] \
 		--set last_channels=256
 	$(BIN)/nasengine cost --space nas_cell --arch nasnet_a --set cells_per_stage=4 --set filters=44 \
 		--set stem=imagenet --set input_size=224 --set num_classes=1000 --verify
 	$(BIN)/nasengine train --space shufflenet --arch '{"block0": "k3", "block1": "k5", "block2": "k7", "block3": "xception", "block4": "k3"}' \
-		--set input_size=8 --set num_classes=10 --set in_channels=1 --set stem_stride=1 --set stem_pool=false \
+		--set input_size=8 --set num_classes=10 --set in_channels=1 --set stem_channels=8 --set stem_stride=1 \
 		--set stage_repeats=[1,1,2,1] --set stage_channels=[16,32,64,128] --set last_channels=256 \
 		--dataset digits --epochs 8 --lr 0.1 --out runs/demo
 	@echo "results: runs/demo/metrics.json, runs/demo/weights.pt, runs/demo/config.yaml"

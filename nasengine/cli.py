@@ -9,6 +9,7 @@ from nasengine import __version__, bench, cli_space, cli_train
 from nasengine.arch import ArchError
 from nasengine.cli_common import UsageError
 from nasengine.data import DataError
+from nasengine.registry import PluginLoadError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UsageError, ArchError, DataError, ValueError, KeyError, FileNotFoundError) as exc:
+    except (UsageError, ArchError, DataError, PluginLoadError, ValueError, KeyError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"nasengine: error: {message}", file=sys.stderr)
         return 2

@@ -12,6 +12,10 @@ from typing import Any, Callable, Generic, TypeVar
 T = TypeVar("T")
 
 
+class PluginLoadError(ImportError):
+    """An entry point is declared but its object cannot be imported."""
+
+
 class Registry(Generic[T]):
     """Name -> object. Registering a name twice is an error; entry points load lazily.
 
@@ -43,7 +47,10 @@ class Registry(Generic[T]):
         eps = self._scan()
         if name not in eps:
             raise KeyError(f"unknown {self.kind} {name!r}; available: {', '.join(self.names()) or 'none'}")
-        obj = eps[name].load()
+        try:
+            obj = eps[name].load()
+        except Exception as exc:  # a broken plug-in must not look like a bug of ours
+            raise PluginLoadError(f"{self.kind} {name!r} ({eps[name].value}) failed to load: {exc}") from exc
         self._objects[name] = obj
         return obj
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from nasengine.arch import Arch, ArchError, Decision
 from nasengine.cost import Cost
+from nasengine.validation import positive_int
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,7 @@ class SpaceConfig:
 
     def __post_init__(self) -> None:
         for name in ("input_size", "num_classes", "in_channels"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            positive_int(name, getattr(self, name))
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> SpaceConfig:

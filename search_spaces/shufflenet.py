@@ -23,6 +23,7 @@ from nasengine.arch import Arch, ArchError, Decision
 from nasengine.cost import Cost
 from nasengine.nn import ChoiceOp, inherit_weights
 from nasengine.space import SearchSpace, SpaceConfig
+from nasengine.validation import positive_int, positive_int_tuple
 from search_spaces.shufflenet_blocks import BLOCK_KERNELS, SPOSNet, init_weights, make_block
 
 #: Block options in the official index order (0: 3x3, 1: 5x5, 2: 7x7, 3: Xception).
@@ -36,11 +37,6 @@ SPOS_BLOCKS = (2, 1, 0, 1, 2, 0, 2, 0, 2, 0, 2, 3, 0, 0, 0, 0, 3, 2, 3, 3)
 #: Block + channel search result (megvii-model/ShuffleNet-Series, OneShot/network.py).
 SPOS_CHANNEL_BLOCKS = (0, 0, 3, 1, 1, 1, 0, 0, 2, 0, 2, 1, 1, 0, 2, 0, 2, 1, 3, 2)
 SPOS_CHANNEL_SCALE_IDS = (6, 5, 3, 5, 2, 6, 3, 4, 2, 5, 7, 5, 4, 6, 7, 4, 4, 5, 4, 3)
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -74,20 +70,15 @@ class ShuffleNetConfig(SpaceConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _positive_int("stem_channels", self.stem_channels)
-        _positive_int("last_channels", self.last_channels)
+        positive_int("stem_channels", self.stem_channels)
+        positive_int("last_channels", self.last_channels)
         if self.stem_stride not in (1, 2) or isinstance(self.stem_stride, bool):
             raise ValueError(f"stem_stride must be 1 or 2, got {self.stem_stride!r}")
         for name in ("stem_pool", "channel_search", "bn_affine"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         for name in ("stage_repeats", "stage_channels"):
-            value = getattr(self, name)
-            if not isinstance(value, (tuple, list)) or not value:
-                raise ValueError(f"{name} must be a non-empty sequence of positive integers, got {value!r}")
-            for v in value:
-                _positive_int(f"every entry of {name}", v)
-            object.__setattr__(self, name, tuple(value))
+            object.__setattr__(self, name, positive_int_tuple(name, getattr(self, name)))
         if len(self.stage_repeats) != len(self.stage_channels):
             raise ValueError(f"stage_repeats {self.stage_repeats} and stage_channels {self.stage_channels} "
                              "must have the same length (one entry per stage)")

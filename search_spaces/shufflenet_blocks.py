@@ -35,8 +35,7 @@ def split_channels(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class _MidLayers:
     """Creates the layers whose width is the block's mid-channel count (elastic or not)."""
 
-    def __init__(self, *, mid: int, affine: bool, decision: str | None, widths: Mapping[Any, int] | None):
-        self.mid = mid
+    def __init__(self, *, affine: bool, decision: str | None, widths: Mapping[Any, int] | None):
         self.affine = affine
         self.decision = decision if widths else None
         self.widths = widths
@@ -59,6 +58,8 @@ class _MidLayers:
 class _SPOSBlock(nn.Module):
     """Shared split / projection / concatenation logic of both block families."""
 
+    branch_main: nn.Sequential  # set by the subclass
+
     def __init__(self, *, in_channels: int, out_channels: int, stride: int, proj_kernel: int, affine: bool) -> None:
         super().__init__()
         if stride not in (1, 2):
@@ -76,8 +77,6 @@ class _SPOSBlock(nn.Module):
                 nn.BatchNorm2d(c, affine=affine),
                 nn.ReLU(inplace=True),
             )
-
-    branch_main: nn.Sequential
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride == 1:
@@ -104,7 +103,7 @@ class ShuffleBlock(_SPOSBlock):
                  affine: bool = True, decision: str | None = None, widths: Mapping[Any, int] | None = None) -> None:
         super().__init__(in_channels=in_channels, out_channels=out_channels, stride=stride,
                          proj_kernel=kernel, affine=affine)
-        m = _MidLayers(mid=mid, affine=affine, decision=decision, widths=widths)
+        m = _MidLayers(affine=affine, decision=decision, widths=widths)
         self.branch_main = nn.Sequential(
             m.conv(self.main_in, mid, 1, sets_width=True),
             m.bn(mid),
@@ -125,7 +124,7 @@ class XceptionBlock(_SPOSBlock):
                  decision: str | None = None, widths: Mapping[Any, int] | None = None) -> None:
         super().__init__(in_channels=in_channels, out_channels=out_channels, stride=stride,
                          proj_kernel=3, affine=affine)
-        m = _MidLayers(mid=mid, affine=affine, decision=decision, widths=widths)
+        m = _MidLayers(affine=affine, decision=decision, widths=widths)
         c = self.main_in
         self.branch_main = nn.Sequential(
             nn.Conv2d(c, c, 3, stride, 1, groups=c, bias=False),

@@ -144,7 +144,7 @@ def test_supernet_holds_every_candidate():
 
 def test_forward_on_digit_sized_inputs():
     space = nasengine.get_space("shufflenet", input_size=8, in_channels=1, num_classes=10, stem_stride=1,
-                                stage_channels=(16, 32, 64, 128), last_channels=128, channel_search=True)
+                                stem_channels=8, stage_channels=(16, 32, 64, 128), last_channels=128, channel_search=True)
     arch = space.sample(0)
     out = space.build(arch)(torch.randn(3, 1, 8, 8))
     assert out.shape == (3, 10)
@@ -174,6 +174,13 @@ def test_split_is_the_official_shuffle():
 def test_bad_configs_raise_value_error(bad):
     with pytest.raises(ValueError):
         nasengine.get_space("shufflenet", **bad)
+
+
+@pytest.mark.parametrize("bad", [{"stem_pool": 1}, {"bn_affine": "yes"}, {"channel_search": None},
+                                 {"stem_stride": True}, {"channel_scales": (0.5, True)}, {"dropout": -0.1}])
+def test_direct_config_construction_is_validated(bad):
+    with pytest.raises(ValueError):
+        ShuffleNetConfig(**bad)
 
 
 def test_config_coerces_json_values_and_arch_round_trips():

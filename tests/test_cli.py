@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nasengine.cli import main
+from tests import toy_space  # noqa: F401  registers the "toy" space
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_spaces_lists_builtins(capsys):
+    code, out, _ = run(capsys, "spaces")
+    assert code == 0
+    for name in ("shufflenet", "nas_cell", "channel_width", "toy"):
+        assert name in out
+
+
+def test_space_show_prints_decisions_and_bounds(capsys):
+    code, out, _ = run(capsys, "space", "show", "toy", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["size"] == 4
+    assert [d["name"] for d in data["decisions"]] == ["kernel", "width"]
+    assert data["min"]["macs"] < data["max"]["macs"]
+
+
+def test_cost_with_inline_json_and_verify(capsys):
+    code, out, _ = run(capsys, "cost", "--space", "toy", "--arch", '{"kernel": "k5", "width": 8}', "--verify", "--json")
+    row = json.loads(out)
+    assert code == 0 and row["match"] is True and row["macs"] == row["fvcore"]["macs"] > 0
+
+
+def test_cost_reads_an_arch_file(capsys, tmp_path):
+    arch = toy_space.ToySpace().arch({"kernel": "k3", "width": 4})
+    (tmp_path / "arch.json").write_text(arch.to_json())
+    code, out, _ = run(capsys, "cost", "--arch", str(tmp_path))
+    assert code == 0 and arch.id in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["space", "show", "nope"], "unknown space 'nope'"),
+        (["space", "show", "toy", "--set", "depth=3"], "unknown config key"),
+        (["space", "show", "toy", "--set", "oops"], "--set expects key=value"),
+        (["cost", "--space", "toy", "--arch", '{"kernel": "k9", "width": 4}'], "'kernel'"),
+        (["cost", "--space", "toy", "--arch", "nasnet_b"], "no preset 'nasnet_b'"),
+        (["cost", "--arch", "missing/arch.json"], "does not exist"),
+        (["cost", "--space", "toy", "--arch", "{bad json"], "invalid JSON"),
+        (["train", "--space", "toy", "--arch", '{"kernel": "k3", "width": 4}', "--out", "x", "--epochs", "0"], "epochs"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_train_on_digits_saves_everything(capsys, tmp_path):
+    out_dir = tmp_path / "run"
+    code, out, _ = run(capsys, "train", "--space", "toy", "--arch", '{"kernel": "k3", "width": 8}', "--dataset", "digits",
+                       "--epochs", "3", "--lr", "0.1", "--out", str(out_dir), "--quiet")
+    assert code == 0
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["val_acc"] > 0.3  # chance is 0.1
+    assert {"arch.json", "config.yaml", "weights.pt", "metrics.json"} <= {p.name for p in out_dir.iterdir()}
+    assert not (out_dir / "checkpoint.pt").exists()
+
+
+def test_console_script_exit_code():
+    proc = subprocess.run([sys.executable, "-m", "nasengine.cli", "space", "show", "nope"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("nasengine: error: unknown space")
