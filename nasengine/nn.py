@@ -102,6 +102,13 @@ class ElasticConv2d(nn.Conv2d):
         return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, groups)
 
 
+class ElasticLinear(nn.Linear):
+    """Linear layer over the first ``x.shape[-1]`` input features (``weight[:, :in]``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight[:, : x.shape[-1]], self.bias)
+
+
 class ElasticBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d over the first ``x.shape[1]`` channels (statistics sliced in place)."""
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from nasengine import Arch, Cost, Decision, SearchSpace, SpaceConfig, spaces, trace_cost
-from nasengine.nn import ChoiceOp, ElasticBatchNorm2d, ElasticConv2d, inherit_weights
+from nasengine.nn import ChoiceOp, ElasticBatchNorm2d, ElasticConv2d, ElasticLinear, inherit_weights
 
 WIDTHS = (4, 8)
 
@@ -34,7 +34,7 @@ class ToySpace(SearchSpace):
         conv = {k: nn.Conv2d(c.in_channels, 4, int(k[1]), padding=int(k[1]) // 2) for k in kernels}
         conv2 = ElasticConv2d(4, w, 3, padding=1, decision="width" if width is None else "", widths={v: v for v in WIDTHS})
         return nn.Sequential(ChoiceOp("kernel", conv), nn.ReLU(), conv2, ElasticBatchNorm2d(w), nn.ReLU(),
-                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), _SlicedLinear(max(WIDTHS) if width is None else w, c.num_classes))
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), ElasticLinear(max(WIDTHS) if width is None else w, c.num_classes))
 
     def network(self) -> nn.Module:
         return self._make(("k3", "k5"), None)
@@ -46,11 +46,6 @@ class ToySpace(SearchSpace):
     def cost(self, arch: Arch) -> Cost:
         # Small enough to count directly; real spaces use lookup tables.
         return trace_cost(self.build(arch), self.input_shape())
-
-
-class _SlicedLinear(nn.Linear):
-    def forward(self, x):
-        return nn.functional.linear(x, self.weight[:, : x.shape[1]], self.bias)
 
 
 # Registered by hand, as a plug-in would be through its entry point.

@@ -1,0 +1,156 @@
+"""Residual backbones with searched widths: ResNet-50 (He et al. 2016, torchvision layout)
+and the compact ``small`` net (3x3 stem and basic blocks, for 8x8 to 32x32 inputs).
+
+Decisions follow MetaPruning's ResNet encoding: ``stem`` (conv1), one output width per
+stage ``layer{s}_out`` shared by all blocks of the stage (the residual adds need equal
+widths; the first block's projection shortcut maps any input width), and one inner width
+per block ``layer{s}_{j}_mid`` setting both conv1 and conv2 outputs (in a bottleneck
+conv2 maps mid to mid, so one decision, as MetaPruning's "mid channel").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nasengine.nn import ElasticLinear
+from search_spaces.channel_width.common import (
+    CLASSES,
+    INPUT,
+    Resolver,
+    Slot,
+    Term,
+    bn,
+    conv,
+    conv_terms,
+    linear_terms,
+    out_size,
+)
+
+#: ResNet-50: (inner width, output width, blocks, stride) per stage; stem 64.
+RESNET50_STAGES: tuple[tuple[int, int, int, int], ...] = (
+    (64, 256, 3, 1),
+    (128, 512, 4, 2),
+    (256, 1024, 6, 2),
+    (512, 2048, 3, 2),
+)
+
+
+@dataclass(frozen=True)
+class ResBlock:
+    """One residual block: slot names of its widths, stride, projection shortcut."""
+
+    stage: int
+    index: int
+    cin: str
+    mid: str
+    cout: str
+    stride: int
+    downsample: bool
+
+
+def layout(
+    *, stem: int, stages: tuple[tuple[int, int, int, int], ...], search_last: bool
+) -> tuple[list[Slot], list[ResBlock]]:
+    """Width slots (in decision order) and blocks of a residual net."""
+    slots = [Slot("stem", stem)]
+    blocks: list[ResBlock] = []
+    cin = "stem"
+    for s, (mid, out, repeats, stride) in enumerate(stages, 1):
+        cout = f"layer{s}_out"
+        for j in range(repeats):
+            slots.append(Slot(f"layer{s}_{j}_mid", mid))
+            blocks.append(ResBlock(s, j, cin, f"layer{s}_{j}_mid", cout, stride if j == 0 else 1, j == 0))
+            cin = cout
+        slots.append(Slot(cout, out, search_last or s < len(stages)))
+    return slots, blocks
+
+
+def small_stages(widths: tuple[int, ...], repeats: tuple[int, ...]) -> tuple[tuple[int, int, int, int], ...]:
+    """Stages of the small net: basic blocks whose inner width equals the stage width;
+    the first stage keeps the resolution, later ones halve it."""
+    return tuple((w, w, n, 1 if s == 0 else 2) for s, (w, n) in enumerate(zip(widths, repeats)))
+
+
+def terms(blocks: list[ResBlock], input_size: int, *, bottleneck: bool) -> list[Term]:
+    """Cost terms of every Conv2d, BatchNorm and the classifier."""
+    if bottleneck:  # 7x7 stride-2 stem, then 3x3 stride-2 max-pool
+        hw = out_size(input_size, 7, 2, 3)
+        out = conv_terms(INPUT, "stem", 7, hw)
+        hw = out_size(hw, 3, 2, 1)
+    else:
+        hw = input_size
+        out = conv_terms(INPUT, "stem", 3, hw)
+    for b in blocks:
+        hw_out = out_size(hw, 3, b.stride, 1)
+        if bottleneck:
+            out += conv_terms(b.cin, b.mid, 1, hw)
+            out += conv_terms(b.mid, b.mid, 3, hw_out)
+            out += conv_terms(b.mid, b.cout, 1, hw_out)
+        else:
+            out += conv_terms(b.cin, b.mid, 3, hw_out)
+            out += conv_terms(b.mid, b.cout, 3, hw_out)
+        if b.downsample:
+            out += conv_terms(b.cin, b.cout, 1, hw_out)
+        hw = hw_out
+    return out + linear_terms(blocks[-1].cout, CLASSES)
+
+
+class Block(nn.Module):
+    """torchvision's ``Bottleneck`` (1x1, 3x3 with the stride, 1x1) or ``BasicBlock``
+    (3x3 with the stride, 3x3), attribute names included; ``downsample`` is a 1x1 conv + BN."""
+
+    def __init__(self, block: ResBlock, width: Resolver, *, bottleneck: bool) -> None:
+        super().__init__()
+        cin, mid, cout = width(block.cin), width(block.mid), width(block.cout)
+        if bottleneck:
+            self.conv1, self.bn1 = conv(cin, mid, 1), bn(mid)
+            self.conv2, self.bn2 = conv(mid, mid, 3, block.stride), bn(mid)
+            self.conv3, self.bn3 = conv(mid, cout, 1), bn(cout)
+        else:
+            self.conv1, self.bn1 = conv(cin, mid, 3, block.stride), bn(mid)
+            self.conv2, self.bn2 = conv(mid, cout, 3), bn(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = nn.Sequential(conv(cin, cout, 1, block.stride), bn(cout)) if block.downsample else None
+        self.bottleneck = bottleneck
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.bottleneck:
+            out = self.bn3(self.conv3(self.relu(out)))
+        return self.relu(out + identity)
+
+
+class ResNetNet(nn.Module):
+    """ResNet with keys ``conv1``, ``bn1``, ``layer{s}.{j}.*``, ``fc`` as in torchvision.
+
+    Args:
+        blocks: From ``layout``.
+        width: Sizes every slot (the supernet's maximum or one architecture's widths).
+        bottleneck: ResNet-50 (7x7 stride-2 stem, max-pool, bottlenecks) or the small net
+            (3x3 stride-1 stem, no pool, basic blocks).
+    """
+
+    def __init__(self, blocks: list[ResBlock], width: Resolver, *, bottleneck: bool) -> None:
+        super().__init__()
+        k, stride = (7, 2) if bottleneck else (3, 1)
+        self.conv1, self.bn1 = conv(width(INPUT), width("stem"), k, stride), bn(width("stem"))
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1) if bottleneck else nn.Identity()
+        self.stages: list[str] = []
+        for s in sorted({b.stage for b in blocks}):
+            layer = nn.Sequential(*(Block(b, width, bottleneck=bottleneck) for b in blocks if b.stage == s))
+            self.add_module(f"layer{s}", layer)
+            self.stages.append(f"layer{s}")
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = ElasticLinear(width(blocks[-1].cout).channels, width(CLASSES).channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for name in self.stages:
+            x = getattr(self, name)(x)
+        return self.fc(self.avgpool(x).flatten(1))
