@@ -91,6 +91,7 @@ def check_supernet_inheritance(space: SearchSpace) -> None:
     with torch.no_grad():
         for p in net.parameters():  # non-trivial weights so a slicing bug shows
             p.add_(torch.randn_like(p) * 0.05)
+    randomize_batchnorm(net)
     x = torch.randn(space.input_shape(batch=2))
     for seed in range(2):
         arch = space.sample(seed)
@@ -100,6 +101,21 @@ def check_supernet_inheritance(space: SearchSpace) -> None:
             torch.testing.assert_close(model(x), net(x), rtol=1e-4, atol=1e-5)
     standalone = space.build(space.sample(0))
     assert inherit_weights(standalone, net) is standalone
+
+
+def randomize_batchnorm(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every BatchNorm non-trivial statistics and affine parameters, so that a
+    slicing mistake in weight inheritance changes outputs instead of hiding."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                if m.affine:
+                    m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                    m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+    return net
 
 
 def _expect_error(space: SearchSpace, choices: dict, needle: str) -> str:

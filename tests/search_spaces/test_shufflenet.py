@@ -7,30 +7,17 @@ import time
 
 import pytest
 import torch
-from torch import nn
 
 import nasengine
 from nasengine import Arch, ArchError, Cost, count_cost
 from nasengine.nn import select_path
 from nasengine.space import SearchSpace
+from nasengine.testing import randomize_batchnorm
 from search_spaces.shufflenet import ShuffleNetConfig, ShuffleNetSpace, mid_channels
 from search_spaces.shufflenet_blocks import split_channels
 
 SMALL = dict(input_size=32, num_classes=10, stem_channels=8, stem_stride=1, stem_pool=False,
              stage_repeats=(1, 1, 2, 1), stage_channels=(16, 24, 32, 48), last_channels=64)
-
-
-def _randomize_bn(net: nn.Module, seed: int = 0) -> None:
-    """Non-trivial BN statistics and affine parameters, so that slicing mistakes show."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                if m.affine:
-                    m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                    m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
 
 
 # --- published architectures ---------------------------------------------------------------
@@ -121,7 +108,7 @@ def test_inherited_weights_match_supernet_path(channel_search, bn_affine):
     torch.manual_seed(0)
     space = ShuffleNetSpace(**SMALL, channel_search=channel_search, bn_affine=bn_affine)
     net = space.network().eval()
-    _randomize_bn(net)
+    randomize_batchnorm(net)
     x = torch.randn(2, 3, 32, 32)
     rng = random.Random(7)
     for _ in range(3):

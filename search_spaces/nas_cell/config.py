@@ -1,0 +1,141 @@
+"""Configuration of the NASNet cell space, its decision names, and the arch facts that the
+network builder and the cost model both read (which states a cell outputs, their widths)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from nasengine.space import SpaceConfig
+from nasengine.validation import one_of, positive_int
+
+from .cell import OUTPUT_OPTIONS
+from .ops import OPS
+
+KINDS = ("normal", "reduction")
+MAX_BLOCKS = 6  # exact cost bounds use a DP over consumed-state masks (2^(B+1) x 2^B states)
+
+
+@dataclass(frozen=True)
+class NasCellConfig(SpaceConfig):
+    """NASNet macro structure and the cell search space.
+
+    Attributes:
+        cells_per_stage: N, normal cells in each of the three stages.
+        filters: F, operation width of the first stage (doubled by each reduction cell).
+        stem: ``"imagenet"`` (3x3 stride-2 VALID conv, then two reduction "stem cells" that use
+            the reduction-cell architecture at F/4 and F/2) or ``"cifar"`` (3x3 conv).
+        stem_multiplier: Stem conv width is ``int(32 * m)`` (imagenet) or ``int(F * m)``
+            (cifar); ``None`` means 1.0 for imagenet and 3.0 for cifar (the released configs).
+        blocks: B, blocks per cell (1..6; NASNet and ENAS use 5).
+        ops: Operation names to search over (default all 13; ``ENAS_OPS`` for ENAS micro).
+        combiners: Block combiners: ``("add",)`` (default, as NASNet-A) or with ``"concat"``;
+            a ``comb`` decision per block exists only when there are two.
+        output_choices: Add per-state output decisions (``if_unused``/``always``). Off gives
+            the paper's pure "concatenate unused states" rule (ENAS style).
+        skip_reduction_input: slim's ``skip_reduction_layer_input`` (NASNet-A Large): the first
+            normal cell after a reduction reads the cell from before the reduction's input.
+        dropout: Dropout before the classifier (slim uses 0.5 on ImageNet).
+    """
+
+    cells_per_stage: int = 4
+    filters: int = 44
+    stem: str = "imagenet"
+    stem_multiplier: float | None = None
+    blocks: int = 5
+    ops: tuple[str, ...] = OPS
+    combiners: tuple[str, ...] = ("add",)
+    output_choices: bool = True
+    skip_reduction_input: bool = False
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        positive_int("cells_per_stage", self.cells_per_stage)
+        if positive_int("filters", self.filters) < 4:
+            raise ValueError(f"filters must be >= 4 (the ImageNet stem cells use F/4), got {self.filters}")
+        one_of("stem", self.stem, ("imagenet", "cifar"))
+        m = self.stem_multiplier
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or m <= 0):
+            raise ValueError(f"stem_multiplier must be a positive number or None, got {m!r}")
+        if self.stem_channels < 1:
+            raise ValueError(f"stem_multiplier {m!r} leaves the stem conv with no channels")
+        if positive_int("blocks", self.blocks) > MAX_BLOCKS:
+            raise ValueError(f"blocks must be in 1..{MAX_BLOCKS}, got {self.blocks}")
+        object.__setattr__(self, "ops", _names("ops", self.ops, OPS))
+        object.__setattr__(self, "combiners", _names("combiners", self.combiners, ("add", "concat")))
+        one_of("output_choices", self.output_choices, (True, False))
+        one_of("skip_reduction_input", self.skip_reduction_input, (True, False))
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        if self.stem == "imagenet" and self.input_size < 3:
+            raise ValueError(f"input_size must be >= 3 for the imagenet stem (3x3 VALID conv), got {self.input_size}")
+
+    @property
+    def stem_channels(self) -> int:
+        if self.stem == "imagenet":
+            return int(32 * (1.0 if self.stem_multiplier is None else self.stem_multiplier))
+        return int(self.filters * (3.0 if self.stem_multiplier is None else self.stem_multiplier))
+
+    @property
+    def max_mult(self) -> int:
+        """Largest cell-output width in units of F: every state, concat blocks counting 2."""
+        wide = 2 if "concat" in self.combiners else 1
+        return (2 if self.output_choices else 1) + self.blocks * wide
+
+
+def _names(field: str, value: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    if not isinstance(value, (tuple, list)) or not value:
+        raise ValueError(f"{field} must be a non-empty list of names from {list(allowed)}, got {value!r}")
+    bad = [v for v in value if v not in allowed]
+    if bad:
+        raise ValueError(f"{field}: unknown name(s) {bad}; allowed: {list(allowed)}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"{field} has repeated names: {list(value)}")
+    return tuple(value)
+
+
+# --- decision names --------------------------------------------------------------------
+def in_name(kind: str, j: int, side: int) -> str:
+    return f"{kind}.b{j}.in{side}"
+
+
+def op_name(kind: str, j: int, side: int) -> str:
+    return f"{kind}.b{j}.op{side}"
+
+
+def comb_name(kind: str, j: int) -> str:
+    return f"{kind}.b{j}.comb"
+
+
+def out_name(kind: str, state: int) -> str:
+    return f"{kind}.out{state}"
+
+
+# --- facts of one arch -------------------------------------------------------------------
+def block_mults(cfg: NasCellConfig, choices: Mapping[str, Any], kind: str) -> list[int]:
+    """Width of every state of a ``kind`` cell in units of F (cell inputs count 1 once
+    preprocessed or matched; a concat block counts 2)."""
+    searched = len(cfg.combiners) > 1
+    mults = [1, 1]
+    for j in range(cfg.blocks):
+        comb = choices[comb_name(kind, j)] if searched else cfg.combiners[0]
+        mults.append(2 if comb == "concat" else 1)
+    return mults
+
+
+def output_states(cfg: NasCellConfig, choices: Mapping[str, Any], kind: str) -> list[int]:
+    """States a ``kind`` cell concatenates: those no block reads, plus those marked ``always``."""
+    used = {choices[in_name(kind, j, s)] for j in range(cfg.blocks) for s in (0, 1)}
+    out = []
+    for state in range(cfg.blocks + 2):
+        always = cfg.output_choices and state <= cfg.blocks and choices[out_name(kind, state)] == OUTPUT_OPTIONS[1]
+        if state not in used or always:
+            out.append(state)
+    return out
+
+
+def output_mult(cfg: NasCellConfig, choices: Mapping[str, Any], kind: str) -> int:
+    """Cell output width in units of that cell's F."""
+    mults = block_mults(cfg, choices, kind)
+    return sum(mults[s] for s in output_states(cfg, choices, kind))
