@@ -76,7 +76,9 @@ def count_cost(model: nn.Module, input_shape: Sequence[int]) -> Cost:
         model: Any ``nn.Module`` taking one image tensor.
         input_shape: ``(N, C, H, W)`` or ``(C, H, W)``; MACs are divided by N.
     """
-    from fvcore.nn import FlopCountAnalysis
+    with warnings.catch_warnings():  # fvcore's import touches deprecated torch.jit APIs
+        warnings.simplefilter("ignore")
+        from fvcore.nn import FlopCountAnalysis
 
     shape = tuple(input_shape)
     if len(shape) == 3:
