@@ -19,17 +19,17 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# The default search: SPOS-style evolution over a small ShuffleNet space on the real digits,
+# under a hard MACs limit; each candidate trains for 3 epochs (a few minutes on 2 cores).
+DEMO_SPACE := --space shufflenet --set input_size=8 --set num_classes=10 --set in_channels=1 \
+	--set stem_channels=8 --set stem_stride=1 --set stage_repeats=[1,1,2,1] --set stage_channels=[16,24,32,48] \
+	--set last_channels=64
+
 demo: $(STAMP)
-	$(BIN)/nasengine space show shufflenet --set input_size=8 --set num_classes=10 --set in_channels=1 \
-		--set stem_channels=8 --set stem_stride=1 --set stage_repeats=[1,1,2,1] --set stage_channels=[16,32,64,128] \
-		--set last_channels=256
-	$(BIN)/nasengine cost --space nas_cell --arch nasnet_a --set cells_per_stage=4 --set filters=44 \
-		--set stem=imagenet --set input_size=224 --set num_classes=1000 --verify
-	$(BIN)/nasengine train --space shufflenet --arch '{"block0": "k3", "block1": "k5", "block2": "k7", "block3": "xception", "block4": "k3"}' \
-		--set input_size=8 --set num_classes=10 --set in_channels=1 --set stem_channels=8 --set stem_stride=1 \
-		--set stage_repeats=[1,1,2,1] --set stage_channels=[16,32,64,128] --set last_channels=256 \
-		--dataset digits --epochs 8 --lr 0.1 --out runs/demo
-	@echo "results: runs/demo/metrics.json, runs/demo/weights.pt, runs/demo/config.yaml"
+	$(BIN)/nasengine space show $(DEMO_SPACE)
+	$(BIN)/nasengine search $(DEMO_SPACE) --strategy evolution --dataset digits --epochs 3 \
+		--max-macs 100K --trials 40 --top-k 3 --seed 0 --out runs/demo $(if $(wildcard runs/demo/study.db),--resume,)
+	@echo "retrain one export: $(BIN)/nasengine train --arch runs/demo/exports/<arch-id> --epochs 10 --out runs/retrain"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

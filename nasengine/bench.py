@@ -60,7 +60,7 @@ def write_report(name: str, rows: list[dict[str, Any]], out: str | Path) -> Path
 def print_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    keys = list(rows[0])
+    keys = [k for k in rows[0] if not isinstance(rows[0][k], (list, dict))]  # curves go to JSON only
     cells = [[_fmt(r.get(k)) for k in keys] for r in rows]
     widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
     print("  ".join(k.ljust(w) for k, w in zip(keys, widths)))
@@ -111,12 +111,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("suite", choices=sorted(SUITES))
     p.add_argument("--out", help="JSON file (default reports/bench/SUITE.json)")
     p.add_argument("--samples", type=int, default=20000, help="architectures per space (cost suite)")
+    p.add_argument("--table", help="benchmark table (controllers suite)")
+    p.add_argument("--controllers", help="comma-separated controller names (controllers suite)")
+    p.add_argument("--seeds", type=int, default=10, help="seeds per controller (controllers suite)")
+    p.add_argument("--trials", type=int, default=50, help="trials per search (controllers suite)")
     p.set_defaults(func=cmd_bench)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.samples < 1:
-        raise ValueError(f"--samples must be >= 1, got {args.samples}")
+    for name in ("samples", "seeds", "trials"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
     rows = SUITES[args.suite](args)
     print_table(rows)
     path = write_report(args.suite, rows, args.out or f"reports/bench/{args.suite}.json")

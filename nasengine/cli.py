@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nasengine import __version__, bench, cli_space, cli_train
+from nasengine import __version__, bench, bench_controllers, cli_search, cli_space, cli_train, tabulate  # noqa: F401
 from nasengine.arch import ArchError
 from nasengine.cli_common import UsageError
 from nasengine.data import DataError
@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     cli_space.add_parsers(sub)
     cli_train.add_parser(sub)
+    cli_search.add_parser(sub)
+    tabulate.add_parser(sub)
     bench.add_parser(sub)
     return parser
 

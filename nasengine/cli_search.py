@@ -1,0 +1,93 @@
+"""``nasengine search``: a constrained architecture search, resumable and shareable."""
+
+from __future__ import annotations
+
+import argparse
+from nasengine.cli_common import UsageError, parse_sets
+from nasengine.cost import human, parse_amount
+from nasengine.data import DATASETS
+from nasengine.evaluators import parse_evaluator
+from nasengine.registry import controllers, evaluators
+from nasengine.search_config import STRATEGIES, SearchConfig
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="search a space under hard cost limits")
+    p.add_argument("--config", help="YAML file of search options (command-line values win)")
+    p.add_argument("--space")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="space config value (repeatable)")
+    p.add_argument("--strategy", help=f"one of {', '.join(STRATEGIES)}")
+    p.add_argument("--controller", help="controller name (instead of --strategy)")
+    p.add_argument("--controller-set", action="append", metavar="KEY=VALUE", help="controller option (repeatable)")
+    p.add_argument("--evaluator", help="train (default) or table:FILE")
+    p.add_argument("--dataset", choices=DATASETS)
+    p.add_argument("--data-root")
+    p.add_argument("--epochs", type=int, help="proxy training epochs per candidate (evaluator train)")
+    p.add_argument("--max-macs", help="hard limit, e.g. 300M")
+    p.add_argument("--max-params", help="hard limit, e.g. 3.5M")
+    p.add_argument("--trials", type=int, help="completed trials to reach (all workers together)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--objectives", help="acc, or acc,macs / acc,params for a Pareto search")
+    p.add_argument("--top-k", type=int, help="architectures to export")
+    p.add_argument("--out", help="run folder (default runs/search)")
+    p.add_argument("--storage", help="Optuna storage URL shared by workers (default OUT/study.db)")
+    p.add_argument("--study", help="study name inside the storage")
+    p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted search in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_search)
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    controller = args.controller
+    if args.strategy is not None:
+        if args.strategy not in STRATEGIES:
+            raise UsageError(f"unknown strategy {args.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        if controller is not None and controller != STRATEGIES[args.strategy]:
+            raise UsageError(f"--strategy {args.strategy} and --controller {controller} disagree; give one")
+        controller = STRATEGIES[args.strategy]
+    if controller is not None and controller not in controllers:
+        raise UsageError(f"unknown controller {controller!r}; available: {', '.join(controllers.names())}")
+    evaluator, evaluator_options = (None, None)
+    if args.evaluator is not None:
+        evaluator, evaluator_options = parse_evaluator(args.evaluator)
+        if evaluator not in evaluators:
+            raise UsageError(f"unknown evaluator {evaluator!r}; available: {', '.join(evaluators.names())}")
+    return SearchConfig.resolve(
+        args.config,
+        space=args.space,
+        space_config=parse_sets(args.set) or None,
+        controller=controller,
+        controller_options=parse_sets(args.controller_set) or None,
+        evaluator=evaluator,
+        evaluator_options=evaluator_options,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        epochs=args.epochs,
+        max_macs=None if args.max_macs is None else parse_amount(args.max_macs),
+        max_params=None if args.max_params is None else parse_amount(args.max_params),
+        trials=args.trials,
+        seed=args.seed,
+        objectives=None if args.objectives is None else tuple(o.strip() for o in args.objectives.split(",")),
+        top_k=args.top_k,
+        out=args.out,
+        storage=args.storage,
+        study=args.study,
+        timeout=args.timeout,
+    )
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from nasengine.search import run_search
+
+    cfg = config_from_args(args)
+    result = run_search(cfg, resume=args.resume, progress=not args.quiet)
+    best = result["best"]
+    if best is None:
+        print("no trial completed")
+        return 1
+    print(f"best: acc {best['metrics']['acc']:.4f}  {human(best['cost']['macs'])} MACs  "
+          f"{human(best['cost']['params'])} params  arch {best['arch_id']} (trial {best['number']})")
+    print(f"{result['completed']} trials; results: {cfg.out}/result.json, exports: {cfg.out}/exports/, "
+          f"TensorBoard: {cfg.out}/tb/, config: {cfg.out}/config.yaml")
+    return 0

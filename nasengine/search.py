@@ -1,0 +1,155 @@
+"""Run a search: space + controller + evaluator + hard constraints + budget -> an Optuna study.
+
+Results are written as the search goes (``result.json`` after every trial, the controller's
+state, TensorBoard), so an interrupted search loses at most the trial in flight, and
+``resume=True`` continues it: unfinished trials are re-run with the same architecture.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from controllers.base import suggest_arch
+from nasengine.constraints import Constraints
+from nasengine.cost import human
+from nasengine.export import export_top
+from nasengine.registry import controllers, evaluators, get_space
+from nasengine.search_config import SearchConfig
+from nasengine.search_results import ResultWriter
+from nasengine.train import _save_atomic
+
+
+class SearchError(ValueError):
+    """A search cannot start as configured."""
+
+
+def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume, or join) the search ``cfg`` describes; returns the result dict."""
+    out = Path(cfg.out)
+    space = get_space(cfg.space, **cfg.space_config)
+    limits = Constraints(cfg.max_macs, cfg.max_params)
+    limits.check_satisfiable(space)
+    sampler = controllers.get(cfg.controller)(space, seed=cfg.seed, **cfg.controller_options)
+    sampler.set_constraint(lambda arch: limits.feasible(space, arch))
+    evaluator = _make_evaluator(cfg, space)
+
+    out.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = _open_study(cfg, sampler, resume)
+    state_file = out / "controller.pt"
+    if resume and state_file.exists() and sampler.state() is not None:
+        sampler.restore(torch.load(state_file, weights_only=False))
+    cfg.save(out / "config.yaml")
+    if progress:
+        limit = ", ".join(f"{k} {human(v)}" for k, v in (("MACs <=", cfg.max_macs), ("params <=", cfg.max_params)) if v)
+        print(f"search {cfg.space} with {cfg.controller} / {cfg.evaluator}: {cfg.trials} trials"
+              f"{' under ' + limit if limit else ''} -> {out}", file=sys.stderr)
+    writer = ResultWriter(cfg, space, study, progress=progress)
+    weights_dir = out / "weights"
+
+    def objective(trial: optuna.Trial) -> float | list[float]:
+        arch = suggest_arch(trial, space)
+        cost = space.cost(arch)
+        if not limits.allows(cost):  # controllers guarantee this; a violation is a bug
+            raise RuntimeError(f"controller {cfg.controller!r} proposed an infeasible architecture {arch.id}")
+        t0 = time.perf_counter()
+        try:
+            result = evaluator.evaluate(arch)
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)
+            raise
+        trial.set_user_attr("arch_id", arch.id)
+        trial.set_user_attr("cost", cost.to_dict())
+        trial.set_user_attr("metrics", result.metrics)
+        trial.set_user_attr("seconds", time.perf_counter() - t0)
+        if result.model is not None:
+            weights_dir.mkdir(exist_ok=True)
+            _save_atomic(result.model.state_dict(), weights_dir / f"{arch.id}.pt")
+        values = {"acc": result.metrics["acc"], "macs": float(cost.macs), "params": float(cost.params)}
+        return values["acc"] if len(cfg.objectives) == 1 else [values[o] for o in cfg.objectives]
+
+    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        state = sampler.state()
+        if state is not None:
+            _save_atomic(state, state_file)
+        writer.update(trial)
+
+    remaining = cfg.trials - _count(study, TrialState.COMPLETE)
+    try:
+        if remaining > 0:
+            study.optimize(objective, n_trials=remaining, timeout=cfg.timeout, callbacks=[
+                optuna.study.MaxTrialsCallback(cfg.trials, states=(TrialState.COMPLETE,)), after_trial])
+    finally:
+        writer.close()
+    result = writer.write()
+    export_top(out, space, result, cfg.top_k, evaluator)
+    return result
+
+
+def _make_evaluator(cfg: SearchConfig, space: Any) -> Any:
+    options = dict(cfg.evaluator_options)
+    if cfg.evaluator == "train":
+        options = {"dataset": cfg.dataset, "data_root": cfg.data_root, "epochs": cfg.epochs, "seed": cfg.seed, **options}
+    return evaluators.get(cfg.evaluator)(space, **options)
+
+
+def _identity(cfg: SearchConfig) -> dict[str, Any]:
+    """What workers sharing a study must agree on."""
+    return {"space": cfg.space, "space_config": cfg.space_config, "objectives": list(cfg.objectives),
+            "max_macs": cfg.max_macs, "max_params": cfg.max_params, "evaluator": cfg.evaluator}
+
+
+def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> optuna.Study:
+    with warnings.catch_warnings():  # heartbeats are marked experimental; they are what multi-worker recovery needs
+        warnings.simplefilter("ignore")
+        # A worker that dies mid-trial stops beating; another worker fails the trial and re-runs its arch.
+        storage = optuna.storages.RDBStorage(
+            cfg.storage_url, heartbeat_interval=30, grace_period=120,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+    exists = cfg.study in {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    if exists and not resume and cfg.storage is None:
+        raise SearchError(f"{cfg.out} already holds study {cfg.study!r}; pass --resume to continue it or choose another --out")
+    directions = ["maximize"] + ["minimize"] * (len(cfg.objectives) - 1)
+    study = optuna.create_study(storage=storage, study_name=cfg.study, sampler=sampler, directions=directions,
+                                load_if_exists=True)
+    identity = _identity(cfg)
+    stored = study.user_attrs.get("identity")
+    if stored is None:
+        study.set_user_attr("identity", identity)
+    elif stored != _jsonable(identity):
+        raise SearchError(f"study {cfg.study!r} in {cfg.storage_url} was started with {stored}, "
+                          f"which differs from this run's {identity}")
+    if resume:
+        _requeue_unfinished(study)
+    return study
+
+
+def _requeue_unfinished(study: optuna.Study) -> None:
+    """Trials a killed run left RUNNING, or an interrupt failed, run again (same arch)."""
+    storage = study._storage
+    for t in study.get_trials(deepcopy=False):
+        orphan = t.state == TrialState.RUNNING
+        interrupted = t.state == TrialState.FAIL and t.user_attrs.get("interrupted") and not t.user_attrs.get("requeued")
+        if orphan:
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        if (orphan or interrupted) and t.params:
+            storage.set_trial_user_attr(t._trial_id, "requeued", True)
+            study.enqueue_trial(t.params, skip_if_exists=False)
+
+
+def _count(study: optuna.Study, state: TrialState) -> int:
+    return len(study.get_trials(deepcopy=False, states=(state,)))
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value))
