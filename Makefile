@@ -21,13 +21,13 @@ test: $(STAMP)
 
 # The default search: SPOS-style evolution over a small ShuffleNet space on the real digits,
 # under a hard MACs limit; each candidate trains for 3 epochs (a few minutes on 2 cores).
-DEMO_SPACE := --space shufflenet --set input_size=8 --set num_classes=10 --set in_channels=1 \
+DEMO_SET := --set input_size=8 --set num_classes=10 --set in_channels=1 \
 	--set stem_channels=8 --set stem_stride=1 --set stage_repeats=[1,1,2,1] --set stage_channels=[16,24,32,48] \
 	--set last_channels=64
 
 demo: $(STAMP)
-	$(BIN)/nasengine space show $(DEMO_SPACE)
-	$(BIN)/nasengine search $(DEMO_SPACE) --strategy evolution --dataset digits --epochs 3 \
+	$(BIN)/nasengine space show shufflenet $(DEMO_SET)
+	$(BIN)/nasengine search --space shufflenet $(DEMO_SET) --strategy evolution --dataset digits --epochs 3 \
 		--max-macs 100K --trials 40 --top-k 3 --seed 0 --out runs/demo $(if $(wildcard runs/demo/study.db),--resume,)
 	@echo "retrain one export: $(BIN)/nasengine train --arch runs/demo/exports/<arch-id> --epochs 10 --out runs/retrain"
 

@@ -65,13 +65,18 @@ class RLController(ArchSampler):
             ``None`` uses the accuracy as the reward.
         cost_weight: The exponent ``w`` (MnasNet: -0.07); 0 or negative so that exceeding
             the target lowers the reward.
+        dedup: Resample (up to ``dedup_tries`` times) an architecture that is already a
+            trial of the study: once the policy sharpens, re-evaluating its favourite
+            wastes the budget.
+        dedup_tries: Samples drawn per proposal while looking for an unseen architecture.
     """
 
     def __init__(self, space: SearchSpace, *, seed: int | None = None, max_tries: int = 200,
                  hidden_size: int = 64, num_layers: int = 1, temperature: float | None = None,
                  tanh_constant: float | None = 2.5, lr: float = 5e-3, entropy_weight: float = 1e-3,
                  baseline_decay: float = 0.95, normalize: bool = True,
-                 cost_target: float | None = None, cost_weight: float = -0.07) -> None:
+                 cost_target: float | None = None, cost_weight: float = -0.07, dedup: bool = True,
+                 dedup_tries: int = 50) -> None:
         super().__init__(space, seed=seed, max_tries=max_tries)
         positive_int("hidden_size", hidden_size)
         positive_int("num_layers", num_layers)
@@ -83,6 +88,11 @@ class RLController(ArchSampler):
         if not isinstance(normalize, bool):
             raise ValueError(f"normalize must be True or False, got {normalize!r}")
         self.normalize = normalize
+        if not isinstance(dedup, bool):
+            raise ValueError(f"dedup must be True or False, got {dedup!r}")
+        self.dedup = dedup
+        self.dedup_tries = positive_int("dedup_tries", dedup_tries)
+        self._seen: set[tuple] = set()
         self.cost_target = _optional_positive("cost_target", cost_target)
         self.cost_weight = _number("cost_weight", cost_weight, high=0.0, high_open=False)
         self.decisions = space.decisions()
@@ -107,10 +117,20 @@ class RLController(ArchSampler):
             if self._synced_for != trial.number:  # rejection retries reuse one sync
                 self.learn(completed_trials(study))
                 self._synced_for = trial.number
+                if self.dedup:
+                    self._seen = {self._key(t.params) for t in study.get_trials(deepcopy=False)
+                                  if t.number != trial.number and t.params}
             generator = torch.Generator().manual_seed(rng.getrandbits(63))
             with torch.no_grad():
-                picked, _, _ = self.policy.walk(generator=generator)
-        return {d.name: d.options[k] for d, k in zip(self.decisions, picked)}
+                for _ in range(self.dedup_tries if self.dedup else 1):
+                    picked, _, _ = self.policy.walk(generator=generator)
+                    choices = {d.name: d.options[k] for d, k in zip(self.decisions, picked)}
+                    if self._key(choices) not in self._seen:
+                        break
+        return choices
+
+    def _key(self, choices: Mapping[str, Any]) -> tuple:
+        return tuple(repr(choices.get(d.name)) for d in self.decisions)
 
     # --- learning ------------------------------------------------------------------------------
     def learn(self, trials: Iterable[FrozenTrial]) -> int:

@@ -107,13 +107,34 @@ def _identity(cfg: SearchConfig) -> dict[str, Any]:
             "max_macs": cfg.max_macs, "max_params": cfg.max_params, "evaluator": cfg.evaluator}
 
 
-def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> optuna.Study:
+def _connect(cfg: SearchConfig, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Open the storage; workers started together race to create its tables, so retry."""
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return _rdb_storage(cfg)
+        except sqlalchemy.exc.SQLAlchemyError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _rdb_storage(cfg: SearchConfig) -> optuna.storages.RDBStorage:
     with warnings.catch_warnings():  # heartbeats are marked experimental; they are what multi-worker recovery needs
         warnings.simplefilter("ignore")
         # A worker that dies mid-trial stops beating; another worker fails the trial and re-runs its arch.
         storage = optuna.storages.RDBStorage(
             cfg.storage_url, heartbeat_interval=30, grace_period=120,
             heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+    # Creating the schema is the racy part; touching it once here makes later calls safe.
+    optuna.get_all_study_summaries(storage)
+    return storage
+
+
+def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> optuna.Study:
+    storage = _connect(cfg)
     exists = cfg.study in {s.study_name for s in optuna.get_all_study_summaries(storage)}
     if exists and not resume and cfg.storage is None:
         raise SearchError(f"{cfg.out} already holds study {cfg.study!r}; pass --resume to continue it or choose another --out")
@@ -135,14 +156,16 @@ def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> optuna.Study:
 def _requeue_unfinished(study: optuna.Study) -> None:
     """Trials a killed run left RUNNING, or an interrupt failed, run again (same arch)."""
     storage = study._storage
+    requeued = set(study.user_attrs.get("requeued", []))
     for t in study.get_trials(deepcopy=False):
         orphan = t.state == TrialState.RUNNING
-        interrupted = t.state == TrialState.FAIL and t.user_attrs.get("interrupted") and not t.user_attrs.get("requeued")
+        interrupted = t.state == TrialState.FAIL and t.user_attrs.get("interrupted")
         if orphan:
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        if (orphan or interrupted) and t.params:
-            storage.set_trial_user_attr(t._trial_id, "requeued", True)
+        if (orphan or interrupted) and t.params and t.number not in requeued:
             study.enqueue_trial(t.params, skip_if_exists=False)
+            requeued.add(t.number)
+    study.set_user_attr("requeued", sorted(requeued))
 
 
 def _count(study: optuna.Study, state: TrialState) -> int:

@@ -31,8 +31,15 @@ def all_archs(space: SearchSpace, limit: int = MAX_ARCHS) -> list:
     return [space.arch(dict(zip(names, combo))) for combo in itertools.product(*(d.options for d in space.decisions()))]
 
 
-def tabulate(space: SearchSpace, out: str | Path, *, progress: bool = True, **train_options: Any) -> dict[str, Any]:
-    """Train every arch of ``space`` with ``TrainEvaluator(**train_options)``; write JSON."""
+def tabulate(space: SearchSpace, out: str | Path, *, repeats: int = 1, progress: bool = True,
+             **train_options: Any) -> dict[str, Any]:
+    """Train every arch of ``space`` with ``TrainEvaluator(**train_options)``; write JSON.
+
+    With ``repeats`` > 1 each arch is trained with seeds ``seed .. seed+repeats-1`` and the
+    mean accuracy is stored: training noise would otherwise swamp small differences.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
     out = Path(out)
     partial = out.with_name(out.name + ".partial.jsonl")
     archs = all_archs(space)
@@ -42,21 +49,23 @@ def tabulate(space: SearchSpace, out: str | Path, *, progress: bool = True, **tr
             if line.strip():
                 entry = json.loads(line)
                 done[entry["id"]] = entry
-    evaluator = TrainEvaluator(space, **train_options)
+    seed = train_options.pop("seed", 0)
+    evaluators = [TrainEvaluator(space, seed=seed + r, **train_options) for r in range(repeats)]
     out.parent.mkdir(parents=True, exist_ok=True)
     todo = [a for a in archs if a.id not in done]
     with partial.open("a") as log:
         for arch in progress_bar(todo, enabled=progress, desc="tabulate", total=len(todo)):
             t0 = time.perf_counter()
-            acc = evaluator.evaluate(arch).metrics["acc"]
+            accs = [ev.evaluate(arch).metrics["acc"] for ev in evaluators]
+            acc = sum(accs) / len(accs)
             cost = space.cost(arch)
-            entry = {"id": arch.id, "choices": dict(arch.choices), "acc": acc, **cost.to_dict(),
+            entry = {"id": arch.id, "choices": dict(arch.choices), "acc": acc, "accs": accs, **cost.to_dict(),
                      "seconds": round(time.perf_counter() - t0, 3)}
             done[arch.id] = entry
             log.write(json.dumps(entry) + "\n")
             log.flush()
     table = {"space": space.name, "config": json.loads(json.dumps(space.config.to_dict())),
-             "train": {k: v for k, v in train_options.items()},
+             "train": {**train_options, "seed": seed, "repeats": repeats},
              "entries": [done[a.id] for a in archs]}
     out.write_text(json.dumps(table, indent=1) + "\n")
     partial.unlink()
@@ -73,6 +82,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=1, help="seeds per architecture (mean accuracy is stored)")
     p.add_argument("--out", required=True, help="table JSON file")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_tabulate)
@@ -80,7 +90,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_tabulate(args: argparse.Namespace) -> int:
     space = make_space(args.space, parse_sets(args.set))
-    table = tabulate(space, args.out, progress=not args.quiet, dataset=args.dataset, data_root=args.data_root,
+    table = tabulate(space, args.out, repeats=args.repeats, progress=not args.quiet, dataset=args.dataset, data_root=args.data_root,
                      epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     accs = sorted(e["acc"] for e in table["entries"])
     print(f"{len(accs)} architectures: acc min {accs[0]:.4f}  median {accs[len(accs) // 2]:.4f}  max {accs[-1]:.4f}")

@@ -80,8 +80,8 @@ def test_killed_search_resumes_without_losing_or_repeating(table, tmp_path):
     before = json.loads((out / "result.json").read_text())
     done_before = {r["number"]: r["arch_id"] for r in before["trials"] if r["state"] == "COMPLETE"}
     assert 5 <= len(done_before) < 400
-    code = subprocess.run(_cli(table, out, "--trials", str(len(done_before) + 5), "--resume"), capture_output=True).returncode
-    assert code == 0
+    resumed = subprocess.run(_cli(table, out, "--trials", str(len(done_before) + 5), "--resume"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
     after = json.loads((out / "result.json").read_text())
     done_after = {r["number"]: r["arch_id"] for r in after["trials"] if r["state"] == "COMPLETE"}
     assert len(done_after) >= len(done_before) + 5
@@ -91,8 +91,9 @@ def test_killed_search_resumes_without_losing_or_repeating(table, tmp_path):
 def test_two_workers_share_one_study(table, tmp_path):
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     procs = [subprocess.Popen(_cli(table, tmp_path / f"w{i}", "--trials", "20", "--storage", storage, "--seed", str(i)),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
-    assert [p.wait() for p in procs] == [0, 0]
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    finished = [p.communicate() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in finished]
     import optuna
 
     study = optuna.load_study(study_name="search", storage=storage)
@@ -132,3 +133,18 @@ def test_bad_search_input_is_one_line_exit_2(argv, message, tmp_path, capsys, ta
     code = main(args + argv)
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_real_search_on_digits_exports_trained_models_that_retrain(tmp_path, capsys):
+    out = tmp_path / "real"
+    cfg = SearchConfig(space="shufflenet", space_config=dict(SMALL), controller="random", epochs=2, trials=3, top_k=2,
+                       max_macs=60_000, out=str(out))
+    result = run_search(cfg, progress=False)
+    assert result["completed"] == 3 and result["best"]["metrics"]["acc"] > 0.3  # chance is 0.1
+    folders = sorted((out / "exports").iterdir())
+    assert len(folders) == 2
+    doc = json.loads((folders[0] / "arch.json").read_text())
+    assert 0 < doc["metrics"]["test_acc"] <= 1 and (folders[0] / "weights.pt").exists()
+    assert (out / "tb").is_dir() and "controller: random" in (out / "config.yaml").read_text()
+    assert main(["train", "--arch", str(folders[0]), "--epochs", "1", "--out", str(tmp_path / "retrain"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "retrain" / "metrics.json").read_text())["arch_id"] == doc["id"]

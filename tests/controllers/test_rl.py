@@ -174,3 +174,15 @@ def test_multi_objective_study_uses_accuracy():
 def test_option_validation(options, message):
     with pytest.raises(ValueError, match=message):
         RLController(small_space(), seed=0, **options)
+
+
+def test_dedup_keeps_a_sharpened_policy_exploring():
+    from controllers.rl import RLController
+    from controllers.testing import run_study, small_space
+
+    space = small_space()
+    unique = {}
+    for dedup in (True, False):
+        study = run_study(RLController(space, seed=0, lr=0.05, dedup=dedup, dedup_tries=1000), space, 60)
+        unique[dedup] = len({tuple(sorted(t.params.items())) for t in study.trials})
+    assert unique[True] == 60 and unique[False] < 30

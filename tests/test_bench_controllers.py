@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import json
+
+from nasengine.cli import main
+from tests.search_helpers import synthetic_table
+
+
+def test_bench_controllers_reports_regret_curves(tmp_path, capsys):
+    table = synthetic_table(tmp_path / "table.json")
+    out = tmp_path / "controllers.json"
+    code = main(["bench", "controllers", "--table", str(table), "--controllers", "random,evolution",
+                 "--seeds", "3", "--trials", "40", "--out", str(out)])
+    assert code == 0
+    rows = {r["controller"]: r for r in json.loads(out.read_text())["rows"]}
+    for row in rows.values():
+        curve = row["curve"]
+        assert len(curve) == 40 and all(a >= b >= 0 for a, b in zip(curve, curve[1:]))  # regret never rises
+        assert row["regret@30"] == curve[29] and 0 <= row["found_optimum"] <= 3
+    assert rows["evolution"]["mean_regret"] < rows["random"]["mean_regret"]
+    assert "curve" not in capsys.readouterr().out.splitlines()[0]
+
+
+def test_bench_controllers_needs_a_table(tmp_path, capsys):
+    assert main(["bench", "controllers", "--table", str(tmp_path / "none.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err

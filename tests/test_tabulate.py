@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nasengine.cli import main
+from nasengine.evaluators import TableEvaluator
+from nasengine.tabulate import all_archs, tabulate
+from tests.toy_space import ToySpace
+
+
+def test_tabulate_trains_every_arch_and_replays(tmp_path):
+    space = ToySpace()
+    table = tabulate(space, tmp_path / "toy.json", progress=False, epochs=2)
+    assert len(table["entries"]) == 4 and {e["id"] for e in table["entries"]} == {a.id for a in all_archs(space)}
+    assert all(0.1 < e["acc"] <= 1.0 and e["macs"] == space.cost(space.arch(e["choices"])).macs for e in table["entries"])
+    replay = TableEvaluator(space, path=tmp_path / "toy.json")
+    arch = space.arch({"kernel": "k5", "width": 8})
+    assert replay.evaluate(arch).metrics["acc"] == next(e["acc"] for e in table["entries"] if e["id"] == arch.id)
+    with pytest.raises(ValueError, match="was made for space 'toy' with config"):
+        TableEvaluator(ToySpace(num_classes=5), path=tmp_path / "toy.json")
+
+
+def test_tabulate_resumes_from_its_partial_log(tmp_path):
+    space = ToySpace()
+    out = tmp_path / "t.json"
+    done = all_archs(space)[:3]
+    partial = out.with_name(out.name + ".partial.jsonl")
+    partial.write_text("".join(json.dumps({"id": a.id, "choices": dict(a.choices), "acc": 0.5, "macs": 1, "params": 1}) + "\n"
+                               for a in done))
+    table = tabulate(space, out, progress=False, epochs=1)
+    accs = [e["acc"] for e in table["entries"]]
+    assert accs[:3] == [0.5, 0.5, 0.5] and accs[3] != 0.5  # only the missing one was trained
+    assert not partial.exists()
+
+
+def test_tabulate_refuses_huge_spaces(capsys, tmp_path):
+    assert main(["tabulate", "--space", "shufflenet", "--out", str(tmp_path / "x.json")]) == 2
+    assert "tabulate handles at most" in capsys.readouterr().err
+
+
+def test_tabulate_repeats_average_over_seeds(tmp_path):
+    table = tabulate(ToySpace(), tmp_path / "r.json", repeats=2, progress=False, epochs=1)
+    entry = table["entries"][0]
+    assert len(entry["accs"]) == 2 and entry["acc"] == pytest.approx(sum(entry["accs"]) / 2)
+    assert table["train"]["repeats"] == 2
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
+        tabulate(ToySpace(), tmp_path / "z.json", repeats=0, progress=False)
