@@ -24,7 +24,7 @@ from nasengine.export import export_top
 from nasengine.registry import controllers, evaluators, get_space
 from nasengine.search_config import SearchConfig
 from nasengine.search_results import ResultWriter
-from nasengine.train import _save_atomic
+from nasengine.train import save_atomic
 
 
 class SearchError(ValueError):
@@ -72,14 +72,14 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
         trial.set_user_attr("seconds", time.perf_counter() - t0)
         if result.model is not None:
             weights_dir.mkdir(exist_ok=True)
-            _save_atomic(result.model.state_dict(), weights_dir / f"{arch.id}.pt")
+            save_atomic(result.model.state_dict(), weights_dir / f"{arch.id}.pt")
         values = {"acc": result.metrics["acc"], "macs": float(cost.macs), "params": float(cost.params)}
         return values["acc"] if len(cfg.objectives) == 1 else [values[o] for o in cfg.objectives]
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         state = sampler.state()
         if state is not None:
-            _save_atomic(state, state_file)
+            save_atomic(state, state_file)
         writer.update(trial)
 
     remaining = cfg.trials - _count(study, TrialState.COMPLETE)

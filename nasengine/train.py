@@ -150,14 +150,14 @@ def fit(
             record.update({f"val_{k}": v for k, v in evaluate(model, val_loader, device=cfg.device).items()})
         history.append(record)
         if ckpt_path:
-            _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                           "epoch": epoch + 1, "step": step, "history": history}, ckpt_path)
         if on_epoch:
             on_epoch(record)
     return history
 
 
-def _save_atomic(obj: Any, path: Path) -> None:
+def save_atomic(obj: Any, path: Path) -> None:
     # Write then rename, so an interruption never leaves a truncated checkpoint.
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
