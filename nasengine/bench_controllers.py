@@ -26,7 +26,7 @@ DEFAULT_CONTROLLERS = ("random", "evolution", "rl", "tpe")
 def regret_curve(name: str, space: Any, table: TableEvaluator, seed: int, trials: int, options: dict | None = None) -> list[float]:
     """Regret after each trial of one seeded search."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = controllers.get(name)(space, seed=seed, **(options or {}))
+    sampler = controllers.create(name, space, seed=seed, **(options or {}))
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(lambda t: table.evaluate(suggest_arch(t, space)).metrics["acc"], n_trials=trials)
     best, curve, optimum = float("-inf"), [], table.best()

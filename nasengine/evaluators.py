@@ -59,7 +59,7 @@ class TrainEvaluator(Evaluator):
         self.data = load_dataset(dataset, data_root=data_root, image_size=cfg.input_size, channels=cfg.in_channels)
         if self.data.num_classes != cfg.num_classes:
             raise ValueError(f"{dataset} has {self.data.num_classes} classes but the space has num_classes="
-                             f"{cfg.num_classes}; set num_classes={self.data.num_classes}")
+                             f"{cfg.num_classes}; add --set num_classes={self.data.num_classes}")
         self.train_loader, self.val_loader, self.test_loader = self.data.loaders(batch_size, seed=seed)
 
     def evaluate(self, arch: Arch) -> Evaluation:

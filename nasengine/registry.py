@@ -6,6 +6,7 @@ a third-party package would declare its own; nothing is imported until it is ask
 
 from __future__ import annotations
 
+import inspect
 from importlib.metadata import entry_points
 from typing import Any, Callable, Generic, TypeVar
 
@@ -53,6 +54,19 @@ class Registry(Generic[T]):
             raise PluginLoadError(f"{self.kind} {name!r} ({eps[name].value}) failed to load: {exc}") from exc
         self._objects[name] = obj
         return obj
+
+    def create(self, name: str, *args: Any, **options: Any) -> Any:
+        """Call the registered factory, first checking option names against its signature
+        so that a typo is a ``ValueError`` listing the options, not a ``TypeError``."""
+        factory = self.get(name)
+        params = inspect.signature(factory).parameters.values()
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            allowed = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY
+                       or (p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and p.default is not p.empty)]
+            unknown = sorted(set(options) - set(allowed))
+            if unknown:
+                raise ValueError(f"{self.kind} {name!r} has no option(s) {unknown}; its options are {allowed}")
+        return factory(*args, **options)
 
     def names(self) -> list[str]:
         return sorted(set(self._objects) | set(self._scan()))

@@ -37,7 +37,7 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
     space = get_space(cfg.space, **cfg.space_config)
     limits = Constraints(cfg.max_macs, cfg.max_params)
     limits.check_satisfiable(space)
-    sampler = controllers.get(cfg.controller)(space, seed=cfg.seed, **cfg.controller_options)
+    sampler = controllers.create(cfg.controller, space, seed=cfg.seed, **cfg.controller_options)
     sampler.set_constraint(lambda arch: limits.feasible(space, arch))
     evaluator = _make_evaluator(cfg, space)
 
@@ -98,7 +98,7 @@ def _make_evaluator(cfg: SearchConfig, space: Any) -> Any:
     options = dict(cfg.evaluator_options)
     if cfg.evaluator == "train":
         options = {"dataset": cfg.dataset, "data_root": cfg.data_root, "epochs": cfg.epochs, "seed": cfg.seed, **options}
-    return evaluators.get(cfg.evaluator)(space, **options)
+    return evaluators.create(cfg.evaluator, space, **options)
 
 
 def _identity(cfg: SearchConfig) -> dict[str, Any]:

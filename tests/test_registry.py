@@ -29,3 +29,15 @@ def test_unknown_name_lists_available():
 def test_get_space_passes_config():
     space = nasengine.get_space("toy", num_classes=3)
     assert space.config.num_classes == 3 and isinstance(space, ToySpace)
+
+
+def test_create_rejects_unknown_options_by_name():
+    reg: Registry[object] = Registry("thing", "nasengine.no_such_group")
+
+    def factory(space, *, size=1, depth=2):
+        return (space, size, depth)
+
+    reg.register("f", factory)
+    assert reg.create("f", "s", size=3) == ("s", 3, 2)
+    with pytest.raises(ValueError, match=r"thing 'f' has no option\(s\) \['sise'\]; its options are \['size', 'depth'\]"):
+        reg.create("f", "s", sise=3)

@@ -124,6 +124,8 @@ def test_config_file_and_command_line_resolution(table, tmp_path, capsys):
         (["--evaluator", "table"], "needs a file"),
         (["--evaluator", "table:/no/such.json"], "does not exist"),
         (["--controller-set", "population_size=0", "--strategy", "evolution"], "population_size"),
+        (["--controller-set", "popsize=5", "--strategy", "evolution"], "controller 'evolution' has no option(s) ['popsize']"),
+        (["--controller-set", "foo=1", "--strategy", "tpe"], "controller 'tpe' has no option(s) ['foo']"),
     ],
 )
 def test_bad_search_input_is_one_line_exit_2(argv, message, tmp_path, capsys, table):
