@@ -1,0 +1,152 @@
+"""Latency units of the channel-width space (see ``SearchSpace.latency_units``).
+
+A unit is one layer (conv + BN + activation as ``build()`` makes it, or pooling and the
+classifier) keyed by its input and output channel counts, kernel, stride and resolution:
+a width decision changes the layer that produces it and the layer that reads it, so each
+layer is measured for every (input width, output width) pair. Residual adds are glue.
+Layers whose widths no decision controls are fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasengine.arch import Arch
+from nasengine.nn import ElasticLinear
+from nasengine.space import LatencyUnit
+from search_spaces.channel_width import mobilenet_v2
+from search_spaces.channel_width.common import CLASSES, INPUT, Resolver, bn, conv, out_size
+
+if TYPE_CHECKING:
+    from search_spaces.channel_width.space import ChannelWidthSpace
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One timed layer: its kind (key prefix), width slots, kernel, stride, input size and
+    builder (called with a resolver that sizes ``cin`` and ``cout``)."""
+
+    kind: str
+    cin: str
+    cout: str
+    k: int
+    stride: int
+    size: int
+    make: Callable[[Resolver], nn.Module]
+
+
+class PoolClassifier(nn.Module):
+    """Global average pooling, flatten, then the classifier (the end of both networks)."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+def _seq(*parts: nn.Module) -> nn.Sequential:
+    return nn.Sequential(*parts)
+
+
+def mobilenet_v2_layers(blocks: list[mobilenet_v2.IRBlock], input_size: int) -> list[Layer]:
+    cbr = mobilenet_v2.ConvBNAct
+    layers = [Layer("cbr6", INPUT, "stem", 3, 2, input_size, lambda w: cbr(w(INPUT), w("stem"), 3, 2))]
+    hw = out_size(input_size, 3, 2, 1)
+    for b in blocks:
+        hw_out = out_size(hw, 3, b.stride, 1)
+        if b.expand:
+            layers.append(Layer("cbr6", b.cin, b.hidden, 1, 1, hw, partial(_expand, b)))
+        layers.append(Layer("dw6", b.hidden, b.hidden, 3, b.stride, hw, partial(_depthwise, b)))
+        layers.append(Layer("cb", b.hidden, b.cout, 1, 1, hw_out, partial(_project, b)))
+        hw = hw_out
+    last = blocks[-1].cout
+    layers.append(Layer("cbr6", last, "last", 1, 1, hw, lambda w: cbr(w(last), w("last"), 1)))
+    layers.append(Layer("fc", "last", CLASSES, 1, 1, hw, lambda w: PoolClassifier(
+        _seq(nn.Dropout(0.2), ElasticLinear(w("last").channels, w(CLASSES).channels)))))
+    return layers
+
+
+def _expand(b: mobilenet_v2.IRBlock, w: Resolver) -> nn.Module:
+    return mobilenet_v2.ConvBNAct(w(b.cin), w(b.hidden), 1)
+
+
+def _depthwise(b: mobilenet_v2.IRBlock, w: Resolver) -> nn.Module:
+    return mobilenet_v2.ConvBNAct(w(b.hidden), w(b.hidden), 3, b.stride, depthwise=True)
+
+
+def _project(b: mobilenet_v2.IRBlock, w: Resolver) -> nn.Module:
+    return _seq(conv(w(b.hidden), w(b.cout), 1), bn(w(b.cout)))
+
+
+def resnet_layers(blocks: list, input_size: int, *, bottleneck: bool) -> list[Layer]:
+    relu = partial(nn.ReLU, inplace=True)
+    if bottleneck:  # 7x7 stride-2 conv, BN, ReLU, 3x3 stride-2 max-pool
+        layers = [Layer("stem7", INPUT, "stem", 7, 2, input_size, lambda w: _seq(
+            conv(w(INPUT), w("stem"), 7, 2), bn(w("stem")), relu(), nn.MaxPool2d(3, 2, 1)))]
+        hw = out_size(out_size(input_size, 7, 2, 3), 3, 2, 1)
+    else:
+        layers = [Layer("cbr", INPUT, "stem", 3, 1, input_size, lambda w: _seq(
+            conv(w(INPUT), w("stem"), 3), bn(w("stem")), relu()))]
+        hw = input_size
+    for b in blocks:
+        hw_out = out_size(hw, 3, b.stride, 1)
+        if bottleneck:
+            layers.append(Layer("cbr", b.cin, b.mid, 1, 1, hw, partial(_cbr, b.cin, b.mid, 1, 1)))
+            layers.append(Layer("cbr", b.mid, b.mid, 3, b.stride, hw, partial(_cbr, b.mid, b.mid, 3, b.stride)))
+            layers.append(Layer("cb", b.mid, b.cout, 1, 1, hw_out, partial(_cb, b.mid, b.cout, 1, 1)))
+        else:
+            layers.append(Layer("cbr", b.cin, b.mid, 3, b.stride, hw, partial(_cbr, b.cin, b.mid, 3, b.stride)))
+            layers.append(Layer("cb", b.mid, b.cout, 3, 1, hw_out, partial(_cb, b.mid, b.cout, 3, 1)))
+        if b.downsample:
+            layers.append(Layer("cb", b.cin, b.cout, 1, b.stride, hw, partial(_cb, b.cin, b.cout, 1, b.stride)))
+        hw = hw_out
+    last = blocks[-1].cout
+    layers.append(Layer("fc", last, CLASSES, 1, 1, hw, lambda w: PoolClassifier(
+        ElasticLinear(w(last).channels, w(CLASSES).channels))))
+    return layers
+
+
+def _cb(cin: str, cout: str, k: int, stride: int, w: Resolver) -> nn.Module:
+    return _seq(conv(w(cin), w(cout), k, stride), bn(w(cout)))
+
+
+def _cbr(cin: str, cout: str, k: int, stride: int, w: Resolver) -> nn.Module:
+    return _seq(conv(w(cin), w(cout), k, stride), bn(w(cout)), nn.ReLU(inplace=True))
+
+
+def latency_units(space: ChannelWidthSpace, arch: Arch | None = None) -> list[LatencyUnit]:
+    """Every layer at every (input, output) width pair, or at ``arch``'s widths."""
+    picked = None if arch is None else {k: space._index[v] for k, v in space.arch(arch).choices.items()}
+    units: list[LatencyUnit] = []
+    seen: set[str] = set()
+    for layer in space._latency_layers():
+        for combo in _combos(space, layer, picked):
+            width = space._resolver(combo)
+            c_in, c_out = width(layer.cin).channels, width(layer.cout).channels
+            key = f"{layer.kind}:{c_in}>{c_out}:k{layer.k}:s{layer.stride}:{layer.size}"
+            if arch is None and key in seen:
+                continue
+            seen.add(key)
+            shape = (c_in, layer.size, layer.size)
+            fixed = layer.cin in space._fixed and layer.cout in space._fixed
+            units.append(LatencyUnit(key, partial(layer.make, width), shape, fixed=fixed))
+    return units
+
+
+def _combos(space: ChannelWidthSpace, layer: Layer, picked: dict[str, int] | None) -> list[dict[str, int]]:
+    """Option indices of the layer's searched slots: the arch's, or every pair."""
+    slots = [s for s in dict.fromkeys((layer.cin, layer.cout)) if s not in space._fixed]
+    if picked is not None:
+        return [{s: picked[s] for s in slots}]
+    combos: list[dict[str, int]] = [{}]
+    for s in slots:
+        combos = [{**c, s: i} for c in combos for i in range(len(space.config.widths))]
+    return combos

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from controllers.testing import SMALL
+from nasengine import export
+from nasengine.cli import main
+from nasengine.export import ExportError, export_model, export_run
+from nasengine.registry import get_space
+from nasengine.search import run_search
+from nasengine.search_config import SearchConfig
+from tests.search_helpers import synthetic_table
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A real search on digits whose evaluator trains (so the run keeps weights)."""
+    out = tmp_path_factory.mktemp("run") / "run"
+    cfg = SearchConfig(space="shufflenet", space_config=dict(SMALL), controller="random", epochs=1, trials=3, top_k=1,
+                       out=str(out))
+    result = run_search(cfg, progress=False)
+    return out, result
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_export_writes_every_format_with_parity(trained_run, tmp_path, capsys, monkeypatch):
+    run_dir, result = trained_run
+    monkeypatch.setattr(export, "onnx_available", lambda: False)
+    code, out, _ = run(capsys, "export", str(run_dir), "--top", "2", "--out", str(tmp_path))
+    assert code == 0 and "skipping ONNX" in out
+    ids = {r["arch_id"] for r in export.top_rows(result, 2)}
+    assert {p.name for p in tmp_path.iterdir()} == ids
+    for arch_id in ids:
+        folder = tmp_path / arch_id
+        assert {p.name for p in folder.iterdir()} == {"arch.json", "weights.pt", "model.pt2", "parity.json"}
+        parity = json.loads((folder / "parity.json").read_text())
+        assert parity["ok"] and set(parity["max_abs_diff"]) == {"state_dict", "pt2"}
+        assert max(parity["max_abs_diff"].values()) <= parity["tolerance"]
+        doc = json.loads((folder / "arch.json").read_text())
+        assert doc["id"] == arch_id and doc["formats"] == ["state_dict", "pt2"]
+        # The exported weights are the run's, and the program reproduces the model at another batch size.
+        space = get_space("shufflenet", **SMALL)
+        model = space.build(space.arch(doc["choices"]))
+        model.load_state_dict(torch.load(run_dir / "weights" / f"{arch_id}.pt"))
+        x = torch.randn(5, 1, 8, 8)
+        with torch.no_grad():
+            expected = model.eval()(x)
+            got = torch.export.load(folder / "model.pt2").module()(x)
+        assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_export_one_arch_by_id_prefix_into_the_run(trained_run, capsys):
+    run_dir, result = trained_run
+    arch_id = result["trials"][-1]["arch_id"]
+    code, out, _ = run(capsys, "export", str(run_dir), "--arch", arch_id[:6], "--format", "state_dict")
+    assert code == 0 and arch_id in out
+    assert (run_dir / "exports" / arch_id / "weights.pt").is_file()
+    assert json.loads((run_dir / "exports" / arch_id / "parity.json").read_text())["max_abs_diff"] == {"state_dict": 0.0}
+
+
+def test_onnx_export_and_parity(trained_run, tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    run_dir, _ = trained_run
+    [(folder, parity)] = export_run(run_dir, top=1, formats=("onnx",), explicit=True, out=tmp_path)
+    assert (folder / "model.onnx").is_file() and parity["ok"] and parity["max_abs_diff"]["onnx"] < 1e-4
+
+
+def test_explicit_onnx_without_the_extra_names_it(trained_run, capsys, monkeypatch):
+    monkeypatch.setattr(export, "onnx_available", lambda: False)
+    code, _, err = run(capsys, "export", str(trained_run[0]), "--format", "pt2,onnx")
+    assert code == 2 and 'optional extra "onnx"' in err and err.count("\n") == 1
+
+
+def test_parity_mismatch_fails_the_export(tmp_path):
+    space = get_space("shufflenet", **SMALL)
+    arch = space.sample(0)
+
+    class Noisy(nn.Module):  # a model whose outputs differ from call to call
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = space.build(arch)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x) + torch.rand_like(self.net(x))
+
+    with pytest.raises(ExportError, match="does not reproduce the model"):
+        export_model(space, arch, Noisy(), tmp_path, ("pt2",))
+    assert json.loads((tmp_path / "parity.json").read_text())["ok"] is False
+
+
+def test_run_without_weights_says_how_to_train(tmp_path, capsys):
+    table = synthetic_table(tmp_path / "table.json")
+    cfg = SearchConfig(space="shufflenet", space_config=dict(SMALL), controller="random", evaluator="table",
+                       evaluator_options={"path": str(table)}, trials=2, out=str(tmp_path / "run"))
+    run_search(cfg, progress=False)
+    code, _, err = run(capsys, "export", str(tmp_path / "run"), "--top", "1")
+    assert code == 2 and "no trained weights" in err and "nasengine train --arch" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--format", "tflite"], "unknown export format"),
+    (["--arch", "ffffffffffff"], "no completed trial has that id"),
+    (["--top", "0"], "--top must be >= 1"),
+])
+def test_cli_errors_are_one_line(trained_run, capsys, argv, message):
+    code, _, err = run(capsys, "export", str(trained_run[0]), *argv)
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_folder_that_is_not_a_run_is_refused(tmp_path, capsys):
+    code, _, err = run(capsys, "export", str(tmp_path))
+    assert code == 2 and "neither a search run" in err
+
+
+def test_architecture_folder_exports_in_place(tmp_path, capsys):
+    """A ``nasengine train`` output (arch.json + weights.pt) exports where it is."""
+    space = get_space("nas_cell", input_size=8, num_classes=10, in_channels=1, stem="cifar", filters=4,
+                      cells_per_stage=1, blocks=2)
+    arch = space.sample(1)
+    (tmp_path / "arch.json").write_text(arch.to_json(indent=2))
+    torch.save(space.build(arch).state_dict(), tmp_path / "weights.pt")
+    code, out, _ = run(capsys, "export", str(tmp_path), "--format", "pt2")
+    assert code == 0 and arch.id in out
+    assert json.loads((tmp_path / "parity.json").read_text())["ok"] and (tmp_path / "model.pt2").is_file()
+    code, _, err = run(capsys, "export", str(tmp_path), "--top", "2")
+    assert code == 2 and "--top and --arch apply to search runs" in err

@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shlex
+import shutil
+
+import pytest
+import torch
+import yaml
+
+from nasengine import baselines as baselines_module
+from nasengine.baselines import (
+    BaselineSpec, RetrainConfig, build_baseline, check_baseline_input, parse_baseline, parse_baselines, train_seed,
+)
+from nasengine.cli import build_parser, main
+from nasengine.cli_search import config_from_args
+from nasengine.cost import count_cost, trace_cost
+from nasengine.data import load_dataset
+from nasengine.pareto import pareto_front
+from nasengine.report import (
+    ReportConfig, load_run, make_report, pareto_series, progress_curve, read_rankcheck, search_command,
+)
+from nasengine.search import run_search
+from nasengine.search_config import SearchConfig
+
+TINY = {"input_size": 8, "num_classes": 10, "in_channels": 1, "stem_channels": 8, "stem_stride": 1,
+        "stage_repeats": [1, 1, 1, 1], "stage_channels": [16, 24, 32, 48], "last_channels": 64}
+FAST = RetrainConfig(epochs=1, seeds=2, baseline_size=16, latency_runs=3)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two real searches on digits: rl (keeps a reward log) and evolution (keeps none)."""
+    root = tmp_path_factory.mktemp("runs")
+    for controller in ("rl", "evolution"):
+        cfg = SearchConfig(space="shufflenet", space_config=dict(TINY), controller=controller, dataset="digits",
+                           epochs=1, trials=4, top_k=2, out=str(root / controller))
+        run_search(cfg, progress=False)
+    return root
+
+
+def _with_extras(runs, tmp_path):
+    """A copy of the rl run whose trials carry latency and whose result has a rankcheck."""
+    run = tmp_path / "rl_extras"
+    shutil.copytree(runs / "rl", run)
+    result = json.loads((run / "result.json").read_text())
+    for i, t in enumerate(result["trials"]):
+        t["cost"]["latency_ms"] = 1.0 + 0.1 * i
+    result["rankcheck"] = {"rows": [{"arch_id": f"a{i}", "macs": 1000 * i, "oneshot_acc": 0.1 * i,
+                                     "standalone_acc": 0.5 + 0.05 * i} for i in range(5)],
+                           "kendall_tau": 1.0, "spearman_rho": 1.0, "samples": 5, "epochs": 2}
+    (run / "result.json").write_text(json.dumps(result))
+    return run
+
+
+def _sections(md: str) -> list[str]:
+    return re.findall(r"^## (.+)$", md, flags=re.M)
+
+
+def test_report_has_sections_tables_and_embedded_figures(runs, tmp_path):
+    out = tmp_path / "report"
+    cfg = ReportConfig(runs=(str(runs / "rl"), str(runs / "evolution")), baselines=("torchvision:shufflenet_v2_x0_5",),
+                       retrain=FAST, out=str(out), command="nasengine report ...")
+    files = make_report(cfg, progress=False)
+    md = files["markdown"].read_text()
+    assert _sections(md) == ["Searches", "Found architectures vs hand-designed baselines", "Accuracy vs cost",
+                             "Search progress", "RL controller", "Published reference figures", "Setup", "Reproduce",
+                             "Machine and versions"]
+    assert "torchvision:shufflenet_v2_x0_5" in md and "| 3×16×16 |" in md and "| 1×8×8 |" in md
+    assert "322.919M" in md  # the SPOS block-search preset counted by the space, next to the published 323M
+    assert "carry no `latency_ms`" in md
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["pareto_latency.png", "pareto_macs.png", "progress.png", "rl_reward.png"]
+    html = files["html"].read_text()
+    embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(embedded) == len(pngs)
+    assert base64.b64decode(embedded[0]) == (out / "pareto_macs.png").read_bytes()
+    assert "<table>" in html and "src=\"pareto" not in html  # self-contained
+    networks = [d for d in (out / "cache").iterdir() if d.is_dir()]
+    assert len(list((out / "cache").rglob("seed*.json"))) == FAST.seeds * len(networks) >= 2 * FAST.seeds
+
+
+def test_a_second_report_reuses_the_cache(runs, tmp_path, monkeypatch):
+    cfg = ReportConfig(runs=(str(runs / "evolution"),), retrain=FAST, out=str(tmp_path / "r"))
+    first = make_report(cfg, progress=False)["markdown"].read_text()
+    monkeypatch.setattr(baselines_module, "fit", lambda *a, **k: pytest.fail("a cached seed was retrained"))
+    second = make_report(cfg, progress=False)["markdown"].read_text()
+    table = lambda md: md.split("## Found")[1].split("## Accuracy")[0]  # noqa: E731
+    assert table(first) == table(second)
+
+
+def test_optional_parts_appear_only_when_present(runs, tmp_path):
+    extras = _with_extras(runs, tmp_path)
+    files = make_report(ReportConfig(runs=(str(extras),), retrain=FAST, out=str(tmp_path / "a")), progress=False)
+    md = files["markdown"].read_text()
+    assert "One-shot ranking" in _sections(md) and "| rl_extras | 5 | 2 | 1.000 | 1.000 |" in md
+    assert "carry no `latency_ms`" not in md and "rankcheck_0" in files
+    files = make_report(ReportConfig(runs=(str(runs / "evolution"),), retrain=FAST, out=str(tmp_path / "b")),
+                        progress=False)
+    md = files["markdown"].read_text()
+    assert not {"RL controller", "One-shot ranking"} & set(_sections(md))
+    assert "rl_reward" not in files and not (tmp_path / "b" / "rl_reward.png").exists()
+
+
+def test_pareto_series_matches_nasengine_pareto_and_the_search_result(runs):
+    run = load_run(runs / "rl")
+    series = pareto_series(run, "macs")
+    points = [(float(r["cost"]["macs"]), r["metrics"]["acc"]) for r in run.completed]
+    expected = sorted({points[i] for i in pareto_front([(a, c) for c, a in points], (True, False))})
+    assert series["front"] == expected
+    assert series["front"] == sorted({(float(r["cost"]["macs"]), r["metrics"]["acc"])
+                                      for r in run.result["pareto_front"]["acc_vs_macs"]})
+    assert pareto_series(run, "latency_ms") == {"points": [], "front": []}
+    best = progress_curve(run)["best"]
+    assert [b for _, b in best] == sorted(b for _, b in best) and best[-1][1] == run.result["best"]["metrics"]["acc"]
+
+
+@pytest.mark.parametrize("spec", ["torchvision:shufflenet_v2_x0_5", "timm:mobilenetv3_small_050"])
+def test_baselines_build_for_the_data_and_count_like_fvcore(spec):
+    baseline = parse_baseline(spec)
+    model = build_baseline(baseline, 10).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    check_baseline_input(baseline, 10, 32)
+    assert count_cost(model, (3, 32, 32)) == trace_cost(model, (1, 3, 32, 32))  # fvcore vs forward hooks
+    assert count_cost(model, (3, 32, 32)).macs < count_cost(model, (3, 64, 64)).macs
+
+
+def test_baseline_specs_are_checked():
+    assert parse_baselines("torchvision:shufflenet_v2_x0_5, timm:mobilenetv3_small_050") == [
+        BaselineSpec("torchvision", "shufflenet_v2_x0_5"), BaselineSpec("timm", "mobilenetv3_small_050")]
+    assert parse_baselines("") == []
+    for bad, words in (("foo:bar", "allowed prefixes: torchvision:, timm:"), ("resnet18", "allowed prefixes"),
+                       ("torchvision:nope", "list_models"), ("timm:nope", "list_models")):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            parse_baseline(bad)
+
+
+def test_training_is_cached_per_seed(tmp_path, monkeypatch):
+    data = load_dataset("digits", image_size=8, channels=3)
+    build = lambda: build_baseline(BaselineSpec("timm", "mobilenetv3_small_050"), 10)  # noqa: E731
+    cfg = RetrainConfig(epochs=1, seeds=1)
+    first = train_seed(build, data, cfg, 0, tmp_path)
+    assert 0 <= first["test_acc"] <= 1 and not list(tmp_path.rglob("*.ckpt"))
+    monkeypatch.setattr(baselines_module, "fit", lambda *a, **k: pytest.fail("a cached seed was retrained"))
+    assert train_seed(build, data, cfg, 0, tmp_path) == first
+
+
+def test_rankcheck_reader_is_tolerant():
+    rows = [{"arch_id": "a", "oneshot": 0.1, "standalone": 0.5}, {"arch_id": "b", "oneshot_score": 0.3,
+                                                                   "standalone_acc": 0.7},
+            {"arch_id": "c", "oneshot_acc": 0.2, "standalone_acc": 0.9}, {"arch_id": "broken"}]
+    check = read_rankcheck({"rankcheck": {"rows": rows}})
+    assert [r["arch_id"] for r in check["rows"]] == ["a", "b", "c"]
+    assert check["kendall_tau"] == pytest.approx(1 / 3) and check["spearman_rho"] is None
+    assert read_rankcheck({}) is None and read_rankcheck({"rankcheck": {"rows": rows[:1]}}) is None
+
+
+def test_rebuilt_search_command_gives_the_same_config(runs):
+    stored = yaml.safe_load((runs / "rl" / "config.yaml").read_text())
+    argv = shlex.split(search_command(stored))
+    assert argv[:2] == ["nasengine", "search"]
+    rebuilt = config_from_args(build_parser().parse_args(argv[1:]))
+    assert rebuilt.to_dict() == SearchConfig.resolve(runs / "rl" / "config.yaml").to_dict()
+
+
+def test_cli_errors_are_one_line(runs, tmp_path, capsys):
+    assert main(["report", str(runs / "rl"), "--baselines", "foo:bar", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("nasengine: error:") and "torchvision:, timm:" in err
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "has no result.json" in err
+    assert main(["report", str(runs / "rl"), "--seeds", "0", "--out", str(tmp_path / "r")]) == 2
+    assert not (tmp_path / "r").exists()
+
+
+def test_rebuilt_search_command_keeps_options_evaluator_and_limits():
+    stored = SearchConfig.resolve(None, space="shufflenet", space_config=dict(TINY), controller="rl",
+                                  controller_options={"lr": 0.01, "dedup": False}, evaluator="table",
+                                  evaluator_options={"path": "tables/t.json"}, max_macs=40000.0,
+                                  objectives=("acc", "macs"), trials=7, out="runs/x")
+    argv = shlex.split(search_command(yaml.safe_load(yaml.safe_dump(stored.to_dict()))))
+    assert "table:tables/t.json" in argv and "acc,macs" in argv and "lr=0.01" in argv
+    assert config_from_args(build_parser().parse_args(argv[1:])).to_dict() == stored.to_dict()
