@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from nasengine.arch import Arch, ArchError, Decision
 from nasengine.cost import Cost, count_cost, trace_cost
+from nasengine.loading import load, register_timm
 from nasengine.registry import controllers, evaluators, get_space, list_spaces, spaces
-from nasengine.space import SearchSpace, SpaceConfig
+from nasengine.space import LatencyUnit, SearchSpace, SpaceConfig
 
 __version__ = "0.1.0"
 
@@ -14,6 +15,7 @@ __all__ = [
     "ArchError",
     "Cost",
     "Decision",
+    "LatencyUnit",
     "SearchSpace",
     "SpaceConfig",
     "controllers",
@@ -21,6 +23,8 @@ __all__ = [
     "evaluators",
     "get_space",
     "list_spaces",
+    "load",
+    "register_timm",
     "spaces",
     "trace_cost",
 ]

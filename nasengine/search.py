@@ -7,6 +7,9 @@ state, TensorBoard), so an interrupted search loses at most the trial in flight,
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import os
 import sys
 import time
 import warnings
@@ -21,6 +24,7 @@ from controllers.base import suggest_arch
 from nasengine.constraints import Constraints
 from nasengine.cost import human
 from nasengine.export import export_top
+from nasengine.latency import LatencyPredictor
 from nasengine.registry import controllers, evaluators, get_space
 from nasengine.search_config import SearchConfig
 from nasengine.search_results import ResultWriter
@@ -32,14 +36,24 @@ class SearchError(ValueError):
 
 
 def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Run (or resume, or join) the search ``cfg`` describes; returns the result dict."""
+    """Run (or resume, or join) the search ``cfg`` describes; returns the result dict.
+
+    A strategy with a pretraining step (spos, metapruning) runs it first; it resumes and
+    returns at once when done. Under ``torchrun`` every rank pretrains together and only
+    rank 0 runs the study (the others return an empty dict).
+    """
     out = Path(cfg.out)
     space = get_space(cfg.space, **cfg.space_config)
-    limits = Constraints(cfg.max_macs, cfg.max_params)
+    latency = None if cfg.latency_table is None else LatencyPredictor(space, cfg.latency_table)
+    limits = Constraints(cfg.max_macs, cfg.max_params, cfg.max_latency_ms, latency)
     limits.check_satisfiable(space)
+    if int(os.environ.get("RANK", "0")) > 0:
+        run_pretrain(cfg, space, out, progress=False)
+        return {}
     sampler = controllers.create(cfg.controller, space, seed=cfg.seed, **cfg.controller_options)
     sampler.set_constraint(lambda arch: limits.feasible(space, arch))
-    evaluator = _make_evaluator(cfg, space)
+    # Without pretraining, a bad evaluator option fails before a study exists.
+    evaluator = make_evaluator(cfg, space) if cfg.pretrain is None else None
 
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -50,15 +64,21 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
     cfg.save(out / "config.yaml")
     if progress:
         limit = ", ".join(f"{k} {human(v)}" for k, v in (("MACs <=", cfg.max_macs), ("params <=", cfg.max_params)) if v)
-        print(f"search {cfg.space} with {cfg.controller} / {cfg.evaluator}: {cfg.trials} trials"
+        if cfg.max_latency_ms:
+            limit += f"{', ' if limit else ''}latency <= {cfg.max_latency_ms:g} ms"
+        how = f"{cfg.strategy} ({cfg.controller} / {cfg.evaluator})" if cfg.strategy else f"{cfg.controller} / {cfg.evaluator}"
+        print(f"search {cfg.space} with {how}: {cfg.trials} trials"
               f"{' under ' + limit if limit else ''} -> {out}", file=sys.stderr)
+    if evaluator is None:
+        evaluator = make_evaluator(cfg, space, run_pretrain(cfg, space, out, progress=progress))
     writer = ResultWriter(cfg, space, study, progress=progress)
     weights_dir = out / "weights"
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         arch = suggest_arch(trial, space)
         cost = space.cost(arch)
-        if not limits.allows(cost):  # controllers guarantee this; a violation is a bug
+        latency_ms = limits.predicted_latency(arch)
+        if not limits.allows(cost, latency_ms):  # controllers guarantee this; a violation is a bug
             raise RuntimeError(f"controller {cfg.controller!r} proposed an infeasible architecture {arch.id}")
         t0 = time.perf_counter()
         try:
@@ -67,13 +87,14 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
             trial.set_user_attr("interrupted", True)
             raise
         trial.set_user_attr("arch_id", arch.id)
-        trial.set_user_attr("cost", cost.to_dict())
+        trial.set_user_attr("cost", cost.to_dict() if latency_ms is None else {**cost.to_dict(), "latency_ms": latency_ms})
         trial.set_user_attr("metrics", result.metrics)
         trial.set_user_attr("seconds", time.perf_counter() - t0)
         if result.model is not None:
             weights_dir.mkdir(exist_ok=True)
             save_atomic(result.model.state_dict(), weights_dir / f"{arch.id}.pt")
-        values = {"acc": result.metrics["acc"], "macs": float(cost.macs), "params": float(cost.params)}
+        values = {"acc": result.metrics["acc"], "macs": float(cost.macs), "params": float(cost.params),
+                  "latency": latency_ms}
         return values["acc"] if len(cfg.objectives) == 1 else [values[o] for o in cfg.objectives]
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -94,17 +115,33 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
     return result
 
 
-def _make_evaluator(cfg: SearchConfig, space: Any) -> Any:
-    options = dict(cfg.evaluator_options)
-    if cfg.evaluator == "train":
-        options = {"dataset": cfg.dataset, "data_root": cfg.data_root, "epochs": cfg.epochs, "seed": cfg.seed, **options}
+def run_pretrain(cfg: SearchConfig, space: Any, out: Path, *, progress: bool) -> dict[str, Any]:
+    """Run the strategy's pretraining step; its result becomes evaluator options."""
+    if cfg.pretrain is None:
+        return {}
+    module, _, name = cfg.pretrain.partition(":")
+    step = getattr(importlib.import_module(module), name)
+    out.mkdir(parents=True, exist_ok=True)
+    return dict(step(cfg, space, out, progress=progress))
+
+
+def make_evaluator(cfg: SearchConfig, space: Any, pretrained: dict[str, Any] | None = None) -> Any:
+    """The evaluator, given the search's data, budget, seed and run folder where it takes
+    them, the pretraining step's options, then ``--evaluator-set`` options."""
+    common = {"dataset": cfg.dataset, "data_root": cfg.data_root, "epochs": cfg.epochs, "seed": cfg.seed,
+              "run_dir": str(cfg.out)}
+    params = inspect.signature(evaluators.get(cfg.evaluator)).parameters
+    options = {k: v for k, v in common.items() if k in params and params[k].kind != inspect.Parameter.VAR_KEYWORD}
+    options.update(pretrained or {})
+    options.update(cfg.evaluator_options)
     return evaluators.create(cfg.evaluator, space, **options)
 
 
 def _identity(cfg: SearchConfig) -> dict[str, Any]:
     """What workers sharing a study must agree on."""
     return {"space": cfg.space, "space_config": cfg.space_config, "objectives": list(cfg.objectives),
-            "max_macs": cfg.max_macs, "max_params": cfg.max_params, "evaluator": cfg.evaluator}
+            "max_macs": cfg.max_macs, "max_params": cfg.max_params, "evaluator": cfg.evaluator,
+            **({"max_latency_ms": cfg.max_latency_ms} if cfg.max_latency_ms is not None else {})}
 
 
 def _connect(cfg: SearchConfig, attempts: int = 5) -> optuna.storages.RDBStorage:

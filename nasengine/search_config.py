@@ -9,10 +9,34 @@ from typing import Any
 
 import yaml
 
-OBJECTIVES = ("acc", "macs", "params")
+OBJECTIVES = ("acc", "macs", "params", "latency")
 
-#: Strategies name a controller (and later a one-shot pipeline) in one word.
-STRATEGIES = {"rl": "rl", "evolution": "evolution", "random": "random", "tpe": "tpe", "nsga2": "nsga2"}
+
+@dataclass(frozen=True)
+class Strategy:
+    """A search pipeline in one word: the controller, the evaluator and an optional
+    pretraining step (``"module:function"``, called before the study; see ``run_search``)."""
+
+    controller: str
+    evaluator: str = "train"
+    pretrain: str | None = None
+
+    @property
+    def one_shot(self) -> bool:
+        """Whether the evaluator is part of the method (then it cannot be swapped)."""
+        return self.pretrain is not None or self.evaluator != "train"
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "rl": Strategy("rl"),
+    "evolution": Strategy("evolution"),
+    "random": Strategy("random"),
+    "tpe": Strategy("tpe"),
+    "nsga2": Strategy("nsga2"),
+    "spos": Strategy("evolution", "supernet", "supernet.spos:pretrain"),
+    "enas": Strategy("rl", "enas"),
+    "metapruning": Strategy("evolution", "pruningnet", "supernet.metapruning:pretrain"),
+}
 
 
 @dataclass(frozen=True)
@@ -21,6 +45,7 @@ class SearchConfig:
 
     space: str = "shufflenet"
     space_config: dict[str, Any] = field(default_factory=dict)
+    strategy: str | None = None
     controller: str = "evolution"
     controller_options: dict[str, Any] = field(default_factory=dict)
     evaluator: str = "train"
@@ -28,8 +53,12 @@ class SearchConfig:
     dataset: str = "digits"
     data_root: str | None = None
     epochs: int = 3
+    pretrain_epochs: int = 10
+    pretrain_options: dict[str, Any] = field(default_factory=dict)
     max_macs: float | None = None
     max_params: float | None = None
+    max_latency_ms: float | None = None
+    latency_table: str | None = None
     trials: int = 20
     seed: int = 0
     objectives: tuple[str, ...] = ("acc",)
@@ -44,11 +73,22 @@ class SearchConfig:
         object.__setattr__(self, "objectives", objectives)
         bad = [o for o in objectives if o not in OBJECTIVES]
         if bad or not objectives or objectives[0] != "acc" or len(set(objectives)) != len(objectives):
-            raise ValueError(f"objectives must start with acc and may add macs and/or params (e.g. acc,macs); "
+            raise ValueError(f"objectives must start with acc and may add macs, params and/or latency (e.g. acc,macs); "
                              f"got {','.join(objectives)}")
-        for name in ("trials", "top_k", "epochs"):
+        if self.latency_table is None and (self.max_latency_ms is not None or "latency" in objectives):
+            raise ValueError("a latency limit or objective needs --latency-table FILE (see `nasengine latency build`)")
+        if self.max_latency_ms is not None and not self.max_latency_ms > 0:
+            raise ValueError(f"max_latency_ms must be > 0, got {self.max_latency_ms}")
+        if self.strategy is not None and self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        for name in ("trials", "top_k", "epochs", "pretrain_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def pretrain(self) -> str | None:
+        """The strategy's pretraining step (``"module:function"``), if it has one."""
+        return None if self.strategy is None else STRATEGIES[self.strategy].pretrain
 
     @property
     def storage_url(self) -> str:
@@ -77,12 +117,30 @@ class SearchConfig:
         for key, value in overrides.items():
             if value is None:
                 continue
-            if key in ("space_config", "controller_options", "evaluator_options"):
+            if key in ("space_config", "controller_options", "evaluator_options", "pretrain_options"):
                 values[key] = {**values.get(key, {}), **value}
             else:
                 values[key] = value
+        _apply_strategy(values)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown search option(s) {unknown}; known: {sorted(known)}")
         return cls(**values)
+
+
+def _apply_strategy(values: dict[str, Any]) -> None:
+    """Fill the controller (and a one-shot strategy's evaluator) from ``values["strategy"]``;
+    an explicit different choice is an error."""
+    name = values.get("strategy")
+    if name is None:
+        return
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+    spec = STRATEGIES[name]
+    keys = ("controller", "evaluator") if spec.one_shot else ("controller",)
+    for key in keys:
+        wanted = getattr(spec, key)
+        if values.get(key, wanted) != wanted:
+            raise ValueError(f"--strategy {name} uses {key} {wanted!r} and --{key} {values[key]} disagree; give one")
+        values[key] = wanted

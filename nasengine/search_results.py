@@ -37,19 +37,24 @@ def summarize(cfg: SearchConfig, space: SearchSpace, study: optuna.Study) -> dic
     done_rows = [trial_row(t) for t in done]
     best = max(done_rows, key=lambda r: (r["metrics"]["acc"], -r["number"]), default=None)
     fronts = {}
-    for key in ("macs", "params"):
-        points = [(r["metrics"]["acc"], r["cost"][key]) for r in done_rows]
-        fronts[key] = sorted((done_rows[i] for i in pareto_front(points, (True, False))), key=lambda r: r["cost"][key])
+    keys = ("macs", "params", "latency_ms") if cfg.latency_table else ("macs", "params")
+    for key in keys:
+        measured = [r for r in done_rows if key in r["cost"]]
+        points = [(r["metrics"]["acc"], r["cost"][key]) for r in measured]
+        fronts[key] = sorted((measured[i] for i in pareto_front(points, (True, False))), key=lambda r: r["cost"][key])
     return {
         "space": cfg.space,
         "space_config": json.loads(json.dumps(space.config.to_dict())),
+        "strategy": cfg.strategy,
         "controller": cfg.controller,
         "evaluator": cfg.evaluator,
         "objectives": list(cfg.objectives),
-        "constraints": {"max_macs": cfg.max_macs, "max_params": cfg.max_params},
+        "constraints": {"max_macs": cfg.max_macs, "max_params": cfg.max_params,
+                        **({"max_latency_ms": cfg.max_latency_ms} if cfg.latency_table else {})},
         "completed": len(done_rows),
         "best": best,
-        "pareto_front": {"acc_vs_macs": fronts["macs"], "acc_vs_params": fronts["params"]},
+        "pareto_front": {"acc_vs_macs": fronts["macs"], "acc_vs_params": fronts["params"],
+                         **({"acc_vs_latency": fronts["latency_ms"]} if "latency_ms" in fronts else {})},
         "trials": rows,
     }
 
@@ -77,6 +82,8 @@ class ResultWriter:
             tb = self._writer()
             tb.add_scalar("trial/acc", acc, trial.number)
             tb.add_scalar("trial/macs", trial.user_attrs["cost"]["macs"], trial.number)
+            if "latency_ms" in trial.user_attrs["cost"]:
+                tb.add_scalar("trial/latency_ms", trial.user_attrs["cost"]["latency_ms"], trial.number)
             tb.add_scalar("search/best_acc", self.best, trial.number)
             tb.flush()
             if self._bar is not None:

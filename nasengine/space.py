@@ -8,7 +8,7 @@ import math
 import random
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 from torch import nn
@@ -61,6 +61,24 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
 RandomLike = typing.Union[random.Random, np.random.Generator, int, None]
 
 
+@dataclass(frozen=True)
+class LatencyUnit:
+    """A piece of a network timed on its own for latency lookup tables.
+
+    Attributes:
+        key: Names the measurement; pieces with equal keys are the same module at the same
+            input shape and are measured once (e.g. ``"k5:16>64:m32:s2:112"``).
+        make: Builds the module exactly as ``build()`` does (weights do not matter).
+        input_shape: One input example's shape, without the batch dimension.
+        fixed: In every architecture (stem, head): summed into the table's overhead.
+    """
+
+    key: str
+    make: Callable[[], nn.Module]
+    input_shape: tuple[int, ...]
+    fixed: bool = False
+
+
 class SearchSpace(abc.ABC):
     """A set of architectures: decisions, validation, sampling, exact cost, networks.
 
@@ -110,6 +128,16 @@ class SearchSpace(abc.ABC):
     def presets(self) -> dict[str, Arch]:
         """Named published architectures of this space (may be empty)."""
         return {}
+
+    def latency_units(self, arch: Arch | None = None) -> list[LatencyUnit]:
+        """Pieces of this space's networks, timed one by one for latency lookup tables.
+
+        Without ``arch``: every piece some architecture runs, each key once. With ``arch``:
+        the pieces ``build(arch)`` runs, fixed ones included (a key repeats when its piece
+        runs several times). Optional: only spaces that implement it get latency tables.
+        """
+        raise NotImplementedError(f"search space {self.name!r} does not implement latency_units(), "
+                                  "so it has no latency tables")
 
     def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
         c = self.config

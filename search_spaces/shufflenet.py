@@ -22,7 +22,7 @@ from torch import nn
 from nasengine.arch import Arch, ArchError, Decision
 from nasengine.cost import Cost
 from nasengine.nn import ChoiceOp, inherit_weights
-from nasengine.space import SearchSpace, SpaceConfig
+from nasengine.space import LatencyUnit, SearchSpace, SpaceConfig
 from nasengine.validation import positive_int, positive_int_tuple
 from search_spaces.shufflenet_blocks import BLOCK_KERNELS, SPOSNet, init_weights, make_block
 
@@ -230,19 +230,26 @@ class ShuffleNetSpace(SearchSpace):
         return lo, hi
 
     # --- networks --------------------------------------------------------------------------
-    def _net(self, blocks_for_layer) -> SPOSNet:
+    def _net(self, blocks_for_layer, *, stem: bool = True) -> SPOSNet:
+        """The network; ``blocks_for_layer=None`` and ``stem=False`` leave those parts out
+        (what latency tables time as the head)."""
+        c = self.config
+        layers = [ChoiceOp(f"block{i}", blocks_for_layer(i, *shape))
+                  for i, shape in enumerate(self.layers)] if blocks_for_layer else []
+        head = nn.Sequential(nn.Conv2d(c.stage_channels[-1], c.last_channels, 1, bias=False),
+                             nn.BatchNorm2d(c.last_channels, affine=c.bn_affine), nn.ReLU(inplace=True))
+        net = SPOSNet(stem=self._stem() if stem else nn.Sequential(), layers=layers, head=head,
+                      last_channels=c.last_channels, num_classes=c.num_classes, dropout=c.dropout)
+        init_weights(net)
+        return net
+
+    def _stem(self) -> nn.Sequential:
         c = self.config
         stem = [nn.Conv2d(c.in_channels, c.stem_channels, 3, c.stem_stride, 1, bias=False),
                 nn.BatchNorm2d(c.stem_channels, affine=c.bn_affine), nn.ReLU(inplace=True)]
         if c.stem_pool:
             stem.append(nn.MaxPool2d(3, 2, 1))
-        layers = [ChoiceOp(f"block{i}", blocks_for_layer(i, *shape)) for i, shape in enumerate(self.layers)]
-        head = nn.Sequential(nn.Conv2d(c.stage_channels[-1], c.last_channels, 1, bias=False),
-                             nn.BatchNorm2d(c.last_channels, affine=c.bn_affine), nn.ReLU(inplace=True))
-        net = SPOSNet(stem=nn.Sequential(*stem), layers=layers, head=head, last_channels=c.last_channels,
-                      num_classes=c.num_classes, dropout=c.dropout)
-        init_weights(net)
-        return net
+        return nn.Sequential(*stem)
 
     def network(self) -> nn.Module:
         """Supernet: all four blocks per layer; with channel search their mid layers are
@@ -270,6 +277,12 @@ class ShuffleNetSpace(SearchSpace):
         if from_supernet is not None:
             inherit_weights(model, from_supernet)
         return model
+
+    def latency_units(self, arch: Arch | None = None) -> list[LatencyUnit]:
+        """Stem and head (fixed) and each layer's block, keyed by option and shape."""
+        from search_spaces.shufflenet_latency import latency_units
+
+        return latency_units(self, arch)
 
     # --- presets ------------------------------------------------------------------------------
     def presets(self) -> dict[str, Arch]:

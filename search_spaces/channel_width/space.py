@@ -11,7 +11,7 @@ from torch import nn
 from nasengine.arch import Arch, Decision
 from nasengine.cost import Cost
 from nasengine.nn import inherit_weights
-from nasengine.space import SearchSpace
+from nasengine.space import LatencyUnit, SearchSpace
 from search_spaces.channel_width import mobilenet_v2, resnet
 from search_spaces.channel_width.common import CLASSES, INPUT, Resolver, Term, Width, init_weights
 from search_spaces.channel_width.config import METAPRUNING_WIDTHS, ChannelWidthConfig
@@ -168,6 +168,21 @@ class ChannelWidthSpace(SearchSpace):
         if self.config.backbone == "mobilenet_v2":
             return mobilenet_v2.MobileNetV2Net(self._blocks, width)
         return resnet.ResNetNet(self._blocks, width, bottleneck=self.config.backbone == "resnet50")
+
+    # --- latency ----------------------------------------------------------------------------
+    def latency_units(self, arch: Arch | None = None) -> list[LatencyUnit]:
+        """Each layer keyed by its (input, output) channels, kernel, stride and resolution."""
+        from search_spaces.channel_width.latency import latency_units
+
+        return latency_units(self, arch)
+
+    def _latency_layers(self) -> list[Any]:
+        from search_spaces.channel_width import latency
+
+        size = self.config.input_size
+        if self.config.backbone == "mobilenet_v2":
+            return latency.mobilenet_v2_layers(self._blocks, size)
+        return latency.resnet_layers(self._blocks, size, bottleneck=self.config.backbone == "resnet50")
 
     # --- presets ----------------------------------------------------------------------------
     def presets(self) -> dict[str, Arch]:

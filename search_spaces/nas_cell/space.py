@@ -40,7 +40,7 @@ from torch import nn
 from nasengine.arch import Arch, Decision
 from nasengine.cost import Cost
 from nasengine.nn import inherit_weights
-from nasengine.space import SearchSpace
+from nasengine.space import LatencyUnit, SearchSpace
 
 from .cell import OUTPUT_OPTIONS
 from .config import KINDS, NasCellConfig, comb_name, in_name, op_name, out_name
@@ -116,6 +116,12 @@ class NasCellSpace(SearchSpace):
         if from_supernet is not None:
             inherit_weights(model, from_supernet)
         return model
+
+    def latency_units(self, arch: Arch | None = None) -> list[LatencyUnit]:
+        """Stem (fixed), per cell its preprocessing, block ops and output reductions, head."""
+        from .latency import arch_units
+
+        return arch_units(self, arch)
 
     def presets(self) -> dict[str, Arch]:
         """``nasnet_a`` when the config can express it (B=5, its ops, add, output decisions)."""

@@ -1,0 +1,169 @@
+"""ENAS (Pham et al. 2018): the controller's proposals train one shared network, and the
+shared weights score the proposals.
+
+Strategy ``enas`` = the ``rl`` controller (LSTM, REINFORCE) + this evaluator, inside the
+ordinary search loop. For each proposed architecture the evaluator trains the shared
+network (``space.network()``) along that path for ``train_steps`` SGD steps on training
+batches, then returns the path's accuracy on one validation minibatch as ``acc``: the
+reward the controller learns from. Shared weights, optimizer, step counters and random
+state are saved atomically in the run folder after every evaluation, so an interrupted
+search resumes with them (the trial in flight is re-run, training its path once more).
+
+Rewards are measured with the minibatch's own BN statistics (the shared running averages
+mix all paths); the returned model is the standalone network with inherited weights and
+BN recalibrated on ``bn_batches`` training batches, so exports carry usable weights.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import default_collate
+
+from nasengine.arch import Arch
+from nasengine.evaluators import Evaluation, Evaluator
+from nasengine.space import SearchSpace
+from nasengine.train import TrainConfig, evaluate, make_optimizer, recalibrate_bn, save_atomic
+from nasengine.validation import positive_int
+from supernet.sampling import step_rng
+from supernet.spos import PathSelector, space_data
+
+#: The shared-weight state inside the run folder.
+STATE_FILE = "enas_shared.pt"
+
+
+class EnasEvaluator(Evaluator):
+    """Trains shared weights along each proposed path, then scores it on a minibatch.
+
+    Args:
+        space: The search space (its ``network()`` holds the shared weights).
+        dataset, data_root: Data, adapted to the space's input.
+        seed: Seeds the shared network's initialisation and the batch order.
+        run_dir: Run folder; the state is kept in ``run_dir/enas_shared.pt``
+            (``None``: in memory only).
+        train_steps: Shared-weight SGD steps per proposed architecture.
+        warmup_steps: Steps on uniformly random paths before the first proposal.
+        batch_size: Training batch size.
+        val_batch_size: Size of the validation minibatch a reward is measured on.
+        lr, momentum, weight_decay: SGD (Nesterov) at a constant learning rate.
+        bn_batches: Training batches that recalibrate BN of the returned model.
+        device: Where the shared network trains.
+    """
+
+    def __init__(self, space: SearchSpace, *, dataset: str = "digits", data_root: str | None = None, seed: int = 0,
+                 run_dir: str | Path | None = None, train_steps: int = 20, warmup_steps: int = 0,
+                 batch_size: int = 64, val_batch_size: int = 128, lr: float = 0.05, momentum: float = 0.9,
+                 weight_decay: float = 1e-4, bn_batches: int = 10, device: str = "cpu") -> None:
+        positive_int("train_steps", train_steps)
+        positive_int("val_batch_size", val_batch_size)
+        for name, value in (("warmup_steps", warmup_steps), ("bn_batches", bn_batches)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        self.space, self.seed, self.device = space, seed, device
+        self.train_steps, self.warmup_steps, self.bn_batches = train_steps, warmup_steps, bn_batches
+        self.config = TrainConfig(batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                  label_smoothing=0.0, seed=seed, device=device)
+        self.data = space_data(space, dataset, data_root)
+        self.batch_size = min(batch_size, len(self.data.train))
+        self.val_batch_size = min(val_batch_size, len(self.data.val))
+        self.train_loader, _, self.test_loader = self.data.loaders(batch_size, seed=seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.net = space.network().to(device)
+        self.select = PathSelector(self.net)
+        self.optimizer = make_optimizer(self.net, self.config)
+        self.step = 0  # shared-weight steps taken
+        self.evals = 0  # rewards measured (picks the validation minibatch)
+        self.rng_state = torch.Generator().manual_seed(seed).get_state()  # dropout randomness
+        self.identity = {"space": space.name, "space_config": json.loads(json.dumps(space.config.to_dict())),
+                         "seed": seed, "batch_size": batch_size, "lr": lr, "momentum": momentum,
+                         "weight_decay": weight_decay, "warmup_steps": warmup_steps}
+        self.path = None if run_dir is None else Path(run_dir) / STATE_FILE
+        if self.path is not None and self.path.exists():
+            self._load()
+
+    # --- the evaluator ------------------------------------------------------------------
+    def evaluate(self, arch: Arch) -> Evaluation:
+        while self.step < self.warmup_steps:
+            self._train_step(self.space.sample(step_rng(self.seed, self.step)))
+        for _ in range(self.train_steps):
+            self._train_step(arch)
+        acc, loss = self._reward(arch)
+        self.evals += 1
+        self._save()
+        model = self.space.build(arch, from_supernet=self.net).to(self.device)
+        if self.bn_batches:
+            recalibrate_bn(model, self.train_loader, batches=self.bn_batches, device=self.device)
+        return Evaluation({"acc": acc, "minibatch_loss": loss, "shared_steps": float(self.step)}, model.eval())
+
+    def test_accuracy(self, arch: Arch, model: nn.Module | None) -> float | None:
+        if model is None:
+            return None
+        return evaluate(model.to(self.device), self.test_loader, device=self.device)["acc"]
+
+    # --- shared-weight training -----------------------------------------------------------
+    def _train_step(self, arch: Arch) -> None:
+        self.select(self.net, arch)
+        x, y = self._batch(self.data.train, self.batch_size, self.step, shuffle=True)
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self.rng_state)
+            self.net.train()
+            loss = F.cross_entropy(self.net(x), y)
+            self.rng_state = torch.get_rng_state()
+        self.optimizer.zero_grad(set_to_none=True)  # the other paths keep no gradient: SGD skips them
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+
+    @torch.no_grad()
+    def _reward(self, arch: Arch) -> tuple[float, float]:
+        """Accuracy and loss of ``arch`` on the next validation minibatch, BN on its own
+        statistics (the running averages are restored afterwards) and dropout off."""
+        self.select(self.net, arch)
+        x, y = self._batch(self.data.val, self.val_batch_size, self.evals, shuffle=False)
+        norms = [m for m in self.net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        saved = [{k: v.clone() for k, v in m._buffers.items() if v is not None} for m in norms]
+        self.net.eval()
+        for m in norms:
+            m.train()
+        try:
+            logits = self.net(x)
+        finally:
+            for m, buffers in zip(norms, saved):
+                for k, v in buffers.items():
+                    m._buffers[k].copy_(v)
+            self.net.train()
+        return (logits.argmax(1) == y).float().mean().item(), F.cross_entropy(logits, y).item()
+
+    def _batch(self, dataset: Any, size: int, index: int, *, shuffle: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch ``index`` of an endless stream: epochs of ``len // size`` batches, each epoch
+        in an order that depends only on (seed, epoch), so a resumed run sees the same."""
+        per_epoch = max(1, len(dataset) // size)
+        epoch, k = divmod(index, per_epoch)
+        if shuffle:
+            order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+        else:
+            order = torch.arange(len(dataset))
+        x, y = default_collate([dataset[i] for i in order[k * size: (k + 1) * size].tolist()])
+        return x.to(self.device), y.to(self.device)
+
+    # --- state ----------------------------------------------------------------------------
+    def _save(self) -> None:
+        if self.path is not None:
+            save_atomic({"identity": self.identity, "model": self.net.state_dict(),
+                         "optimizer": self.optimizer.state_dict(), "step": self.step, "evals": self.evals,
+                         "rng": self.rng_state}, self.path)
+
+    def _load(self) -> None:
+        state = torch.load(self.path, map_location=self.device, weights_only=False)
+        if state["identity"] != self.identity:
+            raise ValueError(f"{self.path} holds shared weights trained with {state['identity']}, not "
+                             f"{self.identity}; use the same settings or another output folder")
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.evals, self.rng_state = state["step"], state["evals"], state["rng"].cpu()

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+from scipy import stats
+
+from nasengine.cli import main
+from nasengine.evaluators import TrainEvaluator
+from nasengine.rankcheck import average_ranks, kendall_tau_b, spearman_rho
+from tests.supernet.oneshot_helpers import TINY_ARGS
+
+
+def test_tau_and_rho_match_hand_computed_values():
+    # x = 1..5, y = 3 1 2 5 4: of the 10 pairs, (1,2) (1,3) (4,5) are discordant -> tau = (7 - 3) / 10.
+    assert kendall_tau_b([1, 2, 3, 4, 5], [3, 1, 2, 5, 4]) == pytest.approx(0.4)
+    # Rank differences d = -2 1 1 -1 1: rho = 1 - 6 * 8 / (5 * 24) = 0.6.
+    assert spearman_rho([1, 2, 3, 4, 5], [3, 1, 2, 5, 4]) == pytest.approx(0.6)
+    # Ties: x = 1 2 2 3, y = 1 3 2 2. The first element's 3 pairs are concordant, (2nd, 4th) is
+    # discordant, (2nd, 3rd) is tied in x only, (3rd, 4th) in y only -> tau-b = (3 - 1) / sqrt(5 * 5).
+    assert kendall_tau_b([1, 2, 2, 3], [1, 3, 2, 2]) == pytest.approx(0.4)
+    assert average_ranks([10, 20, 20, 30]) == [1, 2.5, 2.5, 4]
+    assert kendall_tau_b([1, 2, 3], [3, 2, 1]) == -1 and spearman_rho([1, 2, 3], [1, 2, 3]) == 1
+    assert math.isnan(kendall_tau_b([1, 1, 1], [1, 2, 3])) and math.isnan(spearman_rho([1, 2], [5, 5]))
+    with pytest.raises(ValueError, match="equal length >= 2"):
+        kendall_tau_b([1], [1])
+
+
+def test_tau_and_rho_agree_with_scipy_with_ties():
+    rng = random.Random(0)
+    for _ in range(20):
+        x = [rng.randrange(6) for _ in range(15)]
+        y = [rng.randrange(6) for _ in range(15)]
+        assert kendall_tau_b(x, y) == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
+        assert spearman_rho(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
+
+
+def test_rankcheck_on_a_tiny_spos_run(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    assert main(["search", "--space", "shufflenet", *TINY_ARGS, "--strategy", "spos", "--pretrain-epochs", "2",
+                 "--trials", "3", "--top-k", "1", "--out", str(run), "--quiet"]) == 0
+    report = tmp_path / "rankcheck.json"
+    argv = ["rankcheck", str(run), "--samples", "4", "--epochs", "1", "--seeds", "2", "--report", str(report),
+            "--quiet"]
+    assert main(argv) == 0
+    check = json.loads((run / "result.json").read_text())["rankcheck"]
+    assert check["K"] == 4 and check["epochs"] == 1 and len({r["arch_id"] for r in check["rows"]}) == 4
+    for row in check["rows"]:  # two trainings per architecture, averaged
+        assert len(row["standalone_seeds"]) == 2 and row["standalone_acc"] == sum(row["standalone_seeds"]) / 2
+    seed_a, seed_b = ([r["standalone_seeds"][i] for r in check["rows"]] for i in (0, 1))
+    assert check["seed_tau"] == pytest.approx(stats.kendalltau(seed_a, seed_b).statistic, nan_ok=True)
+    x, y = [r["oneshot_acc"] for r in check["rows"]], [r["standalone_acc"] for r in check["rows"]]
+    assert check["tau"] == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert check["rho"] == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert json.loads(report.read_text())["rows"][0]["tau"] == check["tau"]
+    assert len(list((run / "rankcheck").glob("*.json"))) == 8
+    # Standalone results are cached: a rerun trains nothing and reports the same.
+    monkeypatch.setattr(TrainEvaluator, "evaluate", lambda *a: pytest.fail("retrained a cached architecture"))
+    assert main(argv) == 0
+    assert json.loads((run / "rankcheck.json").read_text())["tau"] == check["tau"]
+
+
+def test_rankcheck_needs_a_one_shot_run(tmp_path, capsys):
+    assert main(["rankcheck", str(tmp_path)]) == 2
+    assert "not a search run folder" in capsys.readouterr().err
+    (tmp_path / "config.yaml").write_text("space: shufflenet\nevaluator: train\n")
+    assert main(["rankcheck", str(tmp_path)]) == 2
+    assert "not a one-shot method" in capsys.readouterr().err
