@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nasengine import __version__, bench, bench_controllers, cli_search, cli_space, cli_train, tabulate  # noqa: F401
+from nasengine import __version__, bench, bench_controllers, bench_kernels, bench_metapruning, bench_supernet, cli_report, cli_search, cli_space, cli_train, rankcheck, tabulate  # noqa: F401
+from nasengine import bench_dynamic, cli_dynamic, cli_export, cli_latency  # noqa: F401
 from nasengine.arch import ArchError
 from nasengine.cli_common import UsageError
 from nasengine.data import DataError
@@ -19,7 +20,12 @@ def build_parser() -> argparse.ArgumentParser:
     cli_space.add_parsers(sub)
     cli_train.add_parser(sub)
     cli_search.add_parser(sub)
+    cli_latency.add_parser(sub)
+    cli_export.add_parser(sub)
+    cli_dynamic.add_parser(sub)
     tabulate.add_parser(sub)
+    rankcheck.add_parser(sub)
+    cli_report.add_parser(sub)
     bench.add_parser(sub)
     return parser
 

@@ -1,0 +1,71 @@
+"""Build, save and load dynamic networks: a folder with ``dynamic.json`` (method and
+config) and ``weights.pt`` (state dict) is all ``load_dynamic`` needs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nasengine.dynamic.gated import GatedConfig, GatedNetwork
+from nasengine.dynamic.rnp import RNPConfig, RNPNetwork
+
+METHODS = ("rnp", "skipnet", "routing")
+FORMAT = 1
+
+
+def build_dynamic(method: str, config: dict[str, Any]) -> nn.Module:
+    """A fresh network of ``method`` from its config dict (as written by ``save_dynamic``)."""
+    if method == "rnp":
+        return RNPNetwork(RNPConfig.from_dict(config))
+    if method in ("skipnet", "routing"):
+        return GatedNetwork(GatedConfig.from_dict({**config, "method": method}))
+    raise ValueError(f"unknown dynamic method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def save_dynamic(model: nn.Module, folder: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``folder/dynamic.json`` and ``folder/weights.pt``; returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {"format": FORMAT, "method": model.method, "config": model.config.to_dict(), **(extra or {})}
+    torch.save(model.state_dict(), folder / "weights.pt")
+    (folder / "dynamic.json").write_text(json.dumps(doc, indent=2) + "\n")
+    return folder
+
+
+def model_folder(path: str | Path) -> Path:
+    """The folder holding ``dynamic.json``: ``path`` itself or a run's ``model/``."""
+    folder = Path(path)
+    if (folder / "model" / "dynamic.json").is_file():
+        folder = folder / "model"
+    if not (folder / "dynamic.json").is_file():
+        raise FileNotFoundError(f"{str(path)!r} holds no trained dynamic network (no dynamic.json); "
+                                "train one with `nasengine dynamic train`")
+    return folder
+
+
+def saved_dataset(path: str | Path) -> dict[str, Any] | None:
+    """The dataset settings a saved network was trained with (name, image_size, channels...)."""
+    return json.loads((model_folder(path) / "dynamic.json").read_text()).get("dataset")
+
+
+def load_dynamic(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
+    """A trained dynamic network in inference mode, ready to call on images.
+
+    Args:
+        path: A folder written by ``save_dynamic`` / ``nasengine dynamic export``, or a run
+            folder of ``nasengine dynamic train`` (its ``model/`` is used).
+        device: Where to put the network.
+    """
+    folder = model_folder(path)
+    doc_path = folder / "dynamic.json"
+    doc = json.loads(doc_path.read_text())
+    if doc.get("format") != FORMAT:
+        raise ValueError(f"{doc_path}: unsupported format {doc.get('format')!r} (expected {FORMAT})")
+    model = build_dynamic(doc["method"], doc["config"])
+    model.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
+    return model.to(device).eval()

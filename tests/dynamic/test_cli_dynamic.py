@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+import nasengine.cli_dynamic as cli_dynamic
+from nasengine.cli import main
+from nasengine.data import load_dataset
+from nasengine.dynamic import load_dynamic
+
+TINY = ["--image-size", "8", "--widths", "8,16", "--depths", "2,2", "--epochs", "1", "--nested-epochs", "1",
+        "--policy-epochs", "1",
+        "--finetune-epochs", "1", "--rounds", "1", "--relaxed-epochs", "1", "--batch-size", "128", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def rnp_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "rnp"
+    assert main(["dynamic", "train", "--method", "rnp", *TINY, "--penalty", "0.3", "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_config_model_and_metrics(rnp_run):
+    metrics = json.loads((rnp_run / "metrics.json").read_text())
+    assert 0 <= metrics["test_acc"] <= 1 and 0 <= metrics["dense_test_acc"] <= 1
+    assert metrics["mac_reduction"] == pytest.approx(metrics["dense_macs"] / metrics["macs"])
+    assert [r["phase"] for r in metrics["history"]] == ["pretrain", "nested", "policy", "finetune"]
+    config = yaml.safe_load((rnp_run / "config.yaml").read_text())
+    assert config["method"] == "rnp" and config["model"]["backbone"]["widths"] == [8, 16]
+    assert not (rnp_run / "checkpoint.pt").exists()
+    model = load_dynamic(rnp_run)
+    assert not model.training and model.config.backbone.input_size == 8
+
+
+def test_rerunning_a_finished_run_does_nothing(rnp_run, capsys):
+    before = (rnp_run / "metrics.json").read_text()
+    assert main(["dynamic", "train", "--method", "rnp", *TINY, "--penalty", "0.3", "--out", str(rnp_run)]) == 0
+    assert "already trained" in capsys.readouterr().out
+    assert (rnp_run / "metrics.json").read_text() == before
+    assert main(["dynamic", "train", "--method", "rnp", *TINY, "--penalty", "0.9", "--out", str(rnp_run)]) == 2
+    assert "different settings" in capsys.readouterr().err
+
+
+def test_eval_reports_accuracy_macs_and_speed(rnp_run, capsys):
+    out = rnp_run / "eval.json"
+    assert main(["dynamic", "eval", str(rnp_run), "--images", "64", "--repeats", "1", "--threads", "1"]) == 0
+    result = json.loads(out.read_text())
+    assert {r["batch"] for r in result["speed"]} == {1, 64}
+    for row in result["speed"]:
+        assert row["dense_ms"] > 0 and row["dynamic_ms"] > 0
+        assert row["efficiency"] == pytest.approx(row["speedup"] / row["mac_reduction"])
+    assert result["threads"] == 1 and result["mac_reduction"] > 0
+    assert "speedup" in capsys.readouterr().out
+
+
+def test_export_and_reload_give_identical_outputs(rnp_run, tmp_path):
+    dest = tmp_path / "exported"
+    assert main(["dynamic", "export", str(rnp_run), "--out", str(dest)]) == 0
+    a, b = load_dynamic(rnp_run), load_dynamic(dest)
+    x = torch.cat([x for x, _ in load_dataset("digits").loaders(64)[2]])[:40]
+    assert torch.equal(a(x), b(x))
+    assert torch.equal(a(x[:1]), b(x[:1]))
+    assert json.loads((dest / "metrics.json").read_text())["method"] == "rnp"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["dynamic", "train", "--method", "skipnet", "--backbone", "vgg", "--out", "X"], "needs backbone kind 'resnet'"),
+    (["dynamic", "train", "--method", "rnp", "--widths", "8,x", "--out", "X"], "--widths expects"),
+    (["dynamic", "train", "--method", "rnp", "--groups", "0", "--out", "X"], "groups must be"),
+    (["dynamic", "train", "--method", "routing", "--branches", "1", "--out", "X"], "branches must be"),
+    (["dynamic", "eval", "no/such/run"], "holds no trained dynamic network"),
+    (["dynamic", "export", "no/such/run", "--out", "Y"], "has no trained network"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nasengine: error:") and message in err and "\n" not in err
+
+
+def test_interrupted_cli_run_resumes(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "skip"
+    argv = ["dynamic", "train", "--method", "skipnet", *TINY, "--widths", "8,16", "--depths", "2,2", "--out", str(out)]
+    real = cli_dynamic.train_dynamic
+
+    def interrupted(*args, on_epoch=None, **kwargs):
+        def stop(record):
+            on_epoch(record)
+            if record["epoch"] == 2:
+                raise KeyboardInterrupt
+        return real(*args, on_epoch=stop, **kwargs)
+
+    monkeypatch.setattr(cli_dynamic, "train_dynamic", interrupted)
+    assert main(argv) == 130
+    assert (out / "checkpoint.pt").exists() and not (out / "metrics.json").exists()
+    monkeypatch.setattr(cli_dynamic, "train_dynamic", real)
+    capsys.readouterr()
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "epoch   3" in printed and "epoch   1" not in printed  # picks up after the saved epochs
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [r["phase"] for r in metrics["history"]] == ["pretrain", "relaxed", "policy"]
+    assert metrics["dense_test_acc"] is not None  # measured before the interruption, kept in the checkpoint
