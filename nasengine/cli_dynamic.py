@@ -46,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--channels", type=int, default=1, choices=(1, 3), help="image channels fed to the network")
     t.add_argument("--penalty", type=float, default=DynamicTrainConfig.penalty,
                    help="computation penalty: larger = faster, less accurate")
+    t.add_argument("--cost", default="groups", choices=("groups", "macs", "latency"),
+                   help="what the penalty charges: share of groups (gates: MACs), MACs, or measured batch-1 time")
     t.add_argument("--epochs", type=int, default=DynamicTrainConfig.epochs, help="backbone pre-training epochs")
     t.add_argument("--nested-epochs", type=int, default=DynamicTrainConfig.nested_epochs,
                    help="rnp: epochs training random nested widths after pre-training")
@@ -114,10 +116,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {args.device}: CUDA is not available on this machine")
     method, config = model_config(args)
+    torch.manual_seed(args.seed)  # initial weights follow --seed
     model = build_dynamic(method, config)  # validates before any data is read
-    cfg = DynamicTrainConfig(epochs=args.epochs, nested_epochs=args.nested_epochs, policy_epochs=args.policy_epochs, finetune_epochs=args.finetune_epochs,
-                             rounds=args.rounds, relaxed_epochs=args.relaxed_epochs, penalty=args.penalty,
-                             batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device)
+    cfg = DynamicTrainConfig(epochs=args.epochs, nested_epochs=args.nested_epochs, policy_epochs=args.policy_epochs,
+                             finetune_epochs=args.finetune_epochs, rounds=args.rounds, relaxed_epochs=args.relaxed_epochs,
+                             penalty=args.penalty, cost=args.cost, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                             device=args.device)
     dataset = {"name": args.dataset, "data_root": args.data_root, "image_size": args.image_size, "channels": args.channels}
     resolved = {"method": method, "model": config, "train": cfg.to_dict(), "dataset": dataset}
     out = Path(args.out)
@@ -130,6 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 0
     data = load_dataset(args.dataset, data_root=args.data_root, image_size=args.image_size, channels=args.channels)
     if data.num_classes != model.config.backbone.num_classes:
+        torch.manual_seed(args.seed)
         model = build_dynamic(method, {**config, "backbone": {**config["backbone"], "num_classes": data.num_classes}})
         config = model.config.to_dict()
         resolved["model"] = config
@@ -153,8 +158,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     test = evaluate_dynamic(model, test_loader, device=cfg.device)
     dense_acc = next((r["dense_test_acc"] for r in history if "dense_test_acc" in r), None)
     metrics = {"method": method, "test_acc": test["acc"], "dense_test_acc": dense_acc,
-               **{k: v for k, v in test.items() if k not in ("acc", "macs", "mac_reduction")}, "macs": test["macs"], "dense_macs": model.dense_macs(),
-               "mac_reduction": test["mac_reduction"], "full_path_acc": evaluate_full_path(model, test_loader, device=cfg.device),
+               **{k: v for k, v in test.items() if k not in ("acc", "macs", "mac_reduction")}, "macs": test["macs"],
+               "dense_macs": model.dense_macs(), "mac_reduction": test["mac_reduction"],
+               "full_path_acc": evaluate_full_path(model, test_loader, device=cfg.device),
                "history": history, "seconds": time.perf_counter() - t0}
     save_dynamic(model.cpu(), out / "model", extra={"dataset": dataset})
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -203,7 +209,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for row in result["speed"]:
         print(f"batch {row['batch']:>3}: dense {row['dense_ms']:.3f} ms/image, dynamic {row['dynamic_ms']:.3f} ms/image, "
               f"speedup {row['speedup']:.2f}x (MAC reduction of these images {row['mac_reduction']:.2f}x, "
-              f"efficiency {row['efficiency']:.2f})")
+              f"efficiency {row['efficiency']:.2f})"
+              + (f"; plain network of each route: {row['static_route_speedup']:.2f}x" if "static_route_speedup" in row
+                 else ""))
     path = Path(args.out) if args.out else folder.parent / "eval.json" if folder.name == "model" else folder / "eval.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")

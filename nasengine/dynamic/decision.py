@@ -112,7 +112,8 @@ class DecisionNetwork(nn.Module):
         if self._params_cache is None:
             heads = [(h.weight, h.bias, None, None) if isinstance(h, nn.Linear)
                      else (h[0].weight, h[0].bias, h[1].weight, h[1].bias) for h in self.heads]
-            self._params_cache = [(e.weight, e.bias, *heads[t if len(heads) > 1 else 0]) for t, e in enumerate(self.encoders)]
+            shared = len(heads) == 1
+            self._params_cache = [(e.weight, e.bias, *heads[0 if shared else t]) for t, e in enumerate(self.encoders)]
         return self._params_cache
 
     def _clear_params(self) -> None:

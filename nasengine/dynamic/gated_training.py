@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasengine.dynamic.costs import CostCache
 from nasengine.dynamic.gated import GatedNetwork
 from nasengine.dynamic.trainer import DynamicTrainConfig, Epoch
 
@@ -23,6 +24,9 @@ class GatedRecipe:
     """Phases and steps of SkipNet / routing training (see the module docstring)."""
 
     default_lr = 0.05
+
+    def __init__(self) -> None:
+        self.costs = CostCache()
 
     def phases(self, cfg: DynamicTrainConfig) -> list[tuple[str, int]]:
         phases = [("pretrain", cfg.epochs), ("relaxed", cfg.relaxed_epochs), ("policy", cfg.policy_epochs)]
@@ -38,11 +42,11 @@ class GatedRecipe:
         phase = epoch.phase
         mode = {"pretrain": "dense", "relaxed": "relaxed", "policy": "sample"}[phase]
         trace = model.forward_train(x, mode, tau=cfg.tau)
-        costs = model.path_costs().to(x.device, torch.float32)
-        costs = costs / costs.max(1).values.sum()  # fraction of the gated blocks' dense MACs
         if phase == "pretrain":
             return F.cross_entropy(trace.logits, y, label_smoothing=cfg.label_smoothing), {}
-        # [N, G]: cost of the path each sample takes at each gate (soft gradient when relaxed)
+        # [G, P] cost of each path (the dense route costs 1); [N, G] cost of the path each
+        # sample takes at each gate (soft gradient when relaxed)
+        costs = torch.cat(self.costs.get(model, cfg.cost)).to(x.device)
         step_cost = torch.stack([w @ costs[g] for g, w in enumerate(trace.weights)], 1)
         executed = step_cost.sum(1).mean().item()
         if phase == "relaxed":

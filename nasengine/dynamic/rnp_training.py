@@ -5,9 +5,10 @@
    per-layer widths, so each nested prefix is a usable network before the decision network
    exists (starting it from scratch makes deep plain stacks collapse).
 3. ``rounds`` times: train the decision network by Q-learning (epsilon-greedy actions,
-   reward ``-penalty * (groups / k) / steps`` per step and ``-alpha * L_cls`` at the end,
-   one-step TD targets), then fine-tune the backbone under the greedy decisions. Computing
-   every group of every layer thus costs ``penalty`` in the units of the loss.
+   reward ``-penalty * cost`` per step and ``-alpha * L_cls`` at the end, one-step TD
+   targets), then fine-tune the backbone under the greedy decisions. The cost of an action
+   (``nasengine.dynamic.costs``; by default the share of groups computed, ``(a + 1) / k /
+   steps``) is scaled so that computing everything costs ``penalty`` in units of the loss.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasengine.dynamic.costs import CostCache, route_cost
 from nasengine.dynamic.rnp import RNPNetwork
 from nasengine.dynamic.trainer import DynamicTrainConfig, Epoch
 
@@ -28,6 +30,9 @@ class RNPRecipe:
 
     #: VGG-16 on small data diverges at the usual 0.05.
     default_lr = 0.01
+
+    def __init__(self) -> None:
+        self.costs = CostCache()
 
     def phases(self, cfg: DynamicTrainConfig) -> list[tuple[str, int]]:
         rounds = [("policy", cfg.policy_epochs), ("finetune", cfg.finetune_epochs)] * cfg.rounds
@@ -61,12 +66,12 @@ class RNPRecipe:
                 cfg: DynamicTrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
         model.train()
         random = sample_widths(x.shape[0], model.steps, model.config.groups, x.device)
-        loss_full = F.cross_entropy(model.forward_masked(x, actions=_full(model, x)).logits, y, label_smoothing=cfg.label_smoothing)
-        loss_rand = F.cross_entropy(model.forward_masked(x, actions=random).logits, y, label_smoothing=cfg.label_smoothing)
+        smoothing = cfg.label_smoothing
+        loss_full = F.cross_entropy(model.forward_masked(x, actions=_full(model, x)).logits, y, label_smoothing=smoothing)
+        loss_rand = F.cross_entropy(model.forward_masked(x, actions=random).logits, y, label_smoothing=smoothing)
         return loss_full + loss_rand, {"loss_full": loss_full.item(), "loss_random": loss_rand.item()}
 
-    @staticmethod
-    def _q_learning(model: RNPNetwork, x: torch.Tensor, y: torch.Tensor, cfg: DynamicTrainConfig,
+    def _q_learning(self, model: RNPNetwork, x: torch.Tensor, y: torch.Tensor, cfg: DynamicTrainConfig,
                     progress: float) -> tuple[torch.Tensor, dict[str, float]]:
         # The backbone is fixed, but its BN normalises with batch statistics (running ones
         # left untouched): running statistics belong to the previous policy and would
@@ -75,12 +80,12 @@ class RNPRecipe:
         epsilon = epsilon_at(cfg, progress)
         with frozen_bn_statistics(model):
             trace = model.forward_masked(x, epsilon=epsilon, train_backbone=False, train_decision=True)
-        k = model.config.groups
         q = torch.stack(trace.scores, 1)  # [N, steps, k]
         actions = trace.actions
         with torch.no_grad():
             ce = F.cross_entropy(trace.logits, y, reduction="none")
-            rewards = -cfg.penalty * (actions + 1).to(q.dtype) / (k * model.steps)
+            follows = [unit.input_follows_previous for unit in model.units]
+            rewards = -cfg.penalty * route_cost(self.costs.get(model, cfg.cost), actions, follows).to(q.dtype)
             rewards[:, -1] -= cfg.alpha * ce
             targets = rewards.clone()
             targets[:, :-1] += cfg.gamma * q[:, 1:].max(2).values

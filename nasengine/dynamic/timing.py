@@ -43,7 +43,9 @@ def compare_speed(model: nn.Module, dense: nn.Module, images: torch.Tensor, batc
 
     Returns:
         Per-image milliseconds of both, speedup (dense time / dynamic time), and the
-        MAC reduction of the timed images (dense MACs / mean dynamic MACs).
+        MAC reduction of the timed images (dense MACs / mean dynamic MACs). At batch 1 also
+        the time of each image through the plain static network of its route: the speedup
+        a dynamic network could reach with no decision or bucketing overhead at all.
     """
     if images.shape[0] < batch:
         raise ValueError(f"need at least {batch} images to time batch {batch}, got {images.shape[0]}")
@@ -55,14 +57,25 @@ def compare_speed(model: nn.Module, dense: nn.Module, images: torch.Tensor, batc
     def run(net: nn.Module) -> Callable[[], None]:
         return lambda: [net(b) for b in batches]
 
-    seconds = time_interleaved({"dense": run(dense), "dynamic": run(model)}, repeats=repeats, warmup=warmup,
-                               device=images.device)
     routes = torch.cat([model.execute(b, return_route=True)[1] for b in batches])
+    fns = {"dense": run(dense), "dynamic": run(model)}
+    if batch == 1:
+        # Zero-overhead reference: each image through the plain network of its own route.
+        statics: dict[tuple[int, ...], nn.Module] = {}
+        for route in routes.tolist():
+            statics.setdefault(tuple(route), model.static_network(route).to(images.device))
+        pairs = [(statics[tuple(r)], b) for r, b in zip(routes.tolist(), batches)]
+        fns["static"] = lambda: [net(b) for net, b in pairs]
+    seconds = time_interleaved(fns, repeats=repeats, warmup=warmup, device=images.device)
     mac_reduction = model.dense_macs() / model.route_macs(routes).float().mean().item()
     speedup = seconds["dense"] / seconds["dynamic"]
-    return {"batch": batch, "images": count, "dense_ms": 1e3 * seconds["dense"] / count,
-            "dynamic_ms": 1e3 * seconds["dynamic"] / count, "mac_reduction": mac_reduction, "speedup": speedup,
-            "efficiency": speedup / mac_reduction}
+    report = {"batch": batch, "images": count, "dense_ms": 1e3 * seconds["dense"] / count,
+              "dynamic_ms": 1e3 * seconds["dynamic"] / count, "mac_reduction": mac_reduction, "speedup": speedup,
+              "efficiency": speedup / mac_reduction}
+    if "static" in seconds:
+        report["static_route_ms"] = 1e3 * seconds["static"] / count
+        report["static_route_speedup"] = seconds["dense"] / seconds["static"]
+    return report
 
 
 def speed_report(model: nn.Module, images: torch.Tensor, batch: int, *, repeats: int = 7,

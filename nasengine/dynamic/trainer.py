@@ -35,6 +35,9 @@ class DynamicTrainConfig:
         rounds: RNP: alternations of decision training and fine-tuning (Algorithm 1).
         relaxed_epochs: SkipNet / routing: supervised epochs with straight-through gates.
         penalty: Computation penalty: the speed / accuracy trade-off.
+        cost: What the penalty charges (``nasengine.dynamic.costs``): "groups" (share of
+            channel groups; gates: of MACs), "macs", or "latency" (batch-1 time of each
+            action, measured on this machine when the decision training starts).
         alpha: Weight of the classification loss in the reward.
         gamma: RNP: discount of future Q-values.
         epsilon_start, epsilon_end: RNP: exploration rate, decayed linearly over the
@@ -54,6 +57,7 @@ class DynamicTrainConfig:
     rounds: int = 3
     relaxed_epochs: int = 4
     penalty: float = 0.5
+    cost: str = "groups"
     alpha: float = 1.0
     gamma: float = 1.0
     epsilon_start: float = 1.0
@@ -78,6 +82,8 @@ class DynamicTrainConfig:
         for name in ("lr", "finetune_lr", "policy_lr", "tau"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.cost not in ("groups", "macs", "latency"):
+            raise ValueError(f"cost must be one of ['groups', 'macs', 'latency'], got {self.cost!r}")
         if self.penalty < 0 or self.alpha < 0:
             raise ValueError(f"penalty and alpha must be >= 0, got {self.penalty} and {self.alpha}")
         if not 0 <= self.gamma <= 1:
@@ -154,7 +160,8 @@ def train_dynamic(model: nn.Module, recipe: Recipe, train_loader: DataLoader, va
             opt_state = None
         if hasattr(train_loader.sampler, "set_epoch"):
             train_loader.sampler.set_epoch(u)
-        record = _run_epoch(model, recipe, epoch, optimizers, train_loader, cfg, progress, f"{epoch.phase} {epoch.index + 1}/{epoch.total}")
+        desc = f"{epoch.phase} {epoch.index + 1}/{epoch.total}"
+        record = _run_epoch(model, recipe, epoch, optimizers, train_loader, cfg, progress, desc)
         record["epoch"] = u + 1
         if u == len(plan) - 1 and epoch.phase != "pretrain":
             # BN statistics exactly under the final decisions, not a moving average over

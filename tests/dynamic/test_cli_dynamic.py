@@ -104,3 +104,13 @@ def test_interrupted_cli_run_resumes(tmp_path, monkeypatch, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["phase"] for r in metrics["history"]] == ["pretrain", "relaxed", "policy"]
     assert metrics["dense_test_acc"] is not None  # measured before the interruption, kept in the checkpoint
+
+
+def test_same_seed_same_network(tmp_path):
+    argv = ["dynamic", "train", "--method", "routing", *TINY, "--seed", "3"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    torch.rand(5)  # a different global RNG state must not matter
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 0
+    a, b = load_dynamic(tmp_path / "a"), load_dynamic(tmp_path / "b")
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key]), key

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from nasengine.data import load_dataset
-from nasengine.dynamic import (DynamicTrainConfig, GatedConfig, GatedNetwork, GatedRecipe, RNPConfig, RNPNetwork, RNPRecipe, evaluate_dynamic,
-                               train_dynamic)
+from nasengine.dynamic import (DynamicTrainConfig, GatedConfig, GatedNetwork, GatedRecipe, RNPConfig, RNPNetwork,
+                               RNPRecipe, evaluate_dynamic, train_dynamic)
 from nasengine.dynamic.rnp_training import epsilon_at, sample_widths
 from nasengine.dynamic.trainer import schedule
 
@@ -67,8 +67,8 @@ def test_gated_training_learns_to_skip_under_a_penalty(digits):
     train, val = digits
     torch.manual_seed(0)
     net = GatedNetwork(GatedConfig(tiny_backbone("resnet"), hidden=8))  # gates start open
-    history = train_dynamic(net, GatedRecipe(), train, val, small(epochs=2, relaxed_epochs=2, policy_epochs=1, penalty=2.0, lr=0.05),
-                            progress=False)
+    cfg = small(epochs=2, relaxed_epochs=2, policy_epochs=1, penalty=2.0, lr=0.05)
+    history = train_dynamic(net, GatedRecipe(), train, val, cfg, progress=False)
     assert [r["phase"] for r in history] == ["pretrain", "pretrain", "relaxed", "relaxed", "policy"]
     assert history[-1]["val_mac_reduction"] > 1.15  # blocks are skipped
     assert history[-1]["val_acc"] > 0.6, history
@@ -130,3 +130,29 @@ def test_evaluate_dynamic_reports_exact_means(digits):
     _, route = net.execute(x, return_route=True)
     assert out["macs"] == pytest.approx(net.route_macs(route).double().mean().item())
     assert out["mac_reduction"] == pytest.approx(net.dense_macs() / out["macs"])
+
+
+def test_cost_tables_scale_the_dense_route_to_one():
+    from nasengine.dynamic.costs import cost_tables, route_cost
+
+    net = tiny_rnp("vgg")
+    follows = [u.input_follows_previous for u in net.units]
+    full = torch.tensor([net.full_route()])
+    x = images(8)
+    _, route = net.execute(x, return_route=True)
+    groups = cost_tables(net, "groups")
+    assert route_cost(groups, route, follows).sum(1).tolist() == pytest.approx(
+        ((route + 1).float().mean(1) / net.config.groups).tolist())
+    macs = cost_tables(net, "macs")
+    assert route_cost(macs, full, follows).sum().item() == pytest.approx(1.0)
+    classifier = torch.tensor(net.classifier_table)[route[:, -1]]
+    backbone = net.route_macs(route, include_decision=False) - net.fixed_macs - classifier
+    dense = net.dense_macs() - net.fixed_macs - net.classifier_table[-1]
+    assert route_cost(macs, route, follows).sum(1).tolist() == pytest.approx((backbone / dense).tolist())
+    latency = cost_tables(net, "latency", repeats=3)
+    assert [t.shape for t in latency] == [t.shape for t in macs] and all((t > 0).all() for t in latency)
+    gated = tiny_gated("routing")
+    for kind in ("macs", "latency"):
+        tables = cost_tables(gated, kind, repeats=3)
+        assert len(tables) == gated.steps and sum(float(t.max()) for t in tables) == pytest.approx(1.0)
+        assert all(t[0, 0] == 0 or kind == "latency" for t in tables)  # the skip path costs no MACs
