@@ -38,6 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--groups", type=int, default=4, help="rnp: nested channel groups per layer")
     t.add_argument("--cell", default="gru", choices=("gru", "none"), help="rnp: recurrent or feed-forward decisions")
     t.add_argument("--gate", default="feedforward", choices=GATES, help="skipnet/routing: gate network")
+    t.add_argument("--gate-norm", action=argparse.BooleanOptionalAction, default=True,
+                   help="skipnet/routing: standardise the pooled features the gates read")
     t.add_argument("--branches", default="0,0.5,1", help="routing: inner width fraction of each path (0 = skip)")
     t.add_argument("--hidden", type=int, default=None, help="decision network width (default 32 rnp, 16 gates)")
     t.add_argument("--dataset", default="digits", choices=DATASETS)
@@ -54,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--policy-epochs", type=int, default=DynamicTrainConfig.policy_epochs,
                    help="rnp: decision-network epochs per round; skipnet/routing: REINFORCE epochs")
     t.add_argument("--finetune-epochs", type=int, default=DynamicTrainConfig.finetune_epochs,
-                   help="rnp: backbone fine-tuning epochs per round")
+                   help="backbone fine-tuning epochs (rnp: per round; skipnet/routing: under the final gates)")
     t.add_argument("--rounds", type=int, default=DynamicTrainConfig.rounds, help="rnp: alternation rounds")
     t.add_argument("--relaxed-epochs", type=int, default=DynamicTrainConfig.relaxed_epochs,
                    help="skipnet/routing: straight-through gate epochs")
@@ -108,7 +110,8 @@ def model_config(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             branches = [float(b) for b in args.branches.split(",")]
         except ValueError:
             raise UsageError(f"--branches expects comma-separated fractions, got {args.branches!r}") from None
-        config = {"backbone": backbone.to_dict(), "gate": args.gate, "hidden": args.hidden or 16, "branches": branches}
+        config = {"backbone": backbone.to_dict(), "gate": args.gate, "hidden": args.hidden or 16, "branches": branches,
+                  "gate_norm": args.gate_norm}
     return args.method, config
 
 
@@ -206,8 +209,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"blocks skipped per image: {100 * result['blocks_skipped']:.1f}% of all blocks")
     else:
         print(f"channel groups computed: {100 * result['groups_computed']:.1f}%")
+    print(f"{result['distinct_routes']} distinct routes; the most common one takes "
+          f"{100 * result['top_route_share']:.1f}% of the images")
     for row in result["speed"]:
-        print(f"batch {row['batch']:>3}: dense {row['dense_ms']:.3f} ms/image, dynamic {row['dynamic_ms']:.3f} ms/image, "
+        print(f"batch {row['batch']:>3}: dense ({row['dense_layout']}) {row['dense_ms']:.3f} ms/image, dynamic {row['dynamic_ms']:.3f} ms/image, "
               f"speedup {row['speedup']:.2f}x (MAC reduction of these images {row['mac_reduction']:.2f}x, "
               f"efficiency {row['efficiency']:.2f})"
               + (f"; plain network of each route: {row['static_route_speedup']:.2f}x" if "static_route_speedup" in row

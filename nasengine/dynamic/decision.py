@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasengine.dynamic.decision_numpy import NUMPY_MODES, NumpyDecider
 from nasengine.kernels import GateOutput, gate_head
 from nasengine.validation import one_of, positive_int
 
@@ -38,10 +39,16 @@ class DecisionNetwork(nn.Module):
         shared_head: Recurrent networks only: one head for every step (SkipNet) instead of
             one per step (RNP).
         head_bias: Initial bias of the last FC (e.g. to start with every gate open).
+        input_norm: Standardise each step's pooled features with batch statistics (as
+            ConvNet-AIG's gates do with BN). Pooled activations differ little between
+            images relative to their mean, so without it the first FC sees nearly the same
+            vector for every input and the decisions tend to ignore the input. At inference
+            the normalisation is folded into the encoder, so the fused head is unchanged.
     """
 
     def __init__(self, in_channels: Sequence[int], actions: int, hidden: int = 32, cell: str = "gru",
-                 shared_head: bool = False, head_bias: Sequence[float] | None = None) -> None:
+                 shared_head: bool = False, head_bias: Sequence[float] | None = None,
+                 input_norm: bool = False) -> None:
         super().__init__()
         one_of("cell", cell, CELLS)
         positive_int("actions", actions)
@@ -51,6 +58,8 @@ class DecisionNetwork(nn.Module):
         self.in_channels = tuple(int(c) for c in in_channels)
         self.actions, self.hidden, self.cell_kind = actions, hidden, cell
         self.encoders = nn.ModuleList(nn.Linear(c, hidden) for c in self.in_channels)
+        self.input_norms = (nn.ModuleList(nn.BatchNorm1d(c, affine=False) for c in self.in_channels)
+                            if input_norm else None)
         steps = len(self.in_channels)
         if cell == "none":
             self.cell = None
@@ -62,6 +71,7 @@ class DecisionNetwork(nn.Module):
             self.heads = nn.ModuleList(nn.Sequential(nn.Linear(hidden, hidden), nn.Linear(hidden, actions))
                                        for _ in range(n_heads))
         self._params_cache: list[tuple[torch.Tensor, ...]] | None = None
+        self._numpy: NumpyDecider | None = None
         self.register_load_state_dict_post_hook(lambda module, keys: module._clear_params())
         if head_bias is not None:
             if len(head_bias) != actions:
@@ -93,8 +103,14 @@ class DecisionNetwork(nn.Module):
             mode: ``gate_head`` mode.
         """
         # Plain tensors looked up once: module attribute access is a visible share of a step
-        # at batch 1 (loads and device moves clear the cache).
+        # at batch 1 (loads, mode switches and device moves clear the cache).
         enc_w, enc_b, w1, b1, w2, b2 = self._step_params[t]
+        if self.input_norms is not None and self.training:  # in eval mode it is folded into enc_w, enc_b
+            norm = self.input_norms[t]
+            pooled = features.mean((2, 3)) if features.dim() == 4 else features
+            # A single sample has no batch statistics: it is normalised with the running ones.
+            features = norm(pooled) if pooled.shape[0] > 1 else F.batch_norm(
+                pooled, norm.running_mean, norm.running_var, training=False, eps=norm.eps)
         if self.cell is None:
             return gate_head(features, enc_w, enc_b, w1, b1, mode=mode, **gate_kwargs), None
         pooled = features.mean((2, 3)) if features.dim() == 4 else features
@@ -107,20 +123,56 @@ class DecisionNetwork(nn.Module):
             state = torch.cat((h, c), 1)
         return gate_head(h, w1, b1, w2, b2, mode=mode, **gate_kwargs), state
 
+    def decide_one(self, t: int, features: torch.Tensor, state: Any, mode: str = "argmax") -> tuple[int, Any]:
+        """Inference decision of step ``t`` for a single sample.
+
+        ``features`` is ``[1, C, H, W]`` or ``[1, C]`` with ``C`` up to the step's width (a
+        narrower map stands for zeros in the missing channels); ``state`` is None at the
+        first step and the returned state afterwards. On the CPU in float32 this runs the
+        NumPy replica (``decision_numpy``), elsewhere ``step``.
+        """
+        cpu_fp32 = features.device.type == "cpu" and features.dtype == torch.float32
+        if cpu_fp32 and mode in NUMPY_MODES and not self.training:
+            if self._numpy is None:
+                self._numpy = NumpyDecider(self)
+            return self._numpy.step(t, features, state, mode)
+        pooled = features.mean((2, 3)) if features.dim() == 4 else features
+        missing = self.in_channels[t] - pooled.shape[1]
+        pooled = F.pad(pooled, (0, missing)) if missing else pooled
+        state = self.initial_state(1, pooled) if state is None else state
+        out, state = self.step(t, pooled, state, mode=mode)
+        return int(out.decision), state
+
     @property
     def _step_params(self) -> list[tuple[torch.Tensor, ...]]:
+        """Per step: encoder weight and bias (input normalisation folded in, in eval mode),
+        then the head's FC weights and biases (None, None for a single-FC head)."""
         if self._params_cache is None:
             heads = [(h.weight, h.bias, None, None) if isinstance(h, nn.Linear)
                      else (h[0].weight, h[0].bias, h[1].weight, h[1].bias) for h in self.heads]
             shared = len(heads) == 1
-            self._params_cache = [(e.weight, e.bias, *heads[0 if shared else t]) for t, e in enumerate(self.encoders)]
+            self._params_cache = [(*self._encoder(t), *heads[0 if shared else t]) for t in range(self.steps)]
         return self._params_cache
 
+    def _encoder(self, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        enc = self.encoders[t]
+        if self.input_norms is None or self.training:
+            return enc.weight, enc.bias
+        norm = self.input_norms[t]
+        with torch.no_grad():
+            inv_std = torch.rsqrt(norm.running_var + norm.eps)
+            weight = enc.weight * inv_std
+            return weight, enc.bias - weight @ norm.running_mean
+
+    def train(self, mode: bool = True) -> DecisionNetwork:
+        self._clear_params()  # folded encoders exist in eval mode only
+        return super().train(mode)
+
     def _clear_params(self) -> None:
-        self._params_cache = None
+        self._params_cache = self._numpy = None
 
     def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> DecisionNetwork:
-        self._params_cache = None
+        self._clear_params()
         return super()._apply(fn, *args, **kwargs)
 
     @property

@@ -37,6 +37,9 @@ class GatedConfig:
         hidden: Width of the gate networks.
         branches: Routing only: inner width of each path as a fraction of the block's
             width; 0 is the skip path.
+        gate_norm: Standardise the pooled features each gate reads (``DecisionNetwork``'s
+            ``input_norm``); without it the trained gates tend to make the same decision
+            for every input.
     """
 
     backbone: BackboneConfig = field(default_factory=lambda: BackboneConfig.default("resnet"))
@@ -44,11 +47,14 @@ class GatedConfig:
     gate: str = "feedforward"
     hidden: int = 16
     branches: tuple[float, ...] = (0.0, 0.5, 1.0)
+    gate_norm: bool = True
 
     def __post_init__(self) -> None:
         one_of("method", self.method, GATED_METHODS)
         one_of("gate", self.gate, GATES)
         positive_int("hidden", self.hidden)
+        if not isinstance(self.gate_norm, bool):
+            raise ValueError(f"gate_norm must be true or false, got {self.gate_norm!r}")
         if self.backbone.kind != "resnet":
             raise ValueError(f"method {self.method!r} gates residual blocks; it needs backbone kind 'resnet', "
                              f"got {self.backbone.kind!r}")
@@ -63,7 +69,7 @@ class GatedConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"backbone": self.backbone.to_dict(), "method": self.method, "gate": self.gate,
-                "hidden": self.hidden, "branches": list(self.branches)}
+                "hidden": self.hidden, "branches": list(self.branches), "gate_norm": self.gate_norm}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GatedConfig:
@@ -99,7 +105,7 @@ class GatedNetwork(nn.Module):
         bias = [1.0] if skipnet else [1.0 if f == max(paths) else 0.0 for f in paths]
         self.gates = DecisionNetwork([b.spec.in_channels for b in self.gated_blocks], 1 if skipnet else len(paths),
                                      config.hidden, "none" if config.gate == "feedforward" else "lstm",
-                                     shared_head=True, head_bias=bias)
+                                     shared_head=True, head_bias=bias, input_norm=config.gate_norm)
         self.inference_mode = "sigmoid" if skipnet else "argmax"
         self.classifier = nn.Linear(bb.widths[-1], bb.num_classes)
         self.stem_size = bb.input_size
@@ -192,6 +198,8 @@ class GatedNetwork(nn.Module):
         """Inference running only the chosen path of each block; ``return_route`` adds ``[N, G]``."""
         x = self.stem.run(x)
         n = x.shape[0]
+        if n == 1:
+            return self._execute_one(x, return_route)
         order, state, g, records = None, self.gates.initial_state(n, x), 0, []
         for block in self.blocks:
             if not block.gated:
@@ -201,15 +209,12 @@ class GatedNetwork(nn.Module):
             g += 1
             decision = out.decision
             records.append((order, decision))
-            if n == 1:
-                x = block.run_path(x, int(decision))
-                continue
             buckets, counts = partition(decision, self.num_paths)
             used = [r for r, c in enumerate(counts) if c]
             if len(used) == 1:
                 x = block.run_path(x, used[0])
                 continue
-            xs = x.index_select(0, buckets.perm)
+            xs = x[buckets.perm]  # indexing keeps channels-last; index_select would not
             pieces, offset = [], 0
             for r in used:
                 pieces.append(block.run_path(xs.narrow(0, offset, counts[r]), r))
@@ -219,6 +224,18 @@ class GatedNetwork(nn.Module):
             state = None if state is None else state[buckets.perm]
         logits = restore_order(self.classifier(x.mean((2, 3))), order)
         return (logits, collect_route(records, n)) if return_route else logits
+
+    def _execute_one(self, x: torch.Tensor, return_route: bool) -> Any:
+        state, g, route = None, 0, []
+        for block in self.blocks:
+            path = 0
+            if block.gated:
+                path, state = self.gates.decide_one(g, x, state, mode=self.inference_mode)
+                route.append(path)
+                g += 1
+            x = block.run_path(x, path)
+        logits = self.classifier(x.mean((2, 3)))
+        return (logits, torch.tensor([route], dtype=torch.long, device=x.device)) if return_route else logits
 
     def route_summary(self, route: torch.Tensor) -> dict[str, float]:
         """Share of all blocks skipped and share of samples taking each path."""

@@ -13,7 +13,8 @@ from nasengine.train import evaluate, recalibrate_bn
 @torch.no_grad()
 def evaluate_dynamic(model: nn.Module, loader: Iterable, *, device: str | torch.device = "cpu") -> dict[str, Any]:
     """Top-1 accuracy of the executed (bucketed) network, mean MACs per image (decision
-    networks included) and the reduction against the dense backbone."""
+    networks included), the reduction against the dense backbone, and how input-dependent
+    the routes are: ``distinct_routes`` and the share of images on the most common one."""
     model.eval()
     correct, total, macs, routes = 0, 0, 0, []
     for x, y in loader:
@@ -26,8 +27,14 @@ def evaluate_dynamic(model: nn.Module, loader: Iterable, *, device: str | torch.
     if total == 0:
         raise ValueError("evaluation data is empty")
     mean = macs / total
+    routes_seen = torch.cat(routes)
+    if routes_seen.shape[1]:
+        counts = torch.unique(routes_seen, dim=0, return_counts=True)[1]
+    else:  # nothing to decide: one route
+        counts = torch.tensor([total])
     return {"acc": correct / total, "macs": mean, "mac_reduction": model.dense_macs() / mean,
-            **model.route_summary(torch.cat(routes))}
+            "distinct_routes": int(counts.numel()), "top_route_share": float(counts.max()) / total,
+            **model.route_summary(routes_seen)}
 
 
 def evaluate_full_path(model: nn.Module, loader: Iterable, *, device: str | torch.device = "cpu") -> float:

@@ -163,7 +163,7 @@ class RNPNetwork(nn.Module):
                 a, s = divmod(r, len(sizes))
                 part = segments[s]
                 if count != sizes[s]:
-                    part = part.index_select(0, buckets.perm[offset: offset + count] - starts[s])
+                    part = part[buckets.perm[offset: offset + count] - starts[s]]  # keeps channels-last
                 y = unit.run(part, a)
                 if grouped and grouped[-1][0] == y.shape[1]:
                     grouped[-1][1].append(y)
@@ -179,12 +179,9 @@ class RNPNetwork(nn.Module):
         return (logits, collect_route(records, n)) if return_route else logits
 
     def _execute_one(self, x: torch.Tensor, return_route: bool) -> Any:
-        state = self.decision.initial_state(1, x)
-        route = []
+        state, route = None, []
         for t, unit in enumerate(self.units):
-            pooled = pooled_padded([x], unit.spec.in_channels)
-            out, state = self.decision.step(t, pooled, state)
-            a = int(out.decision)
+            a, state = self.decision.decide_one(t, x, state)
             route.append(a)
             x = unit.run(x, a)
         logits = self._classify(x)

@@ -7,12 +7,15 @@ alike.
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from typing import Any, Callable
 
 import torch
 from torch import nn
+
+from nasengine.dynamic.layers import INFERENCE_LAYOUT
 
 
 def _sync(device: torch.device) -> None:
@@ -36,10 +39,19 @@ def time_interleaved(fns: dict[str, Callable[[], Any]], *, repeats: int, warmup:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def _layouts(net: nn.Module, images: torch.Tensor) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+    """``net`` and ``images`` in NCHW and in channels-last (a copy of ``net``)."""
+    nhwc = copy.deepcopy(net).to(memory_format=torch.channels_last)
+    return {"nchw": (net, images.contiguous()), "nhwc": (nhwc, images.contiguous(memory_format=torch.channels_last))}
+
+
 @torch.inference_mode()
 def compare_speed(model: nn.Module, dense: nn.Module, images: torch.Tensor, batch: int, *, repeats: int = 7,
                   warmup: int = 2) -> dict[str, Any]:
     """Time ``model`` and ``dense`` over ``images`` in batches of ``batch``.
+
+    The dense network is timed in both memory layouts and the faster one is the baseline
+    (``dense_layout``), so no speedup comes from a layout the baseline was denied.
 
     Returns:
         Per-image milliseconds of both, speedup (dense time / dynamic time), and the
@@ -51,36 +63,45 @@ def compare_speed(model: nn.Module, dense: nn.Module, images: torch.Tensor, batc
         raise ValueError(f"need at least {batch} images to time batch {batch}, got {images.shape[0]}")
     model.eval()
     dense.eval()
-    batches = [images[i: i + batch] for i in range(0, images.shape[0] - batch + 1, batch)]
-    count = sum(b.shape[0] for b in batches)
+    usable = images[: images.shape[0] - images.shape[0] % batch].contiguous(memory_format=INFERENCE_LAYOUT)
+    batches = list(usable.split(batch))
+    count = usable.shape[0]
 
-    def run(net: nn.Module) -> Callable[[], None]:
-        return lambda: [net(b) for b in batches]
+    def run(net: nn.Module, inputs: torch.Tensor) -> Callable[[], None]:
+        chunks = list(inputs.split(batch))
+        return lambda: [net(b) for b in chunks]
 
     routes = torch.cat([model.execute(b, return_route=True)[1] for b in batches])
-    fns = {"dense": run(dense), "dynamic": run(model)}
+    fns = {f"dense_{name}": run(net, inputs) for name, (net, inputs) in _layouts(dense, usable).items()}
+    fns["dynamic"] = run(model, usable)
     if batch == 1:
         # Zero-overhead reference: each image through the plain network of its own route.
         statics: dict[tuple[int, ...], nn.Module] = {}
         for route in routes.tolist():
-            statics.setdefault(tuple(route), model.static_network(route).to(images.device))
+            key = tuple(route)
+            if key not in statics:
+                statics[key] = model.static_network(route).to(images.device, memory_format=INFERENCE_LAYOUT)
         pairs = [(statics[tuple(r)], b) for r, b in zip(routes.tolist(), batches)]
         fns["static"] = lambda: [net(b) for net, b in pairs]
     seconds = time_interleaved(fns, repeats=repeats, warmup=warmup, device=images.device)
+    layout = min(("nchw", "nhwc"), key=lambda name: seconds[f"dense_{name}"])
+    dense_s = seconds[f"dense_{layout}"]
     mac_reduction = model.dense_macs() / model.route_macs(routes).float().mean().item()
-    speedup = seconds["dense"] / seconds["dynamic"]
-    report = {"batch": batch, "images": count, "dense_ms": 1e3 * seconds["dense"] / count,
+    speedup = dense_s / seconds["dynamic"]
+    report = {"batch": batch, "images": count, "dense_ms": 1e3 * dense_s / count, "dense_layout": layout,
+              "dense_nchw_ms": 1e3 * seconds["dense_nchw"] / count, "dense_nhwc_ms": 1e3 * seconds["dense_nhwc"] / count,
               "dynamic_ms": 1e3 * seconds["dynamic"] / count, "mac_reduction": mac_reduction, "speedup": speedup,
               "efficiency": speedup / mac_reduction}
     if "static" in seconds:
         report["static_route_ms"] = 1e3 * seconds["static"] / count
-        report["static_route_speedup"] = seconds["dense"] / seconds["static"]
+        report["static_route_speedup"] = dense_s / seconds["static"]
     return report
 
 
 def speed_report(model: nn.Module, images: torch.Tensor, batch: int, *, repeats: int = 7,
                  warmup: int = 2) -> dict[str, Any]:
     """``compare_speed`` against the model's own dense backbone (every group / block, BN
-    folded into the convs: the fastest plain version of the same network)."""
+    folded into the convs, the faster memory layout: the fastest plain version of the same
+    network)."""
     dense = model.static_network(model.full_route(), fold_bn=True).to(images.device)
     return compare_speed(model, dense, images, batch, repeats=repeats, warmup=warmup)

@@ -31,7 +31,8 @@ class DynamicTrainConfig:
         nested_epochs: RNP: epochs training random nested widths next to the full one.
         policy_epochs: RNP: decision-network epochs per round; SkipNet / routing:
             REINFORCE epochs.
-        finetune_epochs: RNP: backbone fine-tuning epochs per round.
+        finetune_epochs: RNP: backbone fine-tuning epochs per round; SkipNet / routing:
+            backbone fine-tuning under the greedy gates at the end.
         rounds: RNP: alternations of decision training and fine-tuning (Algorithm 1).
         relaxed_epochs: SkipNet / routing: supervised epochs with straight-through gates.
         penalty: Computation penalty: the speed / accuracy trade-off.

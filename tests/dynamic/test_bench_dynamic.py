@@ -31,8 +31,12 @@ def test_bench_times_given_runs_and_writes_rows(runs, tmp_path):
         assert row["efficiency"] == pytest.approx(row["speedup"] / row["mac_reduction"], rel=1e-2)
         assert 0 <= row["acc"] <= 1 and row["dense_ms"] > 0 and row["dynamic_ms"] > 0
         assert row["goal"] == {1: 0.8, 64: 0.7}[row["batch"]]
+        assert row["dense_layout"] in ("nchw", "nhwc") and row["dense_ms"] <= row["dense_nchw_ms"]
+        assert 1 <= row["distinct_routes"] and 0 < row["top_route_share"] <= 1
     metrics = json.loads((runs / "rnp" / "metrics.json").read_text())
-    assert next(r["acc"] for r in rows if r["method"] == "rnp") == pytest.approx(metrics["test_acc"], abs=1e-4)
+    rnp_row = next(r for r in rows if r["method"] == "rnp")
+    assert rnp_row["acc"] == pytest.approx(metrics["test_acc"], abs=1e-4)
+    assert rnp_row["dense_acc"] == pytest.approx(metrics["dense_test_acc"], abs=1e-4)
 
 
 def test_bench_rejects_unknown_methods(tmp_path, capsys):

@@ -52,6 +52,9 @@ def test_eval_reports_accuracy_macs_and_speed(rnp_run, capsys):
     for row in result["speed"]:
         assert row["dense_ms"] > 0 and row["dynamic_ms"] > 0
         assert row["efficiency"] == pytest.approx(row["speedup"] / row["mac_reduction"])
+        # the baseline is the dense network in its faster memory layout
+        assert row["dense_ms"] == min(row["dense_nchw_ms"], row["dense_nhwc_ms"])
+        assert row["dense_ms"] == row[f"dense_{row['dense_layout']}_ms"]
     assert result["threads"] == 1 and result["mac_reduction"] > 0
     assert "speedup" in capsys.readouterr().out
 
@@ -102,7 +105,7 @@ def test_interrupted_cli_run_resumes(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "epoch   3" in printed and "epoch   1" not in printed  # picks up after the saved epochs
     metrics = json.loads((out / "metrics.json").read_text())
-    assert [r["phase"] for r in metrics["history"]] == ["pretrain", "relaxed", "policy"]
+    assert [r["phase"] for r in metrics["history"]] == ["pretrain", "relaxed", "policy", "finetune"]
     assert metrics["dense_test_acc"] is not None  # measured before the interruption, kept in the checkpoint
 
 

@@ -108,3 +108,19 @@ def test_folded_weights_follow_loaded_state():
     other.execute(x)  # fills the folded-weight caches
     other.load_state_dict(net.state_dict())
     torch.testing.assert_close(other.execute(x), before)
+
+
+def test_inference_convs_run_channels_last_on_batches_and_single_images(monkeypatch):
+    net = tiny_rnp("vgg", "gru", seed=2)
+    layouts = []
+    original = torch.nn.functional.conv2d
+
+    def spy(x, weight, *args, **kwargs):
+        layouts.append(x.is_contiguous(memory_format=torch.channels_last)
+                       and weight.is_contiguous(memory_format=torch.channels_last))
+        return original(x, weight, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", spy)
+    net.execute(images(6, seed=2))  # bucketed batches are re-sliced between layers
+    net.execute(images(1, seed=2))
+    assert layouts and all(layouts)

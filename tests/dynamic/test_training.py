@@ -31,7 +31,8 @@ def test_schedules_follow_the_algorithms():
     assert [(e.phase, e.index) for e in schedule(RNPRecipe(), cfg)][:5] == [("pretrain", 0), ("pretrain", 1),
                                                                              ("nested", 0), ("policy", 0), ("policy", 1)]
     assert [e.phase for e in schedule(RNPRecipe(), cfg)].count("finetune") == 2
-    assert [e.phase for e in schedule(GatedRecipe(), cfg)] == ["pretrain"] * 2 + ["relaxed"] + ["policy"] * 3
+    gated = ["pretrain"] * 2 + ["relaxed"] + ["policy"] * 3 + ["finetune"]
+    assert [e.phase for e in schedule(GatedRecipe(), cfg)] == gated
     assert epsilon_at(cfg, 0.0) == 1.0 and epsilon_at(cfg, 0.7) == pytest.approx(0.05) == epsilon_at(cfg, 1.0)
     widths = sample_widths(1000, 6, 4, torch.device("cpu"))
     assert widths.min() == 0 and widths.max() == 3
@@ -69,8 +70,10 @@ def test_gated_training_learns_to_skip_under_a_penalty(digits):
     net = GatedNetwork(GatedConfig(tiny_backbone("resnet"), hidden=8))  # gates start open
     cfg = small(epochs=2, relaxed_epochs=2, policy_epochs=1, penalty=2.0, lr=0.05)
     history = train_dynamic(net, GatedRecipe(), train, val, cfg, progress=False)
-    assert [r["phase"] for r in history] == ["pretrain", "pretrain", "relaxed", "relaxed", "policy"]
+    assert [r["phase"] for r in history] == ["pretrain", "pretrain", "relaxed", "relaxed", "policy", "finetune"]
     assert history[-1]["val_mac_reduction"] > 1.15  # blocks are skipped
+    # Input-dependent routes (with gate_norm=False this run sends 48% of images down one of 4 routes).
+    assert history[-1]["val_distinct_routes"] >= 5 and history[-1]["val_top_route_share"] < 0.4, history[-1]
     assert history[-1]["val_acc"] > 0.6, history
 
 
@@ -130,6 +133,10 @@ def test_evaluate_dynamic_reports_exact_means(digits):
     _, route = net.execute(x, return_route=True)
     assert out["macs"] == pytest.approx(net.route_macs(route).double().mean().item())
     assert out["mac_reduction"] == pytest.approx(net.dense_macs() / out["macs"])
+    distinct = {tuple(r) for r in route.tolist()}
+    assert out["distinct_routes"] == len(distinct) > 1
+    top = max(sum(1 for r in route.tolist() if tuple(r) == d) for d in distinct)
+    assert out["top_route_share"] == pytest.approx(top / x.shape[0])
 
 
 def test_cost_tables_scale_the_dense_route_to_one():
