@@ -68,11 +68,11 @@ def test_gated_training_learns_to_skip_under_a_penalty(digits):
     train, val = digits
     torch.manual_seed(0)
     net = GatedNetwork(GatedConfig(tiny_backbone("resnet"), hidden=8))  # gates start open
-    cfg = small(epochs=2, relaxed_epochs=2, policy_epochs=1, penalty=2.0, lr=0.05)
+    cfg = small(epochs=2, relaxed_epochs=2, policy_epochs=1, penalty=4.0, lr=0.05)
     history = train_dynamic(net, GatedRecipe(), train, val, cfg, progress=False)
     assert [r["phase"] for r in history] == ["pretrain", "pretrain", "relaxed", "relaxed", "policy", "finetune"]
     assert history[-1]["val_mac_reduction"] > 1.15  # blocks are skipped
-    # Input-dependent routes (with gate_norm=False this run sends 48% of images down one of 4 routes).
+    # Input-dependent routes (with gate_norm=False this run has only 2 distinct routes).
     assert history[-1]["val_distinct_routes"] >= 5 and history[-1]["val_top_route_share"] < 0.4, history[-1]
     assert history[-1]["val_acc"] > 0.6, history
 
