@@ -36,7 +36,7 @@ BATCHES = (1, 64)
 #: Short schedules (digits is small). RNP's penalty charges measured batch-1 latency, which
 #: steers the decisions away from narrow early layers that save MACs but little time.
 SCHEDULES = {
-    "rnp": DynamicTrainConfig(epochs=2, nested_epochs=2, policy_epochs=1, finetune_epochs=2, rounds=2, penalty=0.06,
+    "rnp": DynamicTrainConfig(epochs=2, nested_epochs=2, policy_epochs=1, finetune_epochs=2, rounds=2, penalty=0.05,
                               cost="latency"),
     "skipnet": DynamicTrainConfig(epochs=4, relaxed_epochs=3, policy_epochs=6, penalty=2.5),
     "routing": DynamicTrainConfig(epochs=4, relaxed_epochs=3, policy_epochs=6, penalty=2.5),
@@ -119,6 +119,7 @@ def bench_dynamic(args: argparse.Namespace) -> list[dict[str, Any]]:
                              "dense_acc": None if dense_acc is None else round(dense_acc, 4),
                              "full_path_acc": round(full_acc, 4), "distinct_routes": quality["distinct_routes"],
                              "top_route_share": round(quality["top_route_share"], 4),
+                             **{k: round(quality[k], 4) for k in ("groups_computed", "blocks_skipped") if k in quality},
                              "dense_ms": round(report["dense_ms"], 4), "dense_layout": report["dense_layout"],
                              "dense_nchw_ms": round(report["dense_nchw_ms"], 4),
                              "dynamic_ms": round(report["dynamic_ms"], 4),

@@ -26,7 +26,7 @@ from nasengine.dynamic.rnp import RNPNetwork
 COSTS = ("groups", "macs", "latency")
 
 
-def cost_tables(model: nn.Module, kind: str, *, repeats: int = 7) -> list[torch.Tensor]:
+def cost_tables(model: nn.Module, kind: str, *, repeats: int = 25) -> list[torch.Tensor]:
     """One float table per decision step: RNP ``[input options, groups]`` (rows follow the
     previous step's action where a layer's input width does), gates ``[1, paths]``."""
     if kind not in COSTS:

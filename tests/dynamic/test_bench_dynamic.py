@@ -33,6 +33,8 @@ def test_bench_times_given_runs_and_writes_rows(runs, tmp_path):
         assert row["goal"] == {1: 0.8, 64: 0.7}[row["batch"]]
         assert row["dense_layout"] in ("nchw", "nhwc") and row["dense_ms"] <= row["dense_nchw_ms"]
         assert 1 <= row["distinct_routes"] and 0 < row["top_route_share"] <= 1
+        share = row["groups_computed"] if row["method"] == "rnp" else 1 - row["blocks_skipped"]
+        assert 0 < share <= 1
     metrics = json.loads((runs / "rnp" / "metrics.json").read_text())
     rnp_row = next(r for r in rows if r["method"] == "rnp")
     assert rnp_row["acc"] == pytest.approx(metrics["test_acc"], abs=1e-4)
