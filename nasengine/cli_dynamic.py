@@ -104,13 +104,15 @@ def model_config(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             overrides[name] = value
     backbone = BackboneConfig.default(kind, **overrides)
     if args.method == "rnp":
-        config = {"backbone": backbone.to_dict(), "groups": args.groups, "cell": args.cell, "hidden": args.hidden or 32}
+        hidden = 32 if args.hidden is None else args.hidden  # 0 is refused by the config, not replaced
+        config = {"backbone": backbone.to_dict(), "groups": args.groups, "cell": args.cell, "hidden": hidden}
     else:
         try:
             branches = [float(b) for b in args.branches.split(",")]
         except ValueError:
             raise UsageError(f"--branches expects comma-separated fractions, got {args.branches!r}") from None
-        config = {"backbone": backbone.to_dict(), "gate": args.gate, "hidden": args.hidden or 16, "branches": branches,
+        hidden = 16 if args.hidden is None else args.hidden
+        config = {"backbone": backbone.to_dict(), "gate": args.gate, "hidden": hidden, "branches": branches,
                   "gate_norm": args.gate_norm}
     return args.method, config
 

@@ -74,6 +74,7 @@ def test_export_and_reload_give_identical_outputs(rnp_run, tmp_path):
     (["dynamic", "train", "--method", "rnp", "--widths", "8,x", "--out", "X"], "--widths expects"),
     (["dynamic", "train", "--method", "rnp", "--groups", "0", "--out", "X"], "groups must be"),
     (["dynamic", "train", "--method", "routing", "--branches", "1", "--out", "X"], "branches must be"),
+    (["dynamic", "train", "--method", "skipnet", "--hidden", "0", "--out", "X"], "hidden must be a positive integer, got 0"),
     (["dynamic", "eval", "no/such/run"], "holds no trained dynamic network"),
     (["dynamic", "export", "no/such/run", "--out", "Y"], "has no trained network"),
 ])
