@@ -15,9 +15,7 @@ what the hardware gives for those MACs with no decision or bucketing overhead at
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,7 +25,7 @@ from nasengine.data import load_dataset
 from nasengine.dynamic import (BackboneConfig, DynamicTrainConfig, GatedConfig, GatedNetwork, RNPConfig,
                                RNPNetwork, dense_reference, evaluate_dynamic, evaluate_full_path, load_dynamic,
                                recipe_for, speed_report, train_dynamic)
-from nasengine.dynamic.io import saved_dataset
+from nasengine.dynamic.io import saved_dataset, saved_dense_accuracy
 
 #: Goals: measured speedup >= this fraction of the MAC reduction.
 EFFICIENCY_GOALS = {1: 0.8, 64: 0.7}
@@ -79,9 +77,7 @@ def bench_dynamic(args: argparse.Namespace) -> list[dict[str, Any]]:
             if dataset.get("name", "digits") != "digits":
                 raise ValueError(f"{run} was trained on {dataset['name']!r}; the dynamic suite times digits runs")
             data = load_dataset("digits", image_size=dataset.get("image_size", 32), channels=dataset.get("channels", 3))
-            metrics = Path(run) / "metrics.json"
-            dense_acc = json.loads(metrics.read_text()).get("dense_test_acc") if metrics.is_file() else None
-            models.append((model, f"run {run}", data.loaders(64, seed=0)[2], dense_acc))
+            models.append((model, f"run {run}", data.loaders(64, seed=0)[2], saved_dense_accuracy(run)))
     else:
         data = load_dataset("digits", image_size=32, channels=3)
         train_loader, _, test_loader = data.loaders(64, seed=0)

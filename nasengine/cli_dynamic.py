@@ -23,7 +23,7 @@ from nasengine.data import DATASETS, load_dataset
 from nasengine.dynamic import (BACKBONES, GATES, METHODS, BackboneConfig, DynamicTrainConfig, dense_reference,
                                evaluate_dynamic, evaluate_full_path, load_dynamic, recipe_for, save_dynamic,
                                speed_report, train_dynamic)
-from nasengine.dynamic.io import build_dynamic, model_folder, saved_dataset
+from nasengine.dynamic.io import build_dynamic, model_folder, saved_dataset, saved_dense_accuracy
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -195,9 +195,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = {"run": str(args.run), "method": model.method, **evaluate_dynamic(model, test_loader, device=args.device),
               "full_path_acc": evaluate_full_path(model, test_loader, device=args.device),
               "dense_macs": model.dense_macs(), "device": args.device, "threads": torch.get_num_threads()}
-    trained = folder.parent / "metrics.json" if folder.name == "model" else folder / "metrics.json"
-    if trained.is_file():
-        result["dense_test_acc"] = json.loads(trained.read_text()).get("dense_test_acc")
+    dense_acc = saved_dense_accuracy(folder)
+    if dense_acc is not None:
+        result["dense_test_acc"] = dense_acc
     images = torch.cat([x for x, _ in test_loader])[: args.images].to(args.device)
     result["speed"] = [speed_report(model, images, b, repeats=args.repeats) for b in batches]
     dense = result.get("dense_test_acc")

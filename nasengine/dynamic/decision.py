@@ -165,7 +165,8 @@ class DecisionNetwork(nn.Module):
             return weight, enc.bias - weight @ norm.running_mean
 
     def train(self, mode: bool = True) -> DecisionNetwork:
-        self._clear_params()  # folded encoders exist in eval mode only
+        if mode != self.training:  # folded encoders exist in eval mode only
+            self._clear_params()
         return super().train(mode)
 
     def _clear_params(self) -> None:

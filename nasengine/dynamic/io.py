@@ -53,6 +53,14 @@ def saved_dataset(path: str | Path) -> dict[str, Any] | None:
     return json.loads((model_folder(path) / "dynamic.json").read_text()).get("dataset")
 
 
+def saved_dense_accuracy(path: str | Path) -> float | None:
+    """Test accuracy of the dense backbone after pre-training, from the run's metrics.json
+    (next to ``model/``, or in an exported folder); None when not recorded."""
+    folder = model_folder(path)
+    metrics = folder.parent / "metrics.json" if folder.name == "model" else folder / "metrics.json"
+    return json.loads(metrics.read_text()).get("dense_test_acc") if metrics.is_file() else None
+
+
 def load_dynamic(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
     """A trained dynamic network in inference mode, ready to call on images.
 

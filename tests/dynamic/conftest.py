@@ -62,3 +62,16 @@ def diverse(build, x: torch.Tensor, *, routes: int = 3, **kwargs):
         if len({tuple(r) for r in route.tolist()}) >= routes:
             return net
     raise AssertionError("no seed gives diverse routes")
+
+
+def assert_bucketing_preserves_order(net, x: torch.Tensor) -> None:
+    """Bucketed batches give each image the logits and route it gets alone (the batch-1
+    path), and permuting the batch permutes the results."""
+    logits, route = net.execute(x, return_route=True)
+    singles = [net.execute(x[i: i + 1], return_route=True) for i in range(x.shape[0])]
+    torch.testing.assert_close(torch.cat([s[0] for s in singles]), logits, rtol=1e-4, atol=1e-5)
+    assert torch.equal(torch.cat([s[1] for s in singles]), route)
+    perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))
+    logits_p, route_p = net.execute(x[perm], return_route=True)
+    torch.testing.assert_close(logits_p, logits[perm], rtol=1e-4, atol=1e-5)
+    assert torch.equal(route_p, route[perm])

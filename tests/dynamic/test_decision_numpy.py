@@ -7,7 +7,6 @@ import torch
 from nasengine.dynamic.decision import DecisionNetwork
 from nasengine.dynamic.decision_numpy import NumpyDecider, pooled_vector
 
-from .conftest import images, tiny_gated, tiny_rnp
 
 WIDTHS = (8, 16, 16)
 
@@ -69,18 +68,6 @@ def test_replica_follows_in_place_updates_and_loads():
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="mode must be one of"):
         NumpyDecider(network("none", 2)).step(0, torch.zeros(1, 8), None, mode="gumbel")
-
-
-@pytest.mark.parametrize("build", [lambda seed: tiny_rnp("vgg", "gru", seed), lambda seed: tiny_rnp("resnet", "none", seed),
-                                   lambda seed: tiny_gated("skipnet", "recurrent", seed),
-                                   lambda seed: tiny_gated("routing", "feedforward", seed)])
-def test_batch_one_routes_equal_the_batched_routes(build):
-    x = images(16)
-    for seed in range(3):
-        net = build(seed)
-        _, batched = net.execute(x, return_route=True)
-        singles = torch.cat([net.execute(x[i: i + 1], return_route=True)[1] for i in range(x.shape[0])])
-        assert torch.equal(singles, batched)
 
 
 @pytest.mark.parametrize("cell", ["none", "lstm"])

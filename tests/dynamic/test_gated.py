@@ -7,7 +7,7 @@ from nasengine.cost import count_cost
 from nasengine.dynamic import BackboneConfig, GatedConfig, GatedNetwork
 from nasengine.dynamic.layers import ConvBN
 
-from .conftest import diverse, images, tiny_backbone, tiny_gated
+from .conftest import assert_bucketing_preserves_order, diverse, images, tiny_backbone, tiny_gated
 
 CASES = [("skipnet", "feedforward"), ("skipnet", "recurrent"), ("routing", "feedforward"), ("routing", "recurrent")]
 
@@ -40,14 +40,7 @@ def test_execute_matches_training_path_and_static_twin(method, gate):
 @pytest.mark.parametrize("method,gate", CASES)
 def test_bucketing_preserves_order(method, gate):
     x = images(20, seed=1)
-    net = diverse(tiny_gated, x, routes=2, method=method, gate=gate)
-    logits, route = net.execute(x, return_route=True)
-    singles = torch.cat([net.execute(x[i: i + 1]) for i in range(20)])
-    torch.testing.assert_close(singles, logits, rtol=1e-4, atol=1e-5)
-    perm = torch.randperm(20, generator=torch.Generator().manual_seed(0))
-    logits_p, route_p = net.execute(x[perm], return_route=True)
-    torch.testing.assert_close(logits_p, logits[perm], rtol=1e-4, atol=1e-5)
-    assert torch.equal(route_p, route[perm])
+    assert_bucketing_preserves_order(diverse(tiny_gated, x, routes=2, method=method, gate=gate), x)
 
 
 @pytest.mark.parametrize("method,gate", CASES)

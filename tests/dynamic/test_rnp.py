@@ -7,7 +7,7 @@ from nasengine.cost import count_cost
 from nasengine.dynamic import BackboneConfig, RNPConfig, RNPNetwork
 from nasengine.dynamic.layers import ConvBN, nested_widths
 
-from .conftest import diverse, images, tiny_backbone, tiny_rnp
+from .conftest import assert_bucketing_preserves_order, diverse, images, tiny_backbone, tiny_rnp
 
 CASES = [("vgg", "gru"), ("vgg", "none"), ("resnet", "gru"), ("resnet", "none")]
 
@@ -41,14 +41,7 @@ def test_execute_matches_masked_network_and_static_twin(kind, cell):
 @pytest.mark.parametrize("kind,cell", CASES)
 def test_bucketing_preserves_order(kind, cell):
     x = images(24, seed=1)
-    net = diverse(tiny_rnp, x, kind=kind, cell=cell)
-    logits, route = net.execute(x, return_route=True)
-    singles = torch.cat([net.execute(x[i: i + 1]) for i in range(24)])
-    torch.testing.assert_close(singles, logits, rtol=1e-4, atol=1e-5)
-    perm = torch.randperm(24, generator=torch.Generator().manual_seed(0))
-    logits_p, route_p = net.execute(x[perm], return_route=True)
-    torch.testing.assert_close(logits_p, logits[perm], rtol=1e-4, atol=1e-5)
-    assert torch.equal(route_p, route[perm])
+    assert_bucketing_preserves_order(diverse(tiny_rnp, x, kind=kind, cell=cell), x)
 
 
 @pytest.mark.parametrize("kind,cell", CASES)
