@@ -11,6 +11,7 @@ path), so the rows hold the reference timing only, ``fused_ms`` and ``speedup`` 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from typing import Any, Callable
 
@@ -79,10 +80,7 @@ def _row(op: str, device: torch.device, dtype: torch.dtype, shape: dict[str, Any
 
 
 def _fits(device: torch.device, *sizes: int) -> bool:
-    elements = 1
-    for size in sizes:
-        elements *= size
-    return device.type == "cuda" or elements <= CPU_MAX_ELEMENTS
+    return device.type == "cuda" or math.prod(sizes) <= CPU_MAX_ELEMENTS
 
 
 def gate_rows(device: torch.device, repeats: int) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from nasengine.kernels import Buckets, route_buckets
 def partition(route_ids: torch.Tensor, num_routes: int) -> tuple[Buckets, list[int]]:
     """Stable buckets of ``route_ids`` and their sizes on the host (the one sync per layer)."""
     buckets = route_buckets(route_ids, num_routes)
-    return buckets, buckets.counts.tolist()
+    return buckets, list(buckets.sizes)
 
 
 def restore_order(sorted_rows: torch.Tensor, order: torch.Tensor | None) -> torch.Tensor:

@@ -32,8 +32,10 @@ def fused_route_buckets(route_ids: torch.Tensor, num_routes: int, *, interpret: 
 
 
 def _permute_rows(src: torch.Tensor, perm: torch.Tensor, gather: bool, interpret: bool) -> torch.Tensor:
-    src = src.contiguous()
-    dst = torch.empty_like(src, memory_format=torch.contiguous_format)
+    # Rows (samples) are dense blocks of numel / N elements in NCHW and channels-last alike.
+    if not (src.is_contiguous() or src.is_contiguous(memory_format=torch.channels_last)):
+        src = src.contiguous()
+    dst = torch.empty_like(src)
     n = src.shape[0]
     row = src.numel() // n if n else 0
     if n and row:

@@ -6,6 +6,7 @@ CPU tensors runs in Triton's interpreter and needs ``TRITON_INTERPRET=1``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import torch
@@ -130,8 +131,7 @@ def route_buckets(route_ids: torch.Tensor, num_routes: int) -> Buckets:
         from nasengine.kernels.buckets import fused_route_buckets
 
         buckets = fused_route_buckets(route_ids, num_routes, interpret=use_interpreter(route_ids))
-    check_route_counts(buckets.counts, route_ids, num_routes)
-    return buckets
+    return dataclasses.replace(buckets, sizes=check_route_counts(buckets.counts, route_ids, num_routes))
 
 
 def unbucket(sorted_outputs: torch.Tensor, buckets: Buckets) -> torch.Tensor:

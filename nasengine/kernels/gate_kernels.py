@@ -5,8 +5,6 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-MODE_ARGMAX, MODE_SIGMOID, MODE_STRAIGHT_THROUGH, MODE_GUMBEL = 0, 1, 2, 3
-
 
 @triton.jit
 def _pool_and_fc1(x_row, w1_ptr, pooled_row, C, HW, HIDDEN, stride_xc, stride_xhw, inv_hw,

@@ -123,4 +123,4 @@ def route_buckets(route_ids: torch.Tensor, num_routes: int) -> Buckets:
 
 def unbucket(sorted_outputs: torch.Tensor, buckets: Buckets) -> torch.Tensor:
     """Inverse scatter: ``out[perm[i]] = sorted_outputs[i]`` (differentiable)."""
-    return torch.zeros_like(sorted_outputs).index_copy(0, buckets.perm, sorted_outputs)
+    return torch.empty_like(sorted_outputs).index_copy_(0, buckets.perm, sorted_outputs)

@@ -35,12 +35,15 @@ class Buckets:
         counts: int64 ``[R]`` samples per route.
         offsets: int64 ``[R + 1]``; bucket r is ``perm[offsets[r]:offsets[r + 1]]``.
         perm: int64 ``[N]``; ``batch[perm]`` is the batch sorted by route.
+        sizes: ``counts`` on the host (filled by ``route_buckets``, whose range check
+            reads them anyway: one sync serves both).
     """
 
     route_ids: torch.Tensor
     counts: torch.Tensor
     offsets: torch.Tensor
     perm: torch.Tensor
+    sizes: tuple[int, ...] = ()
 
 
 def check_gate_args(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor,
@@ -86,7 +89,7 @@ def check_epilogue_args(y: torch.Tensor, widths: torch.Tensor, activation: str, 
         raise ValueError(f"y must be [N, C, H, W], got shape {tuple(y.shape)}")
     n, c, h, w = y.shape
     if widths.shape != (n,) or widths.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"widths must be an int64 tensor of shape [{n}], got "
+        raise ValueError(f"widths must be an int64 or int32 tensor of shape [{n}], got "
                          f"{widths.dtype} {tuple(widths.shape)}")
     if widths.device != y.device:
         raise ValueError(f"widths is on {widths.device} but y is on {y.device}")
@@ -120,12 +123,15 @@ def check_route_args(route_ids: torch.Tensor, num_routes: int) -> None:
                          f"{tuple(route_ids.shape)}")
 
 
-def check_route_counts(counts: torch.Tensor, route_ids: torch.Tensor, num_routes: int) -> None:
-    """Ids outside ``0..num_routes-1`` are counted nowhere, so the counts fall short of N.
+def check_route_counts(counts: torch.Tensor, route_ids: torch.Tensor, num_routes: int) -> tuple[int, ...]:
+    """The counts on the host, after checking them: ids outside ``0..num_routes-1`` are
+    counted nowhere, so the counts fall short of N.
 
-    One host sync; callers need the host offsets to slice buckets anyway.
+    One host sync; callers need the host sizes to slice buckets anyway.
     """
-    counted = int(counts.sum())
+    sizes = tuple(counts.tolist())
+    counted = sum(sizes)
     if counted != route_ids.numel():
         raise ValueError(f"route_ids must lie in 0..{num_routes - 1}; "
                          f"{route_ids.numel() - counted} of {route_ids.numel()} do not")
+    return sizes

@@ -54,3 +54,13 @@ def test_unbucket_keeps_dtype_and_rejects_wrong_rows(interpreter):
     assert unbucket(values, buckets).tolist() == [[3, 4], [1, 2], [5, 6]]
     with pytest.raises(ValueError, match="must have 3 rows"):
         unbucket(torch.zeros(2, 2), buckets)
+
+
+def test_unbucket_keeps_channels_last(interpreter):
+    ids = torch.tensor([2, 0, 1, 0, 2])
+    buckets = route_buckets(ids, 3)
+    rows = torch.randn(5, 4, 3, 3).contiguous(memory_format=torch.channels_last)
+    restored = unbucket(rows[buckets.perm], buckets)
+    assert torch.equal(restored, rows)
+    assert restored.is_contiguous(memory_format=torch.channels_last)
+    assert buckets.sizes == (2, 1, 2)

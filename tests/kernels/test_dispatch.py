@@ -51,7 +51,7 @@ def test_prefix_epilogue_argument_errors():
     y, widths = torch.randn(2, 4, 3, 3), torch.tensor([1, 4])
     with pytest.raises(ValueError, match="activation 'gelu' is not one of"):
         prefix_epilogue(y, widths, activation="gelu")
-    with pytest.raises(ValueError, match=r"widths must be an int64 tensor of shape \[2\]"):
+    with pytest.raises(ValueError, match=r"widths must be an int64 or int32 tensor of shape \[2\]"):
         prefix_epilogue(y, widths.float())
     with pytest.raises(ValueError, match=r"scale must be a \[4\] tensor"):
         prefix_epilogue(y, widths, scale=torch.ones(3))
