@@ -23,7 +23,7 @@ from nasengine.cost import count_cost
 from nasengine.data import DataSplits
 from nasengine.latency import Timing
 from nasengine.progress import progress_bar
-from nasengine.train import TrainConfig, evaluate, fit
+from nasengine.train import TrainConfig, evaluate, fit, save_json_atomic
 from nasengine.validation import positive_int
 
 #: Model sources a baseline spec may name, as ``SOURCE:MODEL``.
@@ -149,10 +149,7 @@ def _train_one(build: Callable[[], nn.Module], data: DataSplits, cfg: TrainConfi
     history = fit(model, train, val, cfg, checkpoint=checkpoint, progress=False)
     record = {"seed": cfg.seed, "val_acc": history[-1]["val_acc"], "test_acc": evaluate(model, test)["acc"],
               "epochs": cfg.epochs, "seconds": time.perf_counter() - t0, "train": cfg.to_dict()}
-    done.parent.mkdir(parents=True, exist_ok=True)
-    tmp = done.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(done)
+    save_json_atomic(record, done)
     checkpoint.unlink(missing_ok=True)
     return record
 
@@ -187,7 +184,7 @@ def retrain_all(candidates: list[Candidate], cfg: RetrainConfig, data: Callable[
     untimed = []
     for c in candidates:
         c.stats["cost"] = count_cost(c.build(), c.input_shape)
-        latency_file = cache / c.key / "latency.json"
+        latency_file = _latency_file(cache, c, timing)
         if latency_file.is_file():
             c.stats["latency_ms"] = json.loads(latency_file.read_text())["median_ms"]
         else:
@@ -195,9 +192,8 @@ def retrain_all(candidates: list[Candidate], cfg: RetrainConfig, data: Callable[
     measured = timing.time_modules([(c.build(), c.input_shape) for c in untimed], progress=progress, desc="latency")
     for c, ms in zip(untimed, measured):
         c.stats["latency_ms"] = ms
-        latency_file = cache / c.key / "latency.json"
-        latency_file.parent.mkdir(parents=True, exist_ok=True)
-        latency_file.write_text(json.dumps({"median_ms": ms, "timing": asdict(timing)}) + "\n")
+        save_json_atomic({"median_ms": ms, "timing": asdict(timing), "input_shape": list(c.input_shape)},
+                         _latency_file(cache, c, timing))
     jobs = [(c, seed) for c in candidates for seed in range(cfg.seeds)]
     records: dict[str, list[dict[str, Any]]] = {c.key: [] for c in candidates}
     for c, seed in progress_bar(jobs, enabled=progress, desc="retrain", total=len(jobs)):
@@ -212,6 +208,13 @@ def retrain_all(candidates: list[Candidate], cfg: RetrainConfig, data: Callable[
 
 def _digest(value: Any) -> str:
     return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _latency_file(cache: Path, c: Candidate, timing: Timing) -> Path:
+    # Keyed like the training records: another input size (--baseline-size) or other timing
+    # settings must be timed again, not read from a stale file of the same network.
+    tag = _digest({"timing": asdict(timing), "input_shape": list(c.input_shape)})
+    return cache / c.key / f"latency-{tag}.json"
 
 
 # --- published reference figures -----------------------------------------------------------

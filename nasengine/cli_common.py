@@ -43,7 +43,7 @@ def resolve_arch(arch_arg: str, space_name: str | None, sets: dict[str, Any]) ->
     as ``cost`` are ignored) or a bare choices mapping, which then needs ``--space``.
     ``--set`` values override the config stored in the file.
     """
-    text = _read_arch_text(arch_arg)
+    text = read_arch_text(arch_arg)
     if text is None:  # a preset name
         if not space_name:
             raise UsageError(f"--arch {arch_arg!r} is neither a file nor JSON; to use a preset, also give --space")
@@ -74,7 +74,7 @@ def resolve_arch(arch_arg: str, space_name: str | None, sets: dict[str, Any]) ->
     return space, space.arch(choices)
 
 
-def _read_arch_text(arg: str) -> str | None:
+def read_arch_text(arg: str) -> str | None:
     stripped = arg.strip()
     if stripped.startswith("{"):
         return stripped

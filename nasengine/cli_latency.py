@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from nasengine.cli_common import UsageError, make_space, parse_sets, resolve_arch
+from nasengine.cli_common import UsageError, make_space, parse_sets, read_arch_text, resolve_arch
 from nasengine.latency import CLOCKS, LatencyTable, Timing, build_table, check_table, resolve_device
 
 
@@ -96,8 +96,23 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     table, space = _table_and_space(args.table)
-    arch_space, arch = resolve_arch(args.arch, table.space, table.config)
+    # resolve_arch lets the given config override the arch's own; an arch that carries a config must
+    # keep it, or check_space would compare the table's config with itself and never refuse.
+    sets = {} if _carries_config(args.arch) else table.config
+    arch_space, arch = resolve_arch(args.arch, table.space, sets)
     table.check_space(arch_space)
     print(f"arch {arch.id}: {table.predict(space, arch):.3f} ms predicted on {table.timing.device} "
           f"(batch {table.timing.batch}, threads {table.timing.threads})")
     return 0
+
+
+def _carries_config(arch_arg: str) -> bool:
+    """Whether ``--arch`` is a full arch document (``choices`` with its own ``config``)."""
+    text = read_arch_text(arch_arg)
+    if text is None:  # a preset name: built under the table's config
+        return False
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return False  # resolve_arch reports the bad JSON
+    return isinstance(data, dict) and "choices" in data and "config" in data

@@ -32,12 +32,17 @@ class ExportError(ValueError):
     """An export cannot be written or does not reproduce the model."""
 
 
+#: ``result.json`` Pareto front of each cost objective.
+FRONTS = {"macs": "acc_vs_macs", "params": "acc_vs_params", "latency": "acc_vs_latency"}
+
+
 def top_rows(result: dict[str, Any], k: int) -> list[dict[str, Any]]:
     """Best ``k`` completed trials by accuracy; multi-objective searches take them from
-    the accuracy-vs-MACs Pareto front first."""
+    the Pareto front of accuracy against their first cost objective first."""
     done = [r for r in result["trials"] if r["state"] == "COMPLETE"]
     if len(result["objectives"]) > 1:
-        front_ids = {r["number"] for r in result["pareto_front"]["acc_vs_macs"]}
+        front = FRONTS[result["objectives"][1]]
+        front_ids = {r["number"] for r in result["pareto_front"][front]}
         done.sort(key=lambda r: (r["number"] not in front_ids, -r["metrics"]["acc"], r["number"]))
     else:
         done.sort(key=lambda r: (-r["metrics"]["acc"], r["number"]))

@@ -32,10 +32,14 @@ from nasengine.arch import Arch
 from nasengine.latency_fastest import fastest
 from nasengine.progress import progress_bar
 from nasengine.space import SearchSpace
+from nasengine.train import save_json_atomic
 from nasengine.validation import positive_int
 
 FORMAT = "nasengine-latency/1"
 CLOCKS = ("wall", "thread")
+_TIMING_KEYS = ("device", "batch", "threads", "warmup", "repeats", "clock")
+#: Keys every table file has (``glue_ms``, ``calibration``, ``machine``, ``created`` are optional).
+_REQUIRED = ("space", "config", *_TIMING_KEYS, "entries", "fixed_ms")
 #: Modules timed together in one round-robin group (bounds memory on large spaces).
 GROUP = 128
 
@@ -181,12 +185,7 @@ class LatencyTable:
                 "overhead_ms": self.overhead_ms, "calibration": self.calibration, "entries": self.entries}
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        tmp.replace(path)
-        return path
+        return save_json_atomic(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyTable:
@@ -199,9 +198,24 @@ class LatencyTable:
             raise ValueError(f"latency table {str(path)!r} is not valid JSON ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError(f"{str(path)!r} is not a nasengine latency table (format {FORMAT!r})")
-        timing = Timing(**{k: data[k] for k in ("device", "batch", "threads", "warmup", "repeats", "clock")})
-        return cls(data["space"], data["config"], timing, {k: float(v) for k, v in data["entries"].items()},
-                   float(data["fixed_ms"]), float(data.get("glue_ms", 0.0)), data.get("calibration", {}),
+        # A hand-edited or truncated file must fail here with one line, not as a KeyError or
+        # AttributeError deep inside predict/check.
+        bad = f"{str(path)!r} is not a valid latency table"
+        missing = [k for k in _REQUIRED if k not in data]
+        if missing:
+            raise ValueError(f"{bad}: missing {', '.join(repr(k) for k in missing)}")
+        if not isinstance(data["space"], str):
+            raise ValueError(f"{bad}: 'space' must be a string, got {data['space']!r}")
+        for key in ("config", "entries", "calibration", "machine"):
+            if key in data and not isinstance(data[key], dict):
+                raise ValueError(f"{bad}: {key!r} must be an object, got {type(data[key]).__name__}")
+        try:
+            timing = Timing(**{k: data[k] for k in _TIMING_KEYS})
+            entries = {k: float(v) for k, v in data["entries"].items()}
+            fixed_ms, glue_ms = float(data["fixed_ms"]), float(data.get("glue_ms", 0.0))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{bad}: {exc}") from None
+        return cls(data["space"], data["config"], timing, entries, fixed_ms, glue_ms, data.get("calibration", {}),
                    data.get("machine", {}), data.get("created", ""))
 
 

@@ -25,6 +25,7 @@ from nasengine.progress import progress_bar
 from nasengine.registry import evaluators, get_space
 from nasengine.search import make_evaluator, run_pretrain
 from nasengine.search_config import SearchConfig
+from nasengine.train import save_json_atomic
 from supernet.spos import search_limits
 
 
@@ -142,12 +143,12 @@ def rank_check(run: str | Path, *, samples: int = 20, epochs: int = 10, seed: in
     summary = {"K": len(rows), "epochs": epochs, "seed": seed, "seeds": seeds, "evaluator": cfg.evaluator,
                "tau": kendall_tau_b(x, y), "rho": spearman_rho(x, y), "seed_tau": _seed_tau(rows),
                "seconds": time.perf_counter() - t0, "rows": rows}
-    _write_json(run / "rankcheck.json", summary)
+    save_json_atomic(summary, run / "rankcheck.json")
     result_path = run / "result.json"
     if result_path.is_file():
         result = json.loads(result_path.read_text())
         result["rankcheck"] = summary
-        _write_json(result_path, result)
+        save_json_atomic(result, result_path)
     return summary
 
 
@@ -167,14 +168,8 @@ def _standalone(trainer: TrainEvaluator, arch: Any, cache: Path) -> float:
     if entry.is_file():
         return json.loads(entry.read_text())["standalone_acc"]
     acc = trainer.evaluate(arch).metrics["acc"]
-    _write_json(entry, {"arch_id": arch.id, "epochs": epochs, "seed": seed, "standalone_acc": acc})
+    save_json_atomic({"arch_id": arch.id, "epochs": epochs, "seed": seed, "standalone_acc": acc}, entry)
     return acc
-
-
-def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(path)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

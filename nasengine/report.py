@@ -418,7 +418,8 @@ def _blocks(ctx: dict[str, Any], references: list[dict[str, Any]]) -> list[tuple
 def _run_row(run: Run) -> list[str]:
     res, best = run.result, run.result.get("best")
     seconds = sum(t.get("seconds") or 0.0 for t in run.completed)
-    cells = [run.label, str(res.get("controller", "?")), str(res.get("evaluator", "?")), str(res.get("space", "?")),
+    strategy = res.get("strategy") or res.get("controller", "?")  # older results name only the controller
+    cells = [run.label, str(strategy), str(res.get("evaluator", "?")), str(res.get("space", "?")),
              str(len(run.completed)), str(run.config.get("epochs", "?"))]
     if best is None:
         return cells + ["—"] * 4 + [f"{seconds:.0f} s"]

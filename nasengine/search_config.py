@@ -46,9 +46,9 @@ class SearchConfig:
     space: str = "shufflenet"
     space_config: dict[str, Any] = field(default_factory=dict)
     strategy: str | None = None
-    controller: str = "evolution"
+    controller: str | None = None  # None: the strategy's, else "evolution"
     controller_options: dict[str, Any] = field(default_factory=dict)
-    evaluator: str = "train"
+    evaluator: str | None = None  # None: a one-shot strategy's, else "train"
     evaluator_options: dict[str, Any] = field(default_factory=dict)
     dataset: str = "digits"
     data_root: str | None = None
@@ -79,11 +79,26 @@ class SearchConfig:
             raise ValueError("a latency limit or objective needs --latency-table FILE (see `nasengine latency build`)")
         if self.max_latency_ms is not None and not self.max_latency_ms > 0:
             raise ValueError(f"max_latency_ms must be > 0, got {self.max_latency_ms}")
-        if self.strategy is not None and self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        self._fill_from_strategy()
         for name in ("trials", "top_k", "epochs", "pretrain_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def _fill_from_strategy(self) -> None:
+        """The controller (and a one-shot strategy's evaluator) follow ``strategy``; an
+        explicit different choice is an error, an absent one takes the default."""
+        spec = None
+        if self.strategy is not None:
+            if self.strategy not in STRATEGIES:
+                raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+            spec = STRATEGIES[self.strategy]
+        for key, default in (("controller", "evolution"), ("evaluator", "train")):
+            given = getattr(self, key)
+            wanted = getattr(spec, key) if spec is not None and (key == "controller" or spec.one_shot) else None
+            if given is not None and wanted is not None and given != wanted:
+                raise ValueError(f"--strategy {self.strategy} uses {key} {wanted!r} and --{key} {given} disagree; "
+                                 "give one")
+            object.__setattr__(self, key, given or wanted or default)
 
     @property
     def pretrain(self) -> str | None:
@@ -121,26 +136,8 @@ class SearchConfig:
                 values[key] = {**values.get(key, {}), **value}
             else:
                 values[key] = value
-        _apply_strategy(values)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown search option(s) {unknown}; known: {sorted(known)}")
         return cls(**values)
-
-
-def _apply_strategy(values: dict[str, Any]) -> None:
-    """Fill the controller (and a one-shot strategy's evaluator) from ``values["strategy"]``;
-    an explicit different choice is an error."""
-    name = values.get("strategy")
-    if name is None:
-        return
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
-    spec = STRATEGIES[name]
-    keys = ("controller", "evaluator") if spec.one_shot else ("controller",)
-    for key in keys:
-        wanted = getattr(spec, key)
-        if values.get(key, wanted) != wanted:
-            raise ValueError(f"--strategy {name} uses {key} {wanted!r} and --{key} {values[key]} disagree; give one")
-        values[key] = wanted

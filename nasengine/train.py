@@ -6,6 +6,7 @@ per-epoch checkpoints so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -163,6 +164,16 @@ def save_atomic(obj: Any, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     tmp.replace(path)
+
+
+def save_json_atomic(doc: Any, path: str | Path) -> Path:
+    """``doc`` as indented JSON, written then renamed like :func:`save_atomic`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(path)
+    return path
 
 
 @torch.no_grad()

@@ -172,7 +172,7 @@ class PathSampler:
             limit = getattr(self.limits, f"max_{key}")
             if limit is not None and getattr(cost, key) > limit:
                 gap += (getattr(cost, key) - limit) / limit
-        if gap == 0 and not self.limits.feasible(self.space, arch):  # limits beyond MACs/params
+        if gap == 0 and not self.limits.allows(cost, self.limits.predicted_latency(arch)):  # the latency limit
             gap = 1e-9
         return gap
 

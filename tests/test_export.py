@@ -134,3 +134,13 @@ def test_architecture_folder_exports_in_place(tmp_path, capsys):
     assert json.loads((tmp_path / "parity.json").read_text())["ok"] and (tmp_path / "model.pt2").is_file()
     code, _, err = run(capsys, "export", str(tmp_path), "--top", "2")
     assert code == 2 and "--top and --arch apply to search runs" in err
+
+
+def test_top_rows_follow_the_front_of_the_searched_objective():
+    trials = [{"number": i, "state": "COMPLETE", "arch_id": f"a{i}", "metrics": {"acc": acc}}
+              for i, acc in enumerate([0.9, 0.8, 0.7])]
+    fronts = {"acc_vs_macs": [trials[0]], "acc_vs_params": [trials[0]], "acc_vs_latency": [trials[2]]}
+    result = {"trials": trials, "objectives": ["acc", "latency"], "pareto_front": fronts}
+    assert [r["arch_id"] for r in export.top_rows(result, 2)] == ["a2", "a0"]
+    result["objectives"] = ["acc", "macs"]
+    assert [r["arch_id"] for r in export.top_rows(result, 2)] == ["a0", "a1"]

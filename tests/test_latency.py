@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 
 import pytest
 import torch
@@ -193,3 +194,41 @@ def test_cli_search_refuses_infeasible_limit_and_foreign_table(capsys, tmp_path)
     code, _, err = run(capsys, "search", "--space", "shufflenet", "--max-latency-ms", "5", "--latency-table", str(table),
                        "--out", str(tmp_path / "r"))
     assert code == 2 and "another shufflenet config" in err and err.count("\n") == 1
+
+
+def test_cli_predict_refuses_an_arch_of_another_config(capsys, tmp_path):
+    space = get_space("shufflenet", **SMALL)
+    table = _synthetic_table(space).save(tmp_path / "t.json")
+    arch = space.sample(0)
+    same = tmp_path / "same.json"
+    same.write_text(arch.to_json())
+    code, out, _ = run(capsys, "latency", "predict", str(table), "--arch", str(same))
+    expected = LatencyPredictor(space, table)(arch)
+    assert code == 0 and f"arch {arch.id}: {expected:.3f} ms predicted" in out
+    # Same choices, exported from a 7-class space: must not be silently rebuilt under the table's config.
+    other = get_space("shufflenet", **{**SMALL, "num_classes": 7}).arch(dict(arch.choices))
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(other.to_json())
+    code, out, err = run(capsys, "latency", "predict", str(table), "--arch", str(foreign))
+    assert code == 2 and not out and "num_classes=10 (here 7)" in err and err.count("\n") == 1
+    # A bare choices mapping still means "under the table's config".
+    code, out, _ = run(capsys, "latency", "predict", str(table), "--arch", json.dumps(dict(arch.choices)))
+    assert code == 0 and f"{expected:.3f} ms predicted" in out
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda d: d.pop("device"), "missing 'device'"),
+    (lambda d: d.update(entries=[]), "'entries' must be an object, got list"),
+    (lambda d: d.update(fixed_ms="fast"), "could not convert string to float"),
+    (lambda d: d.update(clock="sundial"), "clock must be one of"),
+])
+def test_malformed_table_is_a_clear_value_error(capsys, tmp_path, change, message):
+    space = get_space("shufflenet", **SMALL)
+    data = _synthetic_table(space).to_dict()
+    change(data)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=f"is not a valid latency table: .*{re.escape(message)}"):
+        LatencyTable.load(bad)
+    code, out, err = run(capsys, "latency", "predict", str(bad), "--arch", json.dumps(dict(space.sample(0).choices)))
+    assert code == 2 and not out and message in err and err.count("\n") == 1

@@ -12,12 +12,14 @@ import yaml
 
 from nasengine import baselines as baselines_module
 from nasengine.baselines import (
-    BaselineSpec, RetrainConfig, build_baseline, check_baseline_input, parse_baseline, parse_baselines, train_seed,
+    BaselineSpec, Candidate, RetrainConfig, build_baseline, check_baseline_input, parse_baseline, parse_baselines,
+    retrain_all, train_seed,
 )
 from nasengine.cli import build_parser, main
 from nasengine.cli_search import config_from_args
 from nasengine.cost import count_cost, trace_cost
 from nasengine.data import load_dataset
+from nasengine.latency import Timing
 from nasengine.pareto import pareto_front
 from nasengine.report import (
     ReportConfig, load_run, make_report, pareto_series, progress_curve, read_rankcheck, search_command,
@@ -146,6 +148,32 @@ def test_training_is_cached_per_seed(tmp_path, monkeypatch):
     assert 0 <= first["test_acc"] <= 1 and not list(tmp_path.rglob("*.ckpt"))
     monkeypatch.setattr(baselines_module, "fit", lambda *a, **k: pytest.fail("a cached seed was retrained"))
     assert train_seed(build, data, cfg, 0, tmp_path) == first
+
+
+def test_latency_is_cached_per_input_size_and_timing(tmp_path, monkeypatch):
+    timed: list[tuple[int, ...]] = []
+
+    def fake_time(self, modules, **kwargs):
+        timed.extend(shape for _, shape in modules)
+        return [float(shape[1]) for _, shape in modules]  # the latency is the input size: stale values show
+
+    monkeypatch.setattr(Timing, "time_modules", fake_time)
+    monkeypatch.setattr(baselines_module, "train_seed",
+                        lambda *a, **k: {"val_acc": 0.5, "test_acc": 0.5, "seconds": 0.0})
+    build = lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),  # noqa: E731
+                                        torch.nn.Flatten(), torch.nn.Linear(4, 10))
+
+    def latency(size: int, runs: int = 3) -> float:
+        cand = Candidate("net", "net", "test", build, (3, size, size), True)
+        retrain_all([cand], RetrainConfig(seeds=1, baseline_size=size, latency_runs=runs),
+                    lambda size, channels: None, tmp_path, progress=False)
+        return cand.stats["latency_ms"]
+
+    assert latency(16) == 16.0 and timed == [(3, 16, 16)]
+    assert latency(16) == 16.0 and len(timed) == 1  # same settings: read from the cache
+    assert latency(32) == 32.0 and timed[-1] == (3, 32, 32)  # another --baseline-size: timed again
+    assert latency(16, runs=5) == 16.0 and len(timed) == 3  # other timing settings: timed again
+    assert len(list((tmp_path / "net").glob("latency-*.json"))) == 3 and not list(tmp_path.rglob("*.tmp"))
 
 
 def test_rankcheck_reader_is_tolerant():
