@@ -387,9 +387,11 @@ def _blocks(ctx: dict[str, Any], references: list[dict[str, Any]]) -> list[tuple
                                         "front (line). Right: retrained networks, mean ± std (stars: baselines)."),
     ]
     with_latency = any(pareto_series(run, "latency_ms")["points"] for run in runs)
-    blocks += [("img", figures["pareto_latency"], "Accuracy vs measured CPU latency (batch 1, one thread)." + (
-        "" if with_latency else " The search trials carry no `latency_ms` in their cost, so only the retrained "
-                                "networks are shown."))]
+    blocks += [("img", figures["pareto_latency"], "Accuracy vs latency. Right: retrained networks, CPU latency "
+                "measured at batch 1 on one thread." + (
+        " Left: search trials, latency predicted by the search's latency table (its device and batch)."
+        if with_latency else " The search trials carry no `latency_ms` in their cost, so only the retrained "
+                             "networks are shown."))]
     blocks += [("h2", "Search progress"),
                ("img", figures["progress"], "Best-so-far validation accuracy per trial (dots: each trial).")]
     if "rl_reward" in figures:
