@@ -25,10 +25,10 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
-from controllers.base import ArchSampler, completed_trials
+from nasengine.controller import ArchSampler, completed_trials
 from nasengine.arch import ArchError
 from nasengine.space import SearchSpace
-from nasengine.validation import positive_int
+from nasengine.utils.validation import positive_int
 from nasengine.pareto import crowding_distance, nondominated_fronts
 
 Key = tuple[int, ...]  # option indices in decisions() order: the arch's identity in its space

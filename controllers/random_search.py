@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import optuna
 from optuna.trial import FrozenTrial
 
-from controllers.base import ArchSampler
+from nasengine.controller import ArchSampler
 
 
 class RandomController(ArchSampler):

@@ -30,11 +30,11 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
-from controllers.base import ArchSampler, completed_trials, reward_of
+from nasengine.controller import ArchSampler, completed_trials, reward_of
 from controllers.rl_policy import PolicyNet
 from nasengine.arch import Arch, ArchError
 from nasengine.space import SearchSpace
-from nasengine.validation import positive_int
+from nasengine.utils.validation import positive_int
 
 _STATE_FORMAT = 1
 

@@ -1,30 +1,82 @@
-"""nasengine: neural architecture search and dynamic networks for PyTorch."""
+"""nasengine: neural architecture search and dynamic networks for PyTorch.
+
+The plug-in contracts (``SearchSpace``, ``ArchSampler``, ``Evaluator``) and the main
+workflow (``SearchConfig``, ``run_search``, ``Constraints``, ``load_dataset``, ...) are
+importable from here. Heavy pieces are imported on first use, so ``import nasengine``
+stays cheap and the vocabulary modules never import the orchestration layer.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from nasengine.arch import Arch, ArchError, Decision
 from nasengine.cost import Cost, count_cost, trace_cost
-from nasengine.loading import load, register_timm
-from nasengine.registry import controllers, evaluators, get_space, list_spaces, spaces
+from nasengine.registry import CONTROLLERS, EVALUATORS, SPACES, get_space, list_spaces
 from nasengine.space import LatencyUnit, SearchSpace, SpaceConfig
 
 __version__ = "0.1.0"
 
+# name -> module that defines it; resolved by ``__getattr__`` on first access.
+_LAZY = {
+    "ArchSampler": "nasengine.controller",
+    "suggest_arch": "nasengine.controller",
+    "Constraints": "nasengine.constraints",
+    "Evaluation": "nasengine.evaluators.base",
+    "Evaluator": "nasengine.evaluators.base",
+    "SearchConfig": "nasengine.search.config",
+    "run_search": "nasengine.search.runner",
+    "select_path": "nasengine.nn",
+    "inherit_weights": "nasengine.nn",
+    "load_dataset": "nasengine.data.datasets",
+    "TrainConfig": "nasengine.train.loop",
+    "fit": "nasengine.train.loop",
+    "load": "nasengine.export.load",
+    "register_timm": "nasengine.export.timm",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nasengine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "Arch",
     "ArchError",
+    "ArchSampler",
+    "CONTROLLERS",
+    "Constraints",
     "Cost",
     "Decision",
+    "EVALUATORS",
+    "Evaluation",
+    "Evaluator",
     "LatencyUnit",
+    "SPACES",
+    "SearchConfig",
     "SearchSpace",
     "SpaceConfig",
-    "controllers",
+    "TrainConfig",
     "count_cost",
-    "evaluators",
+    "fit",
     "get_space",
+    "inherit_weights",
     "list_spaces",
     "load",
+    "load_dataset",
     "register_timm",
-    "spaces",
+    "run_search",
+    "select_path",
+    "suggest_arch",
     "trace_cost",
 ]

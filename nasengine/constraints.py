@@ -22,7 +22,7 @@ class Constraints:
         max_macs: MACs per image.
         max_params: Parameters.
         max_latency_ms: Milliseconds per call, predicted by ``latency``.
-        latency: Predicts an arch's latency (a ``nasengine.latency.LatencyPredictor``);
+        latency: Predicts an arch's latency (a ``nasengine.latency.table.LatencyPredictor``);
             needed with ``max_latency_ms``.
     """
 

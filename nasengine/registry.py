@@ -85,15 +85,15 @@ class Registry(Generic[T]):
         return self._entry_points
 
 
-spaces: Registry[Callable[..., Any]] = Registry("search space", "nasengine.spaces")
-controllers: Registry[Callable[..., Any]] = Registry("controller", "nasengine.controllers")
-evaluators: Registry[Callable[..., Any]] = Registry("evaluator", "nasengine.evaluators")
+SPACES: Registry[Callable[..., Any]] = Registry("search space", "nasengine.spaces")
+CONTROLLERS: Registry[Callable[..., Any]] = Registry("controller", "nasengine.controllers")
+EVALUATORS: Registry[Callable[..., Any]] = Registry("evaluator", "nasengine.evaluators")
 
 
 def get_space(name: str, **config: Any) -> Any:
     """Instantiate the registered search space ``name`` with config keyword arguments."""
-    return spaces.get(name)(**config)
+    return SPACES.get(name)(**config)
 
 
 def list_spaces() -> list[str]:
-    return spaces.names()
+    return SPACES.names()

@@ -15,7 +15,7 @@ from torch import nn
 
 from nasengine.arch import Arch, ArchError, Decision
 from nasengine.cost import Cost
-from nasengine.validation import positive_int
+from nasengine.utils.validation import positive_int
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from nasengine.arch import Arch, ArchError, Decision
 from nasengine.cost import Cost
 from nasengine.nn import ChoiceOp, inherit_weights
 from nasengine.space import LatencyUnit, SearchSpace, SpaceConfig
-from nasengine.validation import positive_int, positive_int_tuple
+from nasengine.utils.validation import positive_int, positive_int_tuple
 from search_spaces.shufflenet_blocks import BLOCK_KERNELS, SPOSNet, init_weights, make_block
 
 #: Block options in the official index order (0: 3x3, 1: 5x5, 2: 7x7, 3: Xception).

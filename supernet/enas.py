@@ -26,10 +26,10 @@ from torch import nn
 from torch.utils.data import default_collate
 
 from nasengine.arch import Arch
-from nasengine.evaluators import Evaluation, Evaluator
+from nasengine.evaluators.base import Evaluation, Evaluator
 from nasengine.space import SearchSpace
-from nasengine.train import TrainConfig, evaluate, make_optimizer, recalibrate_bn, save_atomic
-from nasengine.validation import positive_int
+from nasengine.train.loop import TrainConfig, evaluate, make_optimizer, recalibrate_bn, save_atomic
+from nasengine.utils.validation import positive_int
 from supernet.sampling import step_rng
 from supernet.spos import PathSelector, space_data
 

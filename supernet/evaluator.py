@@ -16,10 +16,10 @@ from pathlib import Path
 from torch import nn
 
 from nasengine.arch import Arch
-from nasengine.evaluators import Evaluation, Evaluator
+from nasengine.evaluators.base import Evaluation, Evaluator
 from nasengine.space import SearchSpace
-from nasengine.train import evaluate, recalibrate_bn
-from nasengine.validation import positive_int
+from nasengine.train.loop import evaluate, recalibrate_bn
+from nasengine.utils.validation import positive_int
 from supernet.spos import load_supernet, space_data
 
 

@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from nasengine.arch import Arch
-from nasengine.data import DataSplits
+from nasengine.data.datasets import DataSplits
 from nasengine.space import SearchSpace
-from nasengine.train import save_atomic
-from nasengine.validation import positive_int
+from nasengine.train.loop import save_atomic
+from nasengine.utils.validation import positive_int
 from supernet.distributed import world
 from supernet.evaluator import SupernetEvaluator
 from supernet.pruningnet import PruningNet, PruningNetConfig

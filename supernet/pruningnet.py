@@ -19,7 +19,7 @@ from torch import nn
 from nasengine.arch import Arch
 from nasengine.nn import ElasticBatchNorm2d, ElasticConv2d, option_key
 from nasengine.space import SearchSpace
-from nasengine.validation import positive_int
+from nasengine.utils.validation import positive_int
 from supernet.pruningnet_blocks import ChoiceBatchNorm2d, GeneratedConv2d
 
 

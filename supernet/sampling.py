@@ -28,7 +28,7 @@ from nasengine.arch import Arch, ArchError
 from nasengine.constraints import Constraints
 from nasengine.cost import Cost, human
 from nasengine.space import RandomLike, SearchSpace, as_random
-from nasengine.validation import one_of, positive_int
+from nasengine.utils.validation import one_of, positive_int
 
 SAMPLING_MODES = ("uniform", "binned")
 BIN_METRICS = ("macs", "params")

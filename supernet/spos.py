@@ -19,11 +19,11 @@ from torch import nn
 
 from nasengine.arch import Arch
 from nasengine.constraints import Constraints
-from nasengine.data import DataSplits, load_dataset
-from nasengine.latency import LatencyPredictor
+from nasengine.data.datasets import DataSplits, load_dataset
+from nasengine.latency.table import LatencyPredictor
 from nasengine.nn import selectables
 from nasengine.space import SearchSpace
-from nasengine.train import save_atomic
+from nasengine.train.loop import save_atomic
 from supernet.sampling import PathSampler, SamplingConfig
 from supernet.trainer import OneShotConfig, load_history, train_one_shot
 

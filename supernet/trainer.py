@@ -23,9 +23,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from nasengine.arch import Arch
-from nasengine.data import DataSplits
-from nasengine.train import TrainConfig, cosine_schedule, make_optimizer, save_atomic
-from nasengine.validation import one_of, positive_int
+from nasengine.data.datasets import DataSplits
+from nasengine.train.loop import TrainConfig, cosine_schedule, make_optimizer, save_atomic
+from nasengine.utils.validation import one_of, positive_int
 from supernet.distributed import World, average_buffers, broadcast_state, sync_path_grads, world
 from supernet.sampling import step_rng
 
@@ -233,7 +233,7 @@ def _restore(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, sch
 
 
 def _bar(loader: DataLoader, enabled: bool, epoch: int, epochs: int):
-    from nasengine.progress import progress_bar
+    from nasengine.utils.progress import progress_bar
 
     return progress_bar(loader, enabled=enabled, desc=f"supernet epoch {epoch + 1}/{epochs}")
 

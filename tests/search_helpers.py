@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from controllers.testing import SMALL, small_space, synthetic_score
-from nasengine.tabulate import all_archs
+from nasengine.testing.controllers import SMALL, small_space, synthetic_score
+from nasengine.search.tabulate import all_archs
 
 SPACE_ARGS = [item for key, value in SMALL.items() for item in ("--set", f"{key}={json.dumps(list(value) if isinstance(value, tuple) else value)}")]
 

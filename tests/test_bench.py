@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from nasengine.cli import main
+from nasengine.cli.main import main
 
 
 def test_bench_cost_writes_machine_and_rates(tmp_path, capsys):

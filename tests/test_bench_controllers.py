@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from nasengine.cli import main
+from nasengine.cli.main import main
 from tests.search_helpers import synthetic_table
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from nasengine.cli import main
+from nasengine.cli.main import main
 from tests import toy_space  # noqa: F401  registers the "toy" space
 
 
@@ -75,5 +75,5 @@ def test_train_on_digits_saves_everything(capsys, tmp_path):
 
 
 def test_console_script_exit_code():
-    proc = subprocess.run([sys.executable, "-m", "nasengine.cli", "space", "show", "nope"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "nasengine", "space", "show", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.startswith("nasengine: error: unknown space")

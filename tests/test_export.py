@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from controllers.testing import SMALL
-from nasengine import export
-from nasengine.cli import main
-from nasengine.export import ExportError, export_model, export_run
+from nasengine.testing.controllers import SMALL
+from nasengine.export import export
+from nasengine.cli.main import main
+from nasengine.export.export import ExportError, export_model, export_run
 from nasengine.registry import get_space
-from nasengine.search import run_search
-from nasengine.search_config import SearchConfig
+from nasengine.search.runner import run_search
+from nasengine.search.config import SearchConfig
 from tests.search_helpers import synthetic_table
 
 

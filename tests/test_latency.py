@@ -8,11 +8,11 @@ import re
 import pytest
 import torch
 
-from controllers.testing import SMALL
-from nasengine.cli import main
+from nasengine.testing.controllers import SMALL
+from nasengine.cli.main import main
 from nasengine.constraints import ConstraintError, Constraints
 from nasengine.cost import trace_cost
-from nasengine.latency import LatencyPredictor, LatencyTable, Timing, build_table, check_table
+from nasengine.latency.table import LatencyPredictor, LatencyTable, Timing, build_table, check_table
 from nasengine.registry import get_space
 from tests import toy_space  # noqa: F401  registers the "toy" space
 from search_spaces.shufflenet import BLOCK_OPTIONS

@@ -8,7 +8,7 @@ import timm
 import torch
 
 import nasengine
-from nasengine.export import export_model
+from nasengine.export.export import export_model
 from nasengine.registry import get_space
 
 CONFIG = {"input_size": 8, "num_classes": 10, "in_channels": 1, "backbone": "small"}

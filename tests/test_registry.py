@@ -9,7 +9,7 @@ from tests.toy_space import ToySpace
 
 def test_builtins_come_from_entry_points():
     assert {"shufflenet", "nas_cell", "channel_width"} <= set(nasengine.list_spaces())
-    assert nasengine.spaces.get("shufflenet").__module__.startswith("search_spaces.")
+    assert nasengine.SPACES.get("shufflenet").__module__.startswith("search_spaces.")
 
 
 def test_registering_a_name_twice_is_an_error():
@@ -18,7 +18,7 @@ def test_registering_a_name_twice_is_an_error():
     with pytest.raises(ValueError, match="'a' is already registered"):
         reg.register("a", object())
     with pytest.raises(ValueError, match="already registered"):
-        nasengine.spaces.register("shufflenet", ToySpace)
+        nasengine.SPACES.register("shufflenet", ToySpace)
 
 
 def test_unknown_name_lists_available():

@@ -10,22 +10,22 @@ import pytest
 import torch
 import yaml
 
-from nasengine import baselines as baselines_module
-from nasengine.baselines import (
+from nasengine.report import baselines as baselines_module
+from nasengine.report.baselines import (
     BaselineSpec, Candidate, RetrainConfig, build_baseline, check_baseline_input, parse_baseline, parse_baselines,
     retrain_all, train_seed,
 )
-from nasengine.cli import build_parser, main
-from nasengine.cli_search import config_from_args
+from nasengine.cli.main import build_parser, main
+from nasengine.cli.search import config_from_args
 from nasengine.cost import count_cost, trace_cost
-from nasengine.data import load_dataset
-from nasengine.latency import Timing
+from nasengine.data.datasets import load_dataset
+from nasengine.latency.table import Timing
 from nasengine.pareto import pareto_front
-from nasengine.report import (
+from nasengine.report.document import (
     ReportConfig, load_run, make_report, pareto_series, progress_curve, read_rankcheck, search_command,
 )
-from nasengine.search import run_search
-from nasengine.search_config import SearchConfig
+from nasengine.search.runner import run_search
+from nasengine.search.config import SearchConfig
 
 TINY = {"input_size": 8, "num_classes": 10, "in_channels": 1, "stem_channels": 8, "stem_stride": 1,
         "stage_repeats": [1, 1, 1, 1], "stage_channels": [16, 24, 32, 48], "last_channels": 64}

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from controllers.testing import SMALL, small_space
-from nasengine.cli import main
-from nasengine.search import run_search
-from nasengine.search_config import SearchConfig
+from nasengine.testing.controllers import SMALL, small_space
+from nasengine.cli.main import main
+from nasengine.search.runner import run_search
+from nasengine.search.config import SearchConfig
 from tests.search_helpers import SPACE_ARGS, synthetic_table
 
 
@@ -61,7 +61,7 @@ def test_existing_run_needs_resume_and_resume_adds_trials(table, tmp_path):
 
 
 def _cli(table, out, *extra):
-    return [sys.executable, "-m", "nasengine.cli", "search", "--space", "shufflenet", *SPACE_ARGS, "--strategy", "rl",
+    return [sys.executable, "-m", "nasengine", "search", "--space", "shufflenet", *SPACE_ARGS, "--strategy", "rl",
             "--evaluator", f"table:{table}", "--out", str(out), "--quiet", *extra]
 
 

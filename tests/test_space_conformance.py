@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import nasengine
-from nasengine.data import load_dataset
-from nasengine.testing import SPACE_CHECKS
-from nasengine.train import TrainConfig, evaluate, fit
+from nasengine.data.datasets import load_dataset
+from nasengine.testing.spaces import SPACE_CHECKS
+from nasengine.train.loop import TrainConfig, evaluate, fit
 
 ENAS_OPS = ["identity", "sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3"]
 DIGITS = {"input_size": 8, "num_classes": 10, "in_channels": 1}
@@ -33,7 +33,7 @@ CASES = [(name, i) for name, configs in SMALL_CONFIGS.items() for i in range(len
 
 
 def test_every_registered_space_has_small_configs():
-    builtins = {n for n in nasengine.list_spaces() if nasengine.spaces.get(n).__module__.startswith("search_spaces")}
+    builtins = {n for n in nasengine.list_spaces() if nasengine.SPACES.get(n).__module__.startswith("search_spaces")}
     assert builtins <= set(SMALL_CONFIGS), builtins - set(SMALL_CONFIGS)
 
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from nasengine.cli import main
-from nasengine.evaluators import TableEvaluator
-from nasengine.tabulate import all_archs, tabulate
+from nasengine.cli.main import main
+from nasengine.evaluators.table import TableEvaluator
+from nasengine.search.tabulate import all_archs, tabulate
 from tests.toy_space import ToySpace
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nasengine.testing import SPACE_CHECKS
+from nasengine.testing.spaces import SPACE_CHECKS
 from tests.toy_space import ToySpace
 
 

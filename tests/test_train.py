@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from nasengine.data import load_dataset
-from nasengine.train import TrainConfig, evaluate, fit, recalibrate_bn
+from nasengine.data.datasets import load_dataset
+from nasengine.train.loop import TrainConfig, evaluate, fit, recalibrate_bn
 
 
 def _mlp() -> nn.Module:

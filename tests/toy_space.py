@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from nasengine import Arch, Cost, Decision, SearchSpace, SpaceConfig, spaces, trace_cost
+from nasengine import SPACES, Arch, Cost, Decision, SearchSpace, SpaceConfig, trace_cost
 from nasengine.nn import ChoiceOp, ElasticBatchNorm2d, ElasticConv2d, ElasticLinear, inherit_weights
 
 WIDTHS = (4, 8)
@@ -49,5 +49,5 @@ class ToySpace(SearchSpace):
 
 
 # Registered by hand, as a plug-in would be through its entry point.
-if "toy" not in spaces:
-    spaces.register("toy", ToySpace)
+if "toy" not in SPACES:
+    SPACES.register("toy", ToySpace)

@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from nasengine.dynamic.layers import ConvBN
-from nasengine.validation import one_of, positive_int, positive_int_tuple
+from nasengine.utils.validation import one_of, positive_int, positive_int_tuple
 
 BACKBONES = ("vgg", "resnet")
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from nasengine.dynamic.decision_numpy import NUMPY_MODES, NumpyDecider
 from nasengine.kernels import GateOutput, gate_head
-from nasengine.validation import one_of, positive_int
+from nasengine.utils.validation import one_of, positive_int
 
 CELLS = ("none", "gru", "lstm")
 

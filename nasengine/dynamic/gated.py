@@ -20,7 +20,7 @@ from nasengine.dynamic.backbones import BackboneConfig, resnet_plan
 from nasengine.dynamic.decision import DecisionNetwork
 from nasengine.dynamic.execution import collect_route, partition, restore_order
 from nasengine.dynamic.units import GatedBlock, Stem
-from nasengine.validation import one_of, positive_int
+from nasengine.utils.validation import one_of, positive_int
 
 GATED_METHODS = ("skipnet", "routing")
 GATES = ("feedforward", "recurrent")

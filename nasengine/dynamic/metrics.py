@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from nasengine.train import evaluate, recalibrate_bn
+from nasengine.train.loop import evaluate, recalibrate_bn
 
 
 @torch.no_grad()

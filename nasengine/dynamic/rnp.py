@@ -19,7 +19,7 @@ from nasengine.dynamic.backbones import BackboneConfig, resnet_plan, vgg_plan
 from nasengine.dynamic.decision import DecisionNetwork
 from nasengine.dynamic.execution import collect_route, partition, pooled_padded, restore_order, segment_ids
 from nasengine.dynamic.units import ResidualUnit, Stem, VGGUnit
-from nasengine.validation import one_of, positive_int
+from nasengine.utils.validation import one_of, positive_int
 
 RNP_CELLS = ("gru", "none")
 

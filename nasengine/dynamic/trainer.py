@@ -18,8 +18,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from nasengine.dynamic.metrics import evaluate_dynamic
-from nasengine.progress import progress_bar
-from nasengine.train import TrainConfig, cosine_schedule, make_optimizer, recalibrate_bn, save_atomic
+from nasengine.utils.progress import progress_bar
+from nasengine.train.loop import TrainConfig, cosine_schedule, make_optimizer, recalibrate_bn, save_atomic
 
 
 @dataclass(frozen=True)

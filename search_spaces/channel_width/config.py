@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nasengine.space import SpaceConfig
-from nasengine.validation import positive_int, positive_int_tuple
+from nasengine.utils.validation import positive_int, positive_int_tuple
 
 BACKBONES: tuple[str, ...] = ("mobilenet_v2", "resnet50", "small")
 ROUNDINGS: tuple[str, ...] = ("make_divisible", "floor")

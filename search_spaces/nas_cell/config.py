@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from nasengine.space import SpaceConfig
-from nasengine.validation import one_of, positive_int
+from nasengine.utils.validation import one_of, positive_int
 
 from .cell import OUTPUT_OPTIONS
 from .ops import OPS

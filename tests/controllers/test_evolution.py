@@ -11,10 +11,10 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import create_trial
 
-from controllers.base import suggest_arch
+from nasengine.controller import suggest_arch
 from controllers.evolution import EvolutionController, crossover, mutate, rank_trials
 from controllers.random_search import RandomController
-from controllers.testing import run_study, small_space, synthetic_score
+from nasengine.testing.controllers import run_study, small_space, synthetic_score
 from nasengine.arch import Arch, Decision
 from nasengine.registry import get_space
 from nasengine.space import SearchSpace, SpaceConfig

@@ -9,11 +9,11 @@ import pytest
 import torch
 from optuna.distributions import CategoricalDistribution
 
-from controllers.base import suggest_arch
+from nasengine.controller import suggest_arch
 from controllers.random_search import RandomController
 from controllers.rl import RLController
 from controllers.rl_policy import base_anchor_count
-from controllers.testing import run_study, small_space
+from nasengine.testing.controllers import run_study, small_space
 from nasengine.registry import get_space
 
 
@@ -178,7 +178,7 @@ def test_option_validation(options, message):
 
 def test_dedup_keeps_a_sharpened_policy_exploring():
     from controllers.rl import RLController
-    from controllers.testing import run_study, small_space
+    from nasengine.testing.controllers import run_study, small_space
 
     space = small_space()
     unique = {}

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from nasengine.cli import main
+from nasengine.cli.main import main
 
 TINY = ["--image-size", "8", "--widths", "8,16", "--depths", "2,2", "--epochs", "1", "--nested-epochs", "1",
         "--policy-epochs", "1", "--finetune-epochs", "1", "--rounds", "1", "--relaxed-epochs", "1", "--quiet"]

@@ -6,9 +6,9 @@ import pytest
 import torch
 import yaml
 
-import nasengine.cli_dynamic as cli_dynamic
-from nasengine.cli import main
-from nasengine.data import load_dataset
+import nasengine.cli.dynamic as cli_dynamic
+from nasengine.cli.main import main
+from nasengine.data.datasets import load_dataset
 from nasengine.dynamic import load_dynamic
 
 TINY = ["--image-size", "8", "--widths", "8,16", "--depths", "2,2", "--epochs", "1", "--nested-epochs", "1",

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from nasengine.cli import main
+from nasengine.cli.main import main
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU rows")

@@ -13,7 +13,7 @@ from nasengine import ArchError, Cost, count_cost
 from nasengine.cost import count_params
 from nasengine.nn import select_path
 from nasengine.space import SearchSpace
-from nasengine.testing import randomize_batchnorm
+from nasengine.testing.spaces import randomize_batchnorm
 from search_spaces.nas_cell import ENAS_OPS, NasCellSpace
 from search_spaces.nas_cell.ops import FactorizedReduce, Pool, SameConv2d, make_op, same_pads
 

@@ -12,7 +12,7 @@ import nasengine
 from nasengine import Arch, ArchError, Cost, count_cost
 from nasengine.nn import select_path
 from nasengine.space import SearchSpace
-from nasengine.testing import randomize_batchnorm
+from nasengine.testing.spaces import randomize_batchnorm
 from search_spaces.shufflenet import ShuffleNetConfig, ShuffleNetSpace, mid_channels
 from search_spaces.shufflenet_blocks import split_channels
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from controllers.testing import SMALL
+from nasengine.testing.controllers import SMALL
 
 #: A two-stage ShuffleNet space on 8x8 digits (64 architectures): its supernet learns in
 #: a few hundred steps.

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import json
 
-from nasengine import bench_supernet
-from nasengine.cli import main
+from nasengine.bench import supernet as bench_supernet
+from nasengine.cli.main import main
 from tests.supernet.oneshot_helpers import TINY, TINY_CELL
 
 

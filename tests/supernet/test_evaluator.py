@@ -7,7 +7,7 @@ from torch import nn
 import nasengine
 from nasengine.constraints import Constraints
 from nasengine.nn import select_path
-from nasengine.registry import evaluators
+from nasengine.registry import EVALUATORS
 from supernet.evaluator import SupernetEvaluator
 from supernet.sampling import SamplingConfig
 from supernet.spos import space_data, train_supernet
@@ -33,7 +33,7 @@ def trained(request, tmp_path_factory):
 
 def test_candidates_inherit_exactly_the_supernet_path(trained):
     space, path = trained
-    evaluator = evaluators.create("supernet", space, checkpoint=str(path), bn_batches=0)
+    evaluator = EVALUATORS.create("supernet", space, checkpoint=str(path), bn_batches=0)
     x = torch.randn(space.input_shape(16))
     for seed in range(4):
         arch = space.sample(seed)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import nasengine
-from nasengine.registry import evaluators
+from nasengine.registry import EVALUATORS
 from supernet.metapruning import (
     CHECKPOINT,
     TRAIN_STATE,
@@ -52,7 +52,7 @@ def test_training_lowers_the_loss_and_saves_the_net(trained: Path) -> None:
 
 
 def test_evaluator_scores_the_standalone_network_with_generated_weights(space, trained: Path) -> None:
-    evaluator = evaluators.create("pruningnet", space, checkpoint=str(trained))
+    evaluator = EVALUATORS.create("pruningnet", space, checkpoint=str(trained))
     assert isinstance(evaluator, PruningNetEvaluator)
     arch = space.sample(4)
     result = evaluator.evaluate(arch)
@@ -91,7 +91,7 @@ def test_bad_evaluator_options_are_rejected(space, trained: Path, tmp_path: Path
     with pytest.raises(ValueError, match="was trained for space"):
         PruningNetEvaluator(other, checkpoint=str(trained))
     with pytest.raises(ValueError, match="no option"):
-        evaluators.create("pruningnet", space, checkpoint=str(trained), epochs=3)
+        EVALUATORS.create("pruningnet", space, checkpoint=str(trained), epochs=3)
 
 
 def test_options_split_into_generator_and_training_settings() -> None:

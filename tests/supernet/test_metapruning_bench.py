@@ -7,8 +7,8 @@ import json
 import pytest
 
 import nasengine
-from nasengine.bench_metapruning import SPACE_CONFIG, uniform_arch
-from nasengine.cli import main
+from nasengine.bench.metapruning import SPACE_CONFIG, uniform_arch
+from nasengine.cli.main import main
 
 
 def test_uniform_arch_is_the_widest_uniform_net_within_the_limit() -> None:

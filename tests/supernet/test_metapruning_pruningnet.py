@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import nasengine
 from nasengine.arch import ArchError
 from nasengine.nn import ElasticConv2d
-from nasengine.testing import randomize_batchnorm
+from nasengine.testing.spaces import randomize_batchnorm
 from supernet.pruningnet import PruningNet, PruningNetConfig
 from supernet.pruningnet_blocks import ChoiceBatchNorm2d, GeneratedConv2d
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import nasengine
-from nasengine.cli import main
+from nasengine.cli.main import main
 
 SETS = ["--set", "backbone=small", "--set", "input_size=8", "--set", "in_channels=1", "--set", "rounding=floor",
         "--set", "num_classes=10"]

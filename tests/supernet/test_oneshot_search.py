@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import nasengine
-from nasengine.cli import main
+from nasengine.cli.main import main
 from supernet.enas import STATE_FILE, EnasEvaluator
 from supernet.evaluator import SupernetEvaluator
 from supernet.sampling import PathSampler

@@ -7,9 +7,9 @@ import random
 import pytest
 from scipy import stats
 
-from nasengine.cli import main
-from nasengine.evaluators import TrainEvaluator
-from nasengine.rankcheck import average_ranks, kendall_tau_b, spearman_rho
+from nasengine.cli.main import main
+from nasengine.evaluators.train import TrainEvaluator
+from nasengine.search.rankcheck import average_ranks, kendall_tau_b, spearman_rho
 from tests.supernet.oneshot_helpers import TINY_ARGS
 
 

@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import chisquare
 
 import nasengine
-from controllers.testing import SMALL
+from nasengine.testing.controllers import SMALL
 from nasengine.constraints import ConstraintError, Constraints
 from supernet.sampling import PathSampler, SamplingConfig, SamplingError, step_rng
 

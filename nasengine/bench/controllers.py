@@ -1,0 +1,62 @@
+"""``nasengine bench controllers``: controllers replayed on a tabulated benchmark.
+
+Each controller runs for several seeds on the table (no training: every score is a
+look-up), and the mean regret curve (table optimum minus best found so far) is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from nasengine.controller import suggest_arch
+from nasengine.bench.suites import suite
+from nasengine.evaluators.table import TableEvaluator
+from nasengine.registry import CONTROLLERS, get_space
+
+DEFAULT_TABLE = "reports/tables/shufflenet_digits.json"
+DEFAULT_CONTROLLERS = ("random", "evolution", "rl", "tpe")
+
+
+def regret_curve(name: str, space: Any, table: TableEvaluator, seed: int, trials: int, options: dict | None = None) -> list[float]:
+    """Regret after each trial of one seeded search."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = CONTROLLERS.create(name, space, seed=seed, **(options or {}))
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(lambda t: table.evaluate(suggest_arch(t, space)).metrics["acc"], n_trials=trials)
+    best, curve, optimum = float("-inf"), [], table.best()
+    for t in sorted(study.trials, key=lambda t: t.number):
+        best = max(best, t.values[0])
+        curve.append(optimum - best)
+    return curve
+
+
+@suite("controllers")
+def bench_controllers(args: argparse.Namespace) -> list[dict[str, Any]]:
+    path = Path(args.table or DEFAULT_TABLE)
+    if not path.is_file():
+        raise ValueError(f"table {str(path)!r} does not exist; make one with `nasengine tabulate` or pass --table")
+    doc = json.loads(path.read_text())
+    space = get_space(doc["space"], **doc["config"])
+    table = TableEvaluator(space, path=path)
+    names = args.controllers.split(",") if args.controllers else list(DEFAULT_CONTROLLERS)
+    unknown = [n for n in names if n not in CONTROLLERS]
+    if unknown:
+        raise ValueError(f"unknown controller(s) {unknown}; available: {', '.join(CONTROLLERS.names())}")
+    checkpoints = [c for c in (10, 20, 30, 50, 75, 100, 150, 200) if c <= args.trials]
+    rows = []
+    for name in names:
+        curves = [regret_curve(name, space, table, seed, args.trials) for seed in range(args.seeds)]
+        mean = [statistics.fmean(c[i] for c in curves) for i in range(args.trials)]
+        row: dict[str, Any] = {"controller": name, "seeds": args.seeds, "trials": args.trials, "table_size": len(table.entries)}
+        row.update({f"regret@{c}": round(mean[c - 1], 5) for c in checkpoints})
+        row["mean_regret"] = round(statistics.fmean(mean), 5)
+        row["found_optimum"] = sum(c[-1] == 0 for c in curves)
+        row["curve"] = [round(v, 5) for v in mean]
+        rows.append(row)
+    return rows

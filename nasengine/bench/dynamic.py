@@ -1,0 +1,129 @@
+"""``nasengine bench dynamic``: do saved MACs become saved time?
+
+A dynamic network (RNP on a VGG-16-style CIFAR backbone, SkipNet / routing on a CIFAR
+ResNet) is trained briefly on digits upscaled to 32x32 (or loaded with ``--dynamic-run``),
+then timed against its dense backbone (same weights, BN folded, every group / block, the
+faster of NCHW and channels-last) on the same test images at batch 1 and 64, interleaved in
+one process, median of ``--repeats``. Each row reports the MAC reduction of the timed images
+next to the measured speedup and their ratio (efficiency), the test accuracy of the timed
+network next to the pre-trained dense backbone's, and how many distinct routes the test
+images take. At batch 1 the
+``static_route_speedup`` column times each image through the plain network of its own route:
+what the hardware gives for those MACs with no decision or bucketing overhead at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import torch
+
+from nasengine.bench.suites import suite
+from nasengine.data.datasets import load_dataset
+from nasengine.dynamic import (BackboneConfig, DynamicTrainConfig, GatedConfig, GatedNetwork, RNPConfig,
+                               RNPNetwork, dense_reference, evaluate_dynamic, evaluate_full_path, load_dynamic,
+                               recipe_for, speed_report, train_dynamic)
+from nasengine.dynamic.io import saved_dataset, saved_dense_accuracy
+
+#: Goals: measured speedup >= this fraction of the MAC reduction.
+EFFICIENCY_GOALS = {1: 0.8, 64: 0.7}
+BATCHES = (1, 64)
+
+#: Short schedules (digits is small). RNP's penalty charges measured batch-1 latency, which
+#: steers the decisions away from narrow early layers that save MACs but little time.
+SCHEDULES = {
+    "rnp": DynamicTrainConfig(epochs=2, nested_epochs=2, policy_epochs=1, finetune_epochs=2, rounds=2, penalty=0.05,
+                              cost="latency"),
+    "skipnet": DynamicTrainConfig(epochs=4, relaxed_epochs=3, policy_epochs=6, penalty=2.5),
+    "routing": DynamicTrainConfig(epochs=4, relaxed_epochs=3, policy_epochs=6, penalty=2.5),
+}
+
+
+def bench_network(method: str, width_mult: float) -> torch.nn.Module:
+    """RNP on VGG-16 (CIFAR layout), SkipNet / routing on a 3-stage ResNet-20 layout at 2x width."""
+    scale = lambda widths: tuple(max(4, int(round(w * width_mult))) for w in widths)  # noqa: E731
+    if method == "rnp":
+        backbone = BackboneConfig.default("vgg", in_channels=3, widths=scale((64, 128, 256, 512, 512)))
+        return RNPNetwork(RNPConfig(backbone, groups=4))
+    backbone = BackboneConfig.default("resnet", in_channels=3, widths=scale((32, 64, 128)))
+    return GatedNetwork(GatedConfig(backbone, method=method))
+
+
+def _dense_acc(model: torch.nn.Module, train_loader: Any, test_loader: Any) -> float:
+    """Test accuracy of the pre-trained dense backbone, leaving the training's random stream as it was."""
+    state = torch.get_rng_state()
+    try:
+        return dense_reference(model, train_loader, test_loader)
+    finally:
+        torch.set_rng_state(state)
+
+
+@suite("dynamic")
+def bench_dynamic(args: argparse.Namespace) -> list[dict[str, Any]]:
+    threads = args.threads or 1
+    if threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {threads}")
+    devices = ["cpu"]
+    if args.device in ("auto", "cuda") and torch.cuda.is_available():
+        devices.append("cuda")
+    elif args.device == "cuda":
+        raise ValueError("--device cuda: CUDA is not available on this machine")
+    models = []
+    if args.dynamic_run:
+        for run in args.dynamic_run:
+            model, dataset = load_dynamic(run), saved_dataset(run) or {}
+            if dataset.get("name", "digits") != "digits":
+                raise ValueError(f"{run} was trained on {dataset['name']!r}; the dynamic suite times digits runs")
+            data = load_dataset("digits", image_size=dataset.get("image_size", 32), channels=dataset.get("channels", 3))
+            models.append((model, f"run {run}", data.loaders(64, seed=0)[2], saved_dense_accuracy(run)))
+    else:
+        data = load_dataset("digits", image_size=32, channels=3)
+        train_loader, _, test_loader = data.loaders(64, seed=0)
+        methods = [m.strip() for m in (args.methods or "rnp,skipnet").split(",") if m.strip()]
+        unknown = [m for m in methods if m not in SCHEDULES]
+        if unknown:
+            raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(SCHEDULES)}")
+        for method in methods:
+            torch.manual_seed(0)
+            model = bench_network(method, args.width_mult)
+            cfg = SCHEDULES[method]
+            if args.train_epochs:
+                cfg = DynamicTrainConfig(**{**cfg.to_dict(), "epochs": args.train_epochs})
+            history = train_dynamic(model, recipe_for(method), train_loader, None, cfg,
+                                    on_epoch=lambda r, m=method: print(f"{m}: trained epoch {r['epoch']} ({r['phase']})",
+                                                                       file=sys.stderr, flush=True),
+                                    after_pretrain=lambda net: {"dense_acc": _dense_acc(net, train_loader, test_loader)})
+            dense_acc = next(r["dense_acc"] for r in history if "dense_acc" in r)
+            models.append((model, f"trained here ({cfg.epochs} pre-training epochs)", test_loader, dense_acc))
+    torch.set_num_threads(threads)  # timing only; training above used the default
+    rows = []
+    for model, source, test_loader, dense_acc in models:
+        images = torch.cat([x for x, _ in test_loader])
+        for device in devices:
+            model.to(device)
+            quality = evaluate_dynamic(model, test_loader, device=device)
+            full_acc = evaluate_full_path(model, test_loader, device=device)
+            timed = images[: max(BATCHES) * 2].to(device)
+            for batch in BATCHES:
+                subset = timed[:64] if batch == 1 else timed
+                report = speed_report(model, subset, batch, repeats=args.repeats, warmup=2)
+                rows.append({"method": model.method, "backbone": model.config.backbone.kind,
+                             "widths": ",".join(map(str, model.config.backbone.widths)), "device": device,
+                             "threads": threads, "batch": batch, "acc": round(quality["acc"], 4),
+                             "dense_acc": None if dense_acc is None else round(dense_acc, 4),
+                             "full_path_acc": round(full_acc, 4), "distinct_routes": quality["distinct_routes"],
+                             "top_route_share": round(quality["top_route_share"], 4),
+                             **{k: round(quality[k], 4) for k in ("groups_computed", "blocks_skipped") if k in quality},
+                             "dense_ms": round(report["dense_ms"], 4), "dense_layout": report["dense_layout"],
+                             "dense_nchw_ms": round(report["dense_nchw_ms"], 4),
+                             "dynamic_ms": round(report["dynamic_ms"], 4),
+                             "mac_reduction": round(report["mac_reduction"], 3), "speedup": round(report["speedup"], 3),
+                             "efficiency": round(report["efficiency"], 3),
+                             "static_route_speedup": (round(report["static_route_speedup"], 3)
+                                                      if "static_route_speedup" in report else None),
+                             "goal": EFFICIENCY_GOALS[batch],
+                             "meets_goal": report["efficiency"] >= EFFICIENCY_GOALS[batch], "model": source})
+        model.cpu()
+    return rows

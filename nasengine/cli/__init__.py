@@ -1,0 +1,5 @@
+"""The ``nasengine`` command line."""
+
+from nasengine.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,7 @@
+"""``python -m nasengine.cli``."""
+
+import sys
+
+from nasengine.cli.main import main
+
+sys.exit(main())

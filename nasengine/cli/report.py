@@ -1,0 +1,71 @@
+"""``nasengine report``: compare search runs with retrained hand-designed baselines."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from nasengine.cli.common import UsageError
+from nasengine.data.datasets import DATASETS
+
+DEFAULTS = {"seeds": 3, "epochs": 10, "top": 1, "batch_size": 64, "lr": 0.05, "baseline_size": 32,
+            "latency_runs": 50}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="compare runs with retrained baselines: report.md, report.html, figures")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="search run folders (each holds result.json)")
+    p.add_argument("--baselines", default="",
+                   help="comma-separated torchvision:NAME / timm:NAME, e.g. "
+                        "torchvision:shufflenet_v2_x0_5,timm:mobilenetv3_small_050")
+    p.add_argument("--seeds", type=int, default=DEFAULTS["seeds"], help="trainings per network (mean +- std)")
+    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="epochs per training, same for all")
+    p.add_argument("--top", type=int, default=DEFAULTS["top"], help="best architectures retrained per run")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    p.add_argument("--baseline-size", type=int, default=DEFAULTS["baseline_size"],
+                   help="square input size of the baselines (images are resized, grey repeated to 3 channels)")
+    p.add_argument("--latency-runs", type=int, default=DEFAULTS["latency_runs"],
+                   help="timed batch-1 CPU passes per network (median reported)")
+    p.add_argument("--dataset", choices=DATASETS, help="data to retrain on (default: the runs' dataset)")
+    p.add_argument("--data-root", help="folder of a local dataset (cifar10, cifar100, imagefolder)")
+    p.add_argument("--out", required=True, help="output folder (finished trainings cached there; reruns resume)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from nasengine.report.baselines import RetrainConfig, parse_baselines
+
+    specs = parse_baselines(args.baselines)  # unknown prefixes / models fail before any work
+    for run in args.runs:
+        if not (Path(run) / "result.json").is_file():
+            raise UsageError(f"RUN {run!r} has no result.json (pass folders written by `nasengine search --out`)")
+    for name in ("seeds", "epochs", "top", "batch_size", "baseline_size", "latency_runs"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    from nasengine.report.document import ReportConfig, make_report
+
+    retrain = RetrainConfig(epochs=args.epochs, seeds=args.seeds, batch_size=args.batch_size, lr=args.lr,
+                            baseline_size=args.baseline_size, latency_runs=args.latency_runs)
+    cfg = ReportConfig(runs=tuple(args.runs), baselines=tuple(str(s) for s in specs), retrain=retrain, top=args.top,
+                       dataset=args.dataset, data_root=args.data_root, out=args.out, command=command_line(args))
+    files = make_report(cfg, progress=not args.quiet)
+    print(f"wrote {files['markdown']}, {files['html']} and {len(files) - 2} figures in {args.out}/")
+    return 0
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The ``nasengine report`` command that ``args`` stand for (the budget always, other
+    options when not at their default)."""
+    parts = ["nasengine", "report", *args.runs]
+    if args.baselines:
+        parts += ["--baselines", args.baselines]
+    for name, default in DEFAULTS.items():
+        if name in ("seeds", "epochs", "top") or getattr(args, name) != default:
+            parts += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    for name in ("dataset", "data_root"):
+        if getattr(args, name) is not None:
+            parts += [f"--{name.replace('_', '-')}", getattr(args, name)]
+    return shlex.join(parts + ["--out", args.out])

@@ -1,0 +1,105 @@
+"""``nasengine search``: a constrained architecture search, resumable and shareable."""
+
+from __future__ import annotations
+
+import argparse
+from nasengine.cli.common import UsageError, parse_sets
+from nasengine.cost import human, parse_amount
+from nasengine.data.datasets import DATASETS
+from nasengine.evaluators.base import parse_evaluator
+from nasengine.registry import CONTROLLERS, EVALUATORS
+from nasengine.search.config import STRATEGIES, SearchConfig
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="search a space under hard cost limits")
+    p.add_argument("--config", help="YAML file of search options (command-line values win)")
+    p.add_argument("--space")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="space config value (repeatable)")
+    p.add_argument("--strategy", help=f"one of {', '.join(STRATEGIES)}")
+    p.add_argument("--controller", help="controller name (instead of --strategy)")
+    p.add_argument("--controller-set", action="append", metavar="KEY=VALUE", help="controller option (repeatable)")
+    p.add_argument("--evaluator", help="train (default) or table:FILE")
+    p.add_argument("--evaluator-set", action="append", metavar="KEY=VALUE", help="evaluator option (repeatable)")
+    p.add_argument("--pretrain-epochs", type=int, help="supernet / PruningNet training epochs (spos, metapruning)")
+    p.add_argument("--pretrain-set", action="append", metavar="KEY=VALUE",
+                   help="pretraining option, e.g. sampling=binned, batch_size=32 (repeatable)")
+    p.add_argument("--dataset", choices=DATASETS)
+    p.add_argument("--data-root")
+    p.add_argument("--epochs", type=int, help="proxy training epochs per candidate (evaluator train)")
+    p.add_argument("--max-macs", help="hard limit, e.g. 300M")
+    p.add_argument("--max-params", help="hard limit, e.g. 3.5M")
+    p.add_argument("--max-latency-ms", type=float, help="hard limit on the latency predicted by --latency-table")
+    p.add_argument("--latency-table", help="latency table of this space and config (nasengine latency build)")
+    p.add_argument("--trials", type=int, help="completed trials to reach (all workers together)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--objectives", help="acc, or acc,macs / acc,params / acc,latency for a Pareto search")
+    p.add_argument("--top-k", type=int, help="architectures to export")
+    p.add_argument("--out", help="run folder (default runs/search)")
+    p.add_argument("--storage", help="Optuna storage URL shared by workers (default OUT/study.db)")
+    p.add_argument("--study", help="study name inside the storage")
+    p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted search in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_search)
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    controller = args.controller
+    if args.strategy is not None and args.strategy not in STRATEGIES:
+        raise UsageError(f"unknown strategy {args.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if controller is not None and controller not in CONTROLLERS:
+        raise UsageError(f"unknown controller {controller!r}; available: {', '.join(CONTROLLERS.names())}")
+    evaluator, evaluator_options = (None, None)
+    if args.evaluator is not None:
+        evaluator, evaluator_options = parse_evaluator(args.evaluator)
+        if evaluator not in EVALUATORS:
+            raise UsageError(f"unknown evaluator {evaluator!r}; available: {', '.join(EVALUATORS.names())}")
+    evaluator_options = {**(evaluator_options or {}), **parse_sets(args.evaluator_set)} or None
+    return SearchConfig.resolve(
+        args.config,
+        space=args.space,
+        space_config=parse_sets(args.set) or None,
+        strategy=args.strategy,
+        controller=controller,
+        controller_options=parse_sets(args.controller_set) or None,
+        evaluator=evaluator,
+        evaluator_options=evaluator_options,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        epochs=args.epochs,
+        pretrain_epochs=args.pretrain_epochs,
+        pretrain_options=parse_sets(args.pretrain_set) or None,
+        max_macs=None if args.max_macs is None else parse_amount(args.max_macs),
+        max_params=None if args.max_params is None else parse_amount(args.max_params),
+        max_latency_ms=args.max_latency_ms,
+        latency_table=args.latency_table,
+        trials=args.trials,
+        seed=args.seed,
+        objectives=None if args.objectives is None else tuple(o.strip() for o in args.objectives.split(",")),
+        top_k=args.top_k,
+        out=args.out,
+        storage=args.storage,
+        study=args.study,
+        timeout=args.timeout,
+    )
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from nasengine.search.runner import run_search
+
+    cfg = config_from_args(args)
+    result = run_search(cfg, resume=args.resume, progress=not args.quiet)
+    if not result:  # a torchrun rank > 0: it helped pretrain; rank 0 runs the search
+        return 0
+    best = result["best"]
+    if best is None:
+        print("no trial completed")
+        return 1
+    print(f"best: acc {best['metrics']['acc']:.4f}  {human(best['cost']['macs'])} MACs  "
+          f"{human(best['cost']['params'])} params  "
+          f"{'%.3f ms  ' % best['cost']['latency_ms'] if 'latency_ms' in best['cost'] else ''}"
+          f"arch {best['arch_id']} (trial {best['number']})")
+    print(f"{result['completed']} trials; results: {cfg.out}/result.json, exports: {cfg.out}/exports/, "
+          f"TensorBoard: {cfg.out}/tb/, config: {cfg.out}/config.yaml")
+    return 0

@@ -1,0 +1,138 @@
+"""Datasets: scikit-learn's real digits (embedded default), CIFAR-10/100 and ImageFolder
+from a local ``--data-root`` (never downloaded), and synthetic ``fake`` data.
+
+Data adapts to the model: ``image_size`` resizes and ``channels`` repeats grey images, so
+any architecture of a space can train on digits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
+
+DATASETS = ("digits", "cifar10", "cifar100", "imagefolder", "fake")
+
+
+class DataError(ValueError):
+    """A dataset cannot be loaded as asked (unknown name, missing files)."""
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """Train / validation / test splits and what a model needs to know about them."""
+
+    name: str
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    num_classes: int
+    in_channels: int
+    image_size: int
+
+    def loaders(self, batch_size: int, *, seed: int = 0, num_workers: int = 0) -> tuple[DataLoader, DataLoader, DataLoader]:
+        """Shuffled (seeded) train loader; ordered val and test loaders."""
+        train = DataLoader(self.train, batch_size=batch_size, sampler=EpochShuffle(len(self.train), seed),
+                           num_workers=num_workers, drop_last=len(self.train) > batch_size)
+        val = DataLoader(self.val, batch_size=batch_size, num_workers=num_workers)
+        test = DataLoader(self.test, batch_size=batch_size, num_workers=num_workers)
+        return train, val, test
+
+
+class EpochShuffle(Sampler[int]):
+    """Shuffles with a seed derived from (seed, epoch): a resumed run sees the same order."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=gen).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def load_dataset(
+    name: str = "digits",
+    *,
+    data_root: str | Path | None = None,
+    image_size: int | None = None,
+    channels: int | None = None,
+    augment: bool = False,
+    split_seed: int = 0,
+) -> DataSplits:
+    """Load ``name`` with deterministic train/val/test splits.
+
+    Args:
+        name: One of ``DATASETS``.
+        data_root: Folder holding CIFAR (``cifar-10-batches-py``...) or an ImageFolder tree
+            (``train/`` and optionally ``val/`` and ``test/``).
+        image_size: Resize images to this square size (defaults to the native size).
+        channels: Repeat single-channel images to this many channels (1 or 3).
+        augment: Random crop + flip on the training split (CIFAR / ImageFolder).
+        split_seed: Seed of the fixed split permutation (not the training seed).
+    """
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if image_size is not None and image_size < 1:
+        raise DataError(f"image_size must be >= 1, got {image_size}")
+    if channels not in (None, 1, 3):
+        raise DataError(f"channels must be 1 or 3, got {channels}")
+    if name == "digits":
+        return _digits(image_size, channels, split_seed)
+    if name == "fake":
+        return _fake(image_size or 32, channels or 3, split_seed)
+    if data_root is None:
+        raise DataError(f"dataset {name!r} needs --data-root pointing at a local copy (nothing is downloaded)")
+    root = Path(data_root)
+    if not root.is_dir():
+        raise DataError(f"--data-root {str(root)!r} is not a directory")
+    from nasengine.data import vision as data_vision  # torchvision-backed readers
+
+    if name in ("cifar10", "cifar100"):
+        return data_vision.cifar(name, root, image_size, augment, split_seed)
+    return data_vision.imagefolder(root, image_size, augment, split_seed)
+
+
+def _digits(image_size: int | None, channels: int | None, split_seed: int) -> DataSplits:
+    from sklearn.datasets import load_digits  # ships its data: works offline
+
+    bunch = load_digits()
+    images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    labels = torch.tensor(bunch.target, dtype=torch.long)
+    images = (images - images.mean()) / images.std()
+    size = image_size or 8
+    if size != 8:
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    if channels == 3:
+        images = images.repeat(1, 3, 1, 1)
+    return _split("digits", TensorDataset(images, labels), 10, channels or 1, size, split_seed)
+
+
+def _fake(image_size: int, channels: int, split_seed: int, n: int = 512, classes: int = 10) -> DataSplits:
+    gen = torch.Generator().manual_seed(split_seed)
+    images = torch.randn(n, channels, image_size, image_size, generator=gen)
+    labels = torch.randint(0, classes, (n,), generator=gen)
+    return _split("fake", TensorDataset(images, labels), classes, channels, image_size, split_seed)
+
+
+def _split(name: str, full: Dataset, classes: int, channels: int, size: int, seed: int, fractions=(0.6, 0.2)) -> DataSplits:
+    n = len(full)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    n_train, n_val = int(n * fractions[0]), int(n * fractions[1])
+    return DataSplits(
+        name,
+        Subset(full, order[:n_train]),
+        Subset(full, order[n_train : n_train + n_val]),
+        Subset(full, order[n_train + n_val :]),
+        classes,
+        channels,
+        size,
+    )

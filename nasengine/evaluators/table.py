@@ -1,0 +1,39 @@
+"""The ``table`` evaluator: replay of a benchmark table written by ``nasengine tabulate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from nasengine.arch import Arch
+from nasengine.evaluators.base import Evaluation, Evaluator
+from nasengine.space import SearchSpace
+
+
+class TableEvaluator(Evaluator):
+    """Looks accuracies up in a table written by ``nasengine tabulate`` (instant, exact replay)."""
+
+    def __init__(self, space: SearchSpace, *, path: str | Path) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"benchmark table {str(path)!r} does not exist; make one with `nasengine tabulate`")
+        table = json.loads(path.read_text())
+        if table.get("space") != space.name or table.get("config") != _plain(space.config.to_dict()):
+            raise ValueError(f"table {str(path)!r} was made for space {table.get('space')!r} with config "
+                             f"{table.get('config')}, not for {space.name!r} with {_plain(space.config.to_dict())}")
+        self.entries: dict[str, dict[str, Any]] = {e["id"]: e for e in table["entries"]}
+        self.path = path
+
+    def evaluate(self, arch: Arch) -> Evaluation:
+        entry = self.entries.get(arch.id)
+        if entry is None:
+            raise KeyError(f"architecture {arch.id} is not in table {str(self.path)!r}")
+        return Evaluation({"acc": entry["acc"]})
+
+    def best(self) -> float:
+        return max(e["acc"] for e in self.entries.values())
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value))

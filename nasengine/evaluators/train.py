@@ -1,0 +1,46 @@
+"""The ``train`` evaluator: proxy training from scratch, validation accuracy."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nasengine.arch import Arch
+from nasengine.data.datasets import load_dataset
+from nasengine.evaluators.base import Evaluation, Evaluator
+from nasengine.space import SearchSpace
+from nasengine.train.loop import TrainConfig, evaluate, fit
+
+
+class TrainEvaluator(Evaluator):
+    """Trains each candidate from scratch for a short proxy budget; validation accuracy.
+
+    Args:
+        space: The search space (its config fixes the input size and channels).
+        dataset, data_root: Data, adapted to the space's input (see ``load_dataset``).
+        epochs, max_steps, batch_size, lr, optimizer, seed, device: Proxy training budget.
+    """
+
+    def __init__(self, space: SearchSpace, *, dataset: str = "digits", data_root: str | None = None, epochs: int = 3,
+                 max_steps: int | None = None, batch_size: int = 64, lr: float = 0.1, optimizer: str = "sgd",
+                 seed: int = 0, device: str = "cpu") -> None:
+        self.space = space
+        self.config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
+                                  optimizer=optimizer, seed=seed, device=device)
+        cfg = space.config
+        self.data = load_dataset(dataset, data_root=data_root, image_size=cfg.input_size, channels=cfg.in_channels)
+        if self.data.num_classes != cfg.num_classes:
+            raise ValueError(f"{dataset} has {self.data.num_classes} classes but the space has num_classes="
+                             f"{cfg.num_classes}; add --set num_classes={self.data.num_classes}")
+        self.train_loader, self.val_loader, self.test_loader = self.data.loaders(batch_size, seed=seed)
+
+    def evaluate(self, arch: Arch) -> Evaluation:
+        torch.manual_seed(self.config.seed)  # same init for the same arch: comparable scores
+        model = self.space.build(arch)
+        history = fit(model, self.train_loader, self.val_loader, self.config, progress=False)
+        return Evaluation({"acc": history[-1]["val_acc"], "val_loss": history[-1]["val_loss"]}, model)
+
+    def test_accuracy(self, arch: Arch, model: nn.Module | None) -> float | None:
+        if model is None:
+            return None
+        return evaluate(model, self.test_loader, device=self.config.device)["acc"]

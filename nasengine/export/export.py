@@ -1,0 +1,266 @@
+"""Export architectures found by a search as ready-to-use folders.
+
+``export_top`` (run by every search) writes ``exports/<arch-id>/{arch.json, weights.pt}``.
+``export_run`` (``nasengine export``) adds the deployable forms: ``model.pt2`` (a
+``torch.export`` program), ``model.onnx`` (with the ``onnx`` extra) and ``parity.json``, the
+largest output difference of each form from the in-memory model on fixed seeded inputs; a
+difference above the tolerance fails the export.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from nasengine.arch import Arch
+from nasengine.evaluators.base import Evaluator
+from nasengine.space import SearchSpace
+
+#: Export formats: weights (``weights.pt``), ``torch.export`` program, ONNX.
+FORMATS = ("state_dict", "pt2", "onnx")
+ONNX_EXTRA = 'the optional extra "onnx" (pip install "nasengine[onnx]")'
+
+
+class ExportError(ValueError):
+    """An export cannot be written or does not reproduce the model."""
+
+
+#: ``result.json`` Pareto front of each cost objective.
+FRONTS = {"macs": "acc_vs_macs", "params": "acc_vs_params", "latency": "acc_vs_latency"}
+
+
+def top_rows(result: dict[str, Any], k: int) -> list[dict[str, Any]]:
+    """Best ``k`` completed trials by accuracy; multi-objective searches take them from
+    the Pareto front of accuracy against their first cost objective first."""
+    done = [r for r in result["trials"] if r["state"] == "COMPLETE"]
+    if len(result["objectives"]) > 1:
+        front = FRONTS[result["objectives"][1]]
+        front_ids = {r["number"] for r in result["pareto_front"][front]}
+        done.sort(key=lambda r: (r["number"] not in front_ids, -r["metrics"]["acc"], r["number"]))
+    else:
+        done.sort(key=lambda r: (-r["metrics"]["acc"], r["number"]))
+    unique, seen = [], set()
+    for row in done:
+        if row["arch_id"] not in seen:
+            seen.add(row["arch_id"])
+            unique.append(row)
+    return unique[:k]
+
+
+def export_top(out: str | Path, space: SearchSpace, result: dict[str, Any], k: int,
+               evaluator: Evaluator | None = None) -> list[Path]:
+    """Write the top ``k`` architectures; test accuracy is measured here, and only here."""
+    out = Path(out)
+    folders = []
+    for row in top_rows(result, k):
+        arch = space.arch(row["choices"])
+        folder = out / "exports" / arch.id
+        folder.mkdir(parents=True, exist_ok=True)
+        metrics = {"val_acc": row["metrics"]["acc"], **{k: v for k, v in row["metrics"].items() if k != "acc"}}
+        weights = out / "weights" / f"{arch.id}.pt"
+        if weights.exists():
+            shutil.copyfile(weights, folder / "weights.pt")
+            if evaluator is not None:
+                model = space.build(arch)
+                model.load_state_dict(torch.load(weights, map_location="cpu"))
+                test = evaluator.test_accuracy(arch, model)
+                if test is not None:
+                    metrics["test_acc"] = test
+        doc = {**arch.to_dict(), "id": arch.id, "cost": space.cost(arch).to_dict(), "metrics": metrics,
+               "trial": row["number"]}
+        (folder / "arch.json").write_text(json.dumps(doc, indent=2) + "\n")
+        folders.append(folder)
+    return folders
+
+
+def parse_formats(text: str | None) -> tuple[tuple[str, ...], bool]:
+    """``"pt2,onnx"`` -> formats and whether they were asked for explicitly (``None``: all)."""
+    if text is None:
+        return FORMATS, False
+    formats = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ExportError(f"unknown export format(s) {bad or [text]}; choose from {', '.join(FORMATS)}")
+    return formats, True
+
+
+def onnx_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxscript"))
+
+
+def parity_inputs(space: SearchSpace, *, batch: int = 2, seed: int = 0) -> torch.Tensor:
+    """The fixed inputs every exported form is compared on."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(space.input_shape(batch), generator=generator)
+
+
+def export_model(space: SearchSpace, arch: Arch, model: nn.Module, folder: str | Path,
+                 formats: Sequence[str] = FORMATS, *, tolerance: float = 1e-4, seed: int = 0) -> dict[str, Any]:
+    """Write ``formats`` of ``model`` (built for ``arch``) into ``folder`` with ``parity.json``.
+
+    Each form is reloaded from disk and run on ``parity_inputs``; its largest absolute
+    difference from ``model`` must be at most ``tolerance * max(1, max |output|)``.
+    Returns the parity record; raises ``ExportError`` on a mismatch.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = model.cpu().eval()
+    x = parity_inputs(space, seed=seed)
+    with torch.no_grad():
+        reference = model(x)
+    bound = tolerance * max(1.0, reference.abs().max().item())
+    diffs: dict[str, float] = {}
+    notes: list[str] = []
+    if "state_dict" in formats:
+        torch.save(model.state_dict(), folder / "weights.pt")
+        fresh = space.build(arch)
+        fresh.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
+        diffs["state_dict"] = _max_diff(fresh.eval(), x, reference)
+    if "pt2" in formats:
+        program, dynamic = _export_program(model, x)
+        torch.export.save(program, folder / "model.pt2")
+        diffs["pt2"] = _max_diff(torch.export.load(folder / "model.pt2").module(), x, reference)
+        if not dynamic:
+            notes.append("model.pt2 has a fixed batch size of 2 (dynamic batch export failed)")
+    if "onnx" in formats:
+        _export_onnx(model, x, folder / "model.onnx")
+        output, runtime = _run_onnx(folder / "model.onnx", x)
+        diffs["onnx"] = float((torch.from_numpy(output) - reference).abs().max())
+        notes.append(f"model.onnx checked with {runtime}")
+    record = {"arch_id": arch.id, "inputs": {"shape": list(x.shape), "seed": seed, "dtype": "float32"},
+              "tolerance": bound, "max_abs_diff": diffs, "ok": all(d <= bound for d in diffs.values()),
+              "torch": torch.__version__, "notes": notes}
+    (folder / "parity.json").write_text(json.dumps(record, indent=2) + "\n")
+    if not record["ok"]:
+        bad = ", ".join(f"{k} {v:.3g}" for k, v in diffs.items() if v > bound)
+        raise ExportError(f"export of arch {arch.id} does not reproduce the model: max abs difference {bad} "
+                          f"exceeds the tolerance {bound:.3g} (see {folder / 'parity.json'})")
+    return record
+
+
+def _max_diff(module: nn.Module, x: torch.Tensor, reference: torch.Tensor) -> float:
+    with torch.no_grad():
+        return float((module(x) - reference).abs().max())
+
+
+def _export_program(model: nn.Module, x: torch.Tensor) -> tuple[Any, bool]:
+    """A ``torch.export`` program with a dynamic batch size when the model allows it."""
+    try:
+        batch = torch.export.Dim("batch", min=1)
+        return torch.export.export(model, (x,), dynamic_shapes=({0: batch},)), True
+    except Exception:  # some models specialise on the batch size; a static program still serves
+        return torch.export.export(model, (x,)), False
+
+
+def _export_onnx(model: nn.Module, x: torch.Tensor, path: Path) -> None:
+    if not onnx_available():
+        raise ExportError(f"ONNX export needs {ONNX_EXTRA}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(model, (x,), dynamo=True, dynamic_shapes=({0: "batch"},), verbose=False)
+    program.save(str(path))
+
+
+def _run_onnx(path: Path, x: torch.Tensor) -> tuple[Any, str]:
+    """Run an ONNX file with onnxruntime when installed, else onnx's reference evaluator."""
+    if importlib.util.find_spec("onnxruntime") is not None:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: x.numpy()})[0], "onnxruntime"
+    from onnx.reference import ReferenceEvaluator
+
+    evaluator = ReferenceEvaluator(str(path))
+    return evaluator.run(None, {evaluator.input_names[0]: x.numpy()})[0], "onnx.reference"
+
+
+def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None = None,
+               formats: Sequence[str] = FORMATS, explicit: bool = False, out: str | Path | None = None,
+               tolerance: float = 1e-4) -> list[tuple[Path, dict[str, Any]]]:
+    """Export architectures of a search run folder (``result.json``) or of one architecture
+    folder (``arch.json`` + ``weights.pt``, as ``nasengine train`` writes).
+
+    Args:
+        run: The folder.
+        top: Export the best ``top`` trials (default 3); or ``arch_id`` (a unique prefix).
+        formats: Subset of ``FORMATS``; ONNX is skipped when its extra is missing unless
+            ``explicit`` (then it is an error).
+        out: Parent folder of the ``<arch-id>/`` folders (default ``RUN/exports``; an
+            architecture folder is exported in place).
+        tolerance: Relative parity tolerance.
+
+    Returns:
+        ``(folder, parity record)`` per architecture.
+    """
+    from nasengine.registry import get_space  # the orchestration floor may reach the plug-ins
+
+    run = Path(run)
+    formats = tuple(formats)
+    if "onnx" in formats and not onnx_available():
+        if explicit:
+            raise ExportError(f"--format onnx needs {ONNX_EXTRA}")
+        formats = tuple(f for f in formats if f != "onnx")
+    jobs: list[tuple[SearchSpace, Arch, dict[str, Any], Path | None, Path]] = []
+    if (run / "result.json").is_file():
+        result = json.loads((run / "result.json").read_text())
+        space = get_space(result["space"], **result["space_config"])
+        parent = Path(out) if out is not None else run / "exports"
+        for row in _select(result, top, arch_id):
+            arch = space.arch(row["choices"])
+            existing = run / "exports" / arch.id
+            doc = _read_doc(existing) or {**arch.to_dict(), "id": arch.id, "cost": space.cost(arch).to_dict(),
+                                           "metrics": {"val_acc": row["metrics"]["acc"]}, "trial": row["number"]}
+            weights = next((p for p in (run / "weights" / f"{arch.id}.pt", existing / "weights.pt") if p.is_file()), None)
+            jobs.append((space, arch, doc, weights, parent / arch.id))
+    elif (run / "arch.json").is_file():
+        if top is not None or arch_id is not None:
+            raise ExportError(f"{run} holds one architecture; --top and --arch apply to search runs")
+        doc = _read_doc(run)
+        arch = Arch.from_dict(doc)
+        space = get_space(arch.space, **dict(arch.config))
+        weights = run / "weights.pt"
+        jobs.append((space, arch, doc, weights if weights.is_file() else None,
+                     Path(out) / arch.id if out is not None else run))
+    else:
+        raise ExportError(f"{str(run)!r} is neither a search run (result.json) nor an architecture folder (arch.json)")
+    done = []
+    for space, arch, doc, weights, folder in jobs:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "arch.json").write_text(json.dumps({**doc, "formats": list(formats)}, indent=2) + "\n")
+        if weights is None:
+            raise ExportError(f"no trained weights for arch {arch.id} in {run} (the search's evaluator kept none); "
+                              f"train it with `nasengine train --arch {folder} --out {folder}` and export again")
+        model = space.build(arch)
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        done.append((folder, export_model(space, arch, model, folder, formats, tolerance=tolerance)))
+    return done
+
+
+def _read_doc(folder: Path) -> dict[str, Any] | None:
+    path = folder / "arch.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _select(result: dict[str, Any], top: int | None, arch_id: str | None) -> list[dict[str, Any]]:
+    if top is not None and arch_id is not None:
+        raise ExportError("give --top or --arch, not both")
+    if arch_id is None:
+        if top is not None and top < 1:
+            raise ExportError(f"--top must be >= 1, got {top}")
+        rows = top_rows(result, 3 if top is None else top)
+        if not rows:
+            raise ExportError("the run has no completed trial to export")
+        return rows
+    done = [r for r in result["trials"] if r["state"] == "COMPLETE"]
+    ids = sorted({r["arch_id"] for r in done if r["arch_id"].startswith(arch_id)})
+    if len(ids) != 1:
+        found = "no completed trial has" if not ids else f"{len(ids)} architectures match"
+        raise ExportError(f"--arch {arch_id}: {found} that id in this run")
+    return [next(r for r in done if r["arch_id"] == ids[0])]

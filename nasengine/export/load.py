@@ -1,0 +1,62 @@
+"""Use exported architectures: ``load`` an export folder as a ready module."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nasengine.arch import Arch
+
+__all__ = ["load", "read_arch", "arch_space"]
+
+def load(path: str | Path) -> nn.Module:
+    """A ready module in eval mode from an export folder (or a file in one).
+
+    ``arch.json`` + ``weights.pt`` build the network with the space's code and load the
+    weights; a folder with only ``model.pt2`` (or a ``.pt2`` file) gives the
+    ``torch.export`` program's module, which needs no nasengine code to be defined (it
+    was exported in eval mode and cannot be switched to training).
+    """
+    path = Path(path)
+    if path.is_file() and path.suffix == ".pt2":
+        return _program_module(path)
+    folder = path.parent if path.is_file() else path
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{str(path)!r} does not exist")
+    if (folder / "arch.json").is_file() and (folder / "weights.pt").is_file():
+        arch = read_arch(folder)
+        model = arch_space(arch).build(arch)
+        model.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
+        return model.eval()
+    if (folder / "model.pt2").is_file():
+        return _program_module(folder / "model.pt2")
+    raise FileNotFoundError(f"{str(folder)!r} holds neither arch.json + weights.pt nor model.pt2; "
+                            "export the run with `nasengine export RUN`")
+
+
+def _program_module(path: Path) -> nn.Module:
+    module = torch.export.load(path).module()
+    # The graph was traced in eval mode; exported modules refuse .eval(), so set the flags.
+    for m in module.modules():
+        m.training = False
+    return module
+
+
+def read_arch(folder: Path) -> Arch:
+    """The validated ``Arch`` in ``folder/arch.json``."""
+    try:
+        data = json.loads((folder / "arch.json").read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{folder / 'arch.json'} is not valid JSON ({exc})") from None
+    return Arch.from_dict(data)
+
+
+def arch_space(arch: Arch, **overrides: Any) -> Any:
+    """The space ``arch`` belongs to, with its config and ``overrides``."""
+    from nasengine.registry import get_space
+
+    return get_space(arch.space, **{**dict(arch.config), **overrides})

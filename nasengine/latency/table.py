@@ -1,0 +1,311 @@
+"""Latency lookup tables: time every candidate piece of a space once on a device, then
+predict any architecture's latency as the sum of its pieces plus a measured overhead.
+
+The pieces come from ``SearchSpace.latency_units``. The overhead is the fixed pieces (stem,
+head) plus the glue between pieces (Python dispatch, concatenations, residual adds),
+calibrated as the median gap between end-to-end timings and the sum of pieces over a few
+random architectures.
+
+Timing is round-robin: after a warm-up, every round calls each module once, and a module's
+latency is the median over rounds. A piece then runs after other pieces, with their data in
+the caches, as inside a network; and a load change on a busy machine hits every module
+alike instead of a few. ``clock="thread"`` counts the CPU time of the calling thread only
+(single-threaded CPU timing that ignores time the process waits for a core).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from nasengine.arch import Arch
+from nasengine.latency.fastest import fastest
+from nasengine.utils.progress import progress_bar
+from nasengine.space import SearchSpace
+from nasengine.train.loop import save_json_atomic
+from nasengine.utils.validation import positive_int
+
+FORMAT = "nasengine-latency/1"
+CLOCKS = ("wall", "thread")
+_TIMING_KEYS = ("device", "batch", "threads", "warmup", "repeats", "clock")
+#: Keys every table file has (``glue_ms``, ``calibration``, ``machine``, ``created`` are optional).
+_REQUIRED = ("space", "config", *_TIMING_KEYS, "entries", "fixed_ms")
+#: Modules timed together in one round-robin group (bounds memory on large spaces).
+GROUP = 128
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"``; a ``ValueError`` when unknown or unavailable."""
+    if name != "cpu" and name != "cuda" and not name.startswith("cuda:"):
+        raise ValueError(f"unknown device {name!r}; use cpu, cuda or cuda:N")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+@contextmanager
+def pinned_threads(threads: int) -> Iterator[None]:
+    """Run with ``torch.set_num_threads(threads)``, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(positive_int("threads", threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How tables and checks time: device, batch size, torch threads, warm-up calls,
+    repeats (rounds) and clock (``wall`` or ``thread``)."""
+
+    device: str = "cpu"
+    batch: int = 1
+    threads: int = 1
+    warmup: int = 10
+    repeats: int = 30
+    clock: str = "wall"
+
+    def __post_init__(self) -> None:
+        for name in ("batch", "threads", "repeats"):
+            positive_int(name, getattr(self, name))
+        if not isinstance(self.warmup, int) or isinstance(self.warmup, bool) or self.warmup < 0:
+            raise ValueError(f"warmup must be an integer >= 0, got {self.warmup!r}")
+        if self.clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {list(CLOCKS)}, got {self.clock!r}")
+        if self.clock == "thread" and (self.device != "cpu" or self.threads != 1):
+            raise ValueError("clock 'thread' measures one CPU thread: it needs device cpu and threads 1")
+
+    def time_modules(self, modules: Sequence[tuple[nn.Module, tuple[int, ...]]], *, progress: bool = False,
+                     desc: str = "timing") -> list[float]:
+        """Median milliseconds of one call of each ``(module, input_shape)``, round-robin in
+        groups of ``GROUP``; inputs are random batches of ``batch`` examples."""
+        device = resolve_device(self.device)
+        clock = time.thread_time if self.clock == "thread" else time.perf_counter
+        sync = torch.cuda.synchronize if device.type == "cuda" else _no_sync
+        result: list[float] = []
+        groups = [modules[i:i + GROUP] for i in range(0, len(modules), GROUP)]
+        with pinned_threads(self.threads), torch.inference_mode():
+            for group in progress_bar(groups, enabled=progress and len(groups) > 1, desc=desc):
+                calls = [(m.to(device).eval(), torch.randn((self.batch, *shape), device=device)) for m, shape in group]
+                for module, x in calls:
+                    for _ in range(self.warmup):
+                        module(x)
+                sync()
+                times: list[list[float]] = [[] for _ in calls]
+                for _ in progress_bar(range(self.repeats), enabled=progress and len(groups) == 1, desc=desc):
+                    for i, (module, x) in enumerate(calls):
+                        t0 = clock()
+                        module(x)
+                        sync()
+                        times[i].append(clock() - t0)
+                result += [statistics.median(t) * 1e3 for t in times]
+        return result
+
+    def archs_ms(self, space: SearchSpace, archs: Sequence[Arch], *, progress: bool = False,
+                 desc: str = "end to end") -> list[float]:
+        """End-to-end milliseconds of ``space.build(arch)`` for each arch (timed together)."""
+        shape = space.input_shape(1)[1:]
+        return self.time_modules([(space.build(a), shape) for a in archs], progress=progress, desc=desc)
+
+
+def _no_sync() -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class LatencyTable:
+    """Measured milliseconds per latency unit of one space config on one device.
+
+    ``predict(space, arch)`` is the sum of the arch's non-fixed units plus ``overhead_ms``
+    (fixed units plus calibrated glue).
+    """
+
+    space: str
+    config: dict[str, Any]
+    timing: Timing
+    entries: dict[str, float]
+    fixed_ms: float
+    glue_ms: float = 0.0
+    calibration: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+
+    @property
+    def overhead_ms(self) -> float:
+        return self.fixed_ms + self.glue_ms
+
+    def check_space(self, space: SearchSpace, path: str | Path | None = None) -> None:
+        """A ``ValueError`` unless this table was measured for ``space`` with its config."""
+        config = _plain(space.config.to_dict())
+        where = f" {str(path)!r}" if path else ""
+        if self.space != space.name:
+            raise ValueError(f"latency table{where} was measured for space {self.space!r}, not {space.name!r}; "
+                             "build one with `nasengine latency build`")
+        if self.config != config:
+            diff = ", ".join(f"{k}={self.config.get(k)!r} (here {config.get(k)!r})"
+                             for k in sorted(set(config) | set(self.config)) if self.config.get(k) != config.get(k))
+            raise ValueError(f"latency table{where} was measured for another {space.name} config: {diff}; "
+                             "build one for this config with `nasengine latency build`")
+
+    def units_ms(self, space: SearchSpace, arch: Arch) -> float:
+        """Sum of the arch's non-fixed units."""
+        total = 0.0
+        for unit in space.latency_units(arch):
+            if unit.fixed:
+                continue
+            try:
+                total += self.entries[unit.key]
+            except KeyError:
+                raise ValueError(f"latency table has no entry {unit.key!r} (arch {arch.id}); "
+                                 "rebuild it with `nasengine latency build`") from None
+        return total
+
+    def predict(self, space: SearchSpace, arch: Arch) -> float:
+        """Predicted milliseconds of one call of ``space.build(arch)`` at the table's batch."""
+        return self.units_ms(space, arch) + self.overhead_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "space": self.space, "config": self.config, **asdict(self.timing),
+                "machine": self.machine, "created": self.created, "fixed_ms": self.fixed_ms, "glue_ms": self.glue_ms,
+                "overhead_ms": self.overhead_ms, "calibration": self.calibration, "entries": self.entries}
+
+    def save(self, path: str | Path) -> Path:
+        return save_json_atomic(self.to_dict(), path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyTable:
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"latency table {str(path)!r} does not exist; build one with `nasengine latency build`")
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"latency table {str(path)!r} is not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"{str(path)!r} is not a nasengine latency table (format {FORMAT!r})")
+        # A hand-edited or truncated file must fail here with one line, not as a KeyError or
+        # AttributeError deep inside predict/check.
+        bad = f"{str(path)!r} is not a valid latency table"
+        missing = [k for k in _REQUIRED if k not in data]
+        if missing:
+            raise ValueError(f"{bad}: missing {', '.join(repr(k) for k in missing)}")
+        if not isinstance(data["space"], str):
+            raise ValueError(f"{bad}: 'space' must be a string, got {data['space']!r}")
+        for key in ("config", "entries", "calibration", "machine"):
+            if key in data and not isinstance(data[key], dict):
+                raise ValueError(f"{bad}: {key!r} must be an object, got {type(data[key]).__name__}")
+        try:
+            timing = Timing(**{k: data[k] for k in _TIMING_KEYS})
+            entries = {k: float(v) for k, v in data["entries"].items()}
+            fixed_ms, glue_ms = float(data["fixed_ms"]), float(data.get("glue_ms", 0.0))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{bad}: {exc}") from None
+        return cls(data["space"], data["config"], timing, entries, fixed_ms, glue_ms, data.get("calibration", {}),
+                   data.get("machine", {}), data.get("created", ""))
+
+
+class LatencyPredictor:
+    """Predicted latency of architectures of one space from a table measured for it.
+
+    Args:
+        space: The space (its name and config must match the table's).
+        table: A ``LatencyTable`` or the path of one.
+    """
+
+    def __init__(self, space: SearchSpace, table: LatencyTable | str | Path) -> None:
+        path = None if isinstance(table, LatencyTable) else table
+        self.table = table if isinstance(table, LatencyTable) else LatencyTable.load(table)
+        self.table.check_space(space, path)
+        self.space = space
+
+    def __call__(self, arch: Arch) -> float:
+        return self.table.predict(self.space, arch)
+
+    def fastest(self, *, restarts: int = 4, seed: int = 0, stop_at: float | None = None) -> tuple[float, Arch]:
+        """The lowest predicted latency and its arch (see ``latency_fastest.fastest``)."""
+        return fastest(self.space, self, restarts=restarts, seed=seed, stop_at=stop_at)
+
+
+def build_table(space: SearchSpace, timing: Timing, *, calibrate: int = 10, seed: int = 0,
+                machine: dict[str, Any] | None = None, progress: bool = True) -> LatencyTable:
+    """Time every latency unit of ``space``, then calibrate the glue on ``calibrate`` archs.
+
+    Args:
+        space: Any space implementing ``latency_units``.
+        timing: Device, batch, threads, warm-up, repeats, clock.
+        calibrate: Random architectures timed end to end to measure the glue (0: none).
+        seed: Seed of those architectures.
+        machine: Description of the machine stored with the table.
+        progress: Show progress bars.
+    """
+    if not isinstance(calibrate, int) or isinstance(calibrate, bool) or calibrate < 0:
+        raise ValueError(f"calibrate must be an integer >= 0, got {calibrate!r}")
+    units = space.latency_units()
+    keys = [u.key for u in units]
+    if len(set(keys)) != len(keys):
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        raise ValueError(f"space {space.name!r} lists latency unit(s) {twice[:3]} more than once")
+    rng = random.Random(f"latency-calibration:{seed}")
+    archs = [space.sample(rng) for _ in range(calibrate)]
+    # Calibration networks are timed in the same rounds as the units (the last group of
+    # them): a load change on the machine shifts both alike instead of the glue.
+    shape = space.input_shape(1)[1:]
+    modules = [(u.make(), u.input_shape) for u in units] + [(space.build(a), shape) for a in archs]
+    times = timing.time_modules(modules, progress=progress, desc="latency units")
+    entries = dict(zip(keys, times))
+    fixed = sum(entries[u.key] for u in units if u.fixed)
+    table = LatencyTable(space.name, _plain(space.config.to_dict()), timing, entries, fixed, machine=machine or {},
+                         created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    if calibrate == 0:
+        return table
+    gaps = [m - table.predict(space, a) for a, m in zip(archs, times[len(units):])]
+    return LatencyTable(table.space, table.config, timing, entries, fixed, statistics.median(gaps),
+                        {"seed": seed, "archs": [a.id for a in archs], "gaps_ms": gaps}, table.machine, table.created)
+
+
+def check_table(table: LatencyTable, space: SearchSpace, *, samples: int = 20, seed: int = 0,
+                progress: bool = True) -> dict[str, Any]:
+    """Time ``samples`` random architectures end to end with the table's timing and compare
+    them with the predictions: mean / max relative error, Kendall's tau, Spearman's rho."""
+    from scipy import stats
+
+    table.check_space(space)
+    resolve_device(table.timing.device)
+    if positive_int("samples", samples) < 2:
+        raise ValueError(f"samples must be >= 2 to compute rank correlations, got {samples}")
+    rng = random.Random(f"latency-check:{seed}")
+    archs = [space.sample(rng) for _ in range(samples)]
+    predicted = [table.predict(space, a) for a in archs]
+    measured = table.timing.archs_ms(space, archs, progress=progress, desc="latency check")
+    errors = [abs(p - m) / m for p, m in zip(predicted, measured)]
+    unglued = [abs(p - table.glue_ms - m) / m for p, m in zip(predicted, measured)]
+    return {
+        "samples": samples,
+        "seed": seed,
+        "mean_rel_error": statistics.fmean(errors),
+        "max_rel_error": max(errors),
+        "mean_rel_error_without_glue": statistics.fmean(unglued),
+        "kendall_tau": float(stats.kendalltau(predicted, measured).statistic),
+        "spearman_rho": float(stats.spearmanr(predicted, measured).statistic),
+        "rows": [{"arch_id": a.id, "predicted_ms": p, "measured_ms": m}
+                 for a, p, m in zip(archs, predicted, measured)],
+    }
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value))

@@ -1,0 +1,200 @@
+"""``nasengine rankcheck RUN``: does the one-shot score rank architectures like training does?
+
+Trains K sampled feasible architectures of a one-shot run's space from scratch (the
+``train`` evaluator, same data and seed) and compares their accuracies with the run's
+one-shot scores (inherited weights, BN recalibrated) by Kendall's tau-b and Spearman's
+rho. Standalone results are cached per architecture in ``RUN/rankcheck/``, so an
+interrupted check resumes; the summary goes into ``RUN/result.json`` under ``"rankcheck"``
+and ``RUN/rankcheck.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from nasengine.bench.suites import write_report
+from nasengine.constraints import Constraints
+from nasengine.evaluators.train import TrainEvaluator
+from nasengine.utils.progress import progress_bar
+from nasengine.registry import EVALUATORS, get_space
+from nasengine.search.runner import make_evaluator, run_pretrain
+from nasengine.search.config import SearchConfig
+from nasengine.train.loop import save_json_atomic
+from supernet.spos import search_limits
+
+
+def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall's tau-b: (concordant - discordant) pairs over the geometric mean of the pairs
+    not tied in x and not tied in y. ``nan`` when either side is constant."""
+    _check_pair(x, y)
+    concordant = discordant = ties_x = ties_y = 0
+    n = len(x)
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx, dy = x[i] - x[j], y[i] - y[j]
+            if dx == 0 and dy == 0:
+                continue  # tied in both: counts in neither denominator term
+            if dx == 0:
+                ties_x += 1
+            elif dy == 0:
+                ties_y += 1
+            elif (dx > 0) == (dy > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    denom = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
+    return (concordant - discordant) / denom if denom else math.nan
+
+
+def spearman_rho(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho: Pearson correlation of the ranks (ties get their average rank)."""
+    _check_pair(x, y)
+    rx, ry = average_ranks(x), average_ranks(y)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    var = math.sqrt(sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry))
+    return cov / var if var else math.nan
+
+
+def average_ranks(values: Sequence[float]) -> list[float]:
+    """1-based ranks; tied values share the mean of the ranks they span."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def _check_pair(x: Sequence[float], y: Sequence[float]) -> None:
+    if len(x) != len(y) or len(x) < 2:
+        raise ValueError(f"rank correlation needs two sequences of equal length >= 2, got {len(x)} and {len(y)}")
+
+
+def one_shot_evaluator(cfg: SearchConfig, space: Any, run: Path) -> Any:
+    """The run's one-shot evaluator; an ENAS run's shared weights are scored like a supernet's."""
+    if cfg.evaluator == "enas":
+        state = run / "enas_shared.pt"
+        if not state.is_file():
+            raise ValueError(f"{run} has no ENAS shared weights ({state.name}); run the search first")
+        return EVALUATORS.create("supernet", space, checkpoint=str(state), dataset=cfg.dataset,
+                                 data_root=cfg.data_root, seed=cfg.seed)
+    if cfg.pretrain is None:
+        raise ValueError(f"run {str(run)!r} used evaluator {cfg.evaluator!r}, not a one-shot method; rankcheck "
+                         "compares one-shot scores (--strategy spos, enas, metapruning) with standalone training")
+    return make_evaluator(cfg, space, run_pretrain(cfg, space, run, progress=False))
+
+
+def sample_archs(space: Any, limits: Constraints, k: int, seed: int) -> list[Any]:
+    """``k`` distinct feasible architectures drawn uniformly (seeded)."""
+    import random
+
+    from nasengine.controller import constrained_random
+
+    rng = random.Random(f"rankcheck:{seed}")
+    found: dict[str, Any] = {}
+    for _ in range(50 * k):
+        arch = constrained_random(space, lambda a: limits.feasible(space, a), rng)
+        found.setdefault(arch.id, arch)
+        if len(found) == k:
+            return list(found.values())
+    raise ValueError(f"found only {len(found)} distinct feasible architectures; ask for fewer --samples")
+
+
+def rank_check(run: str | Path, *, samples: int = 20, epochs: int = 10, seed: int = 0, seeds: int = 1,
+               progress: bool = True) -> dict[str, Any]:
+    """Run the check on ``run`` and record it; returns the summary (see the module docstring).
+
+    ``seeds`` > 1 averages each standalone accuracy over training seeds ``seed, seed + 1, ...``:
+    on small data, seed-to-seed noise alone keeps two rankings of one set of architectures apart.
+    """
+    run = Path(run)
+    if not (run / "config.yaml").is_file():
+        raise ValueError(f"{str(run)!r} is not a search run folder (no config.yaml)")
+    if samples < 2 or epochs < 1 or seeds < 1:
+        raise ValueError(f"--samples must be >= 2, --epochs and --seeds >= 1; got {samples}, {epochs}, {seeds}")
+    cfg = SearchConfig.resolve(run / "config.yaml")
+    space = get_space(cfg.space, **cfg.space_config)
+    limits = search_limits(cfg, space)
+    archs = sample_archs(space, limits, samples, seed)
+    oneshot = one_shot_evaluator(cfg, space, run)
+    trainers = [TrainEvaluator(space, dataset=cfg.dataset, data_root=cfg.data_root, epochs=epochs, seed=s)
+                for s in range(seed, seed + seeds)]
+    cache = run / "rankcheck"
+    cache.mkdir(exist_ok=True)
+    t0, rows = time.perf_counter(), []
+    for arch in progress_bar(archs, enabled=progress, desc="rankcheck"):
+        accs = [_standalone(trainer, arch, cache) for trainer in trainers]
+        rows.append({"arch_id": arch.id, "macs": space.cost(arch).macs,
+                     "oneshot_acc": oneshot.evaluate(arch).metrics["acc"],
+                     "standalone_acc": sum(accs) / len(accs), "standalone_seeds": accs})
+    x, y = [r["oneshot_acc"] for r in rows], [r["standalone_acc"] for r in rows]
+    summary = {"K": len(rows), "epochs": epochs, "seed": seed, "seeds": seeds, "evaluator": cfg.evaluator,
+               "tau": kendall_tau_b(x, y), "rho": spearman_rho(x, y), "seed_tau": _seed_tau(rows),
+               "seconds": time.perf_counter() - t0, "rows": rows}
+    save_json_atomic(summary, run / "rankcheck.json")
+    result_path = run / "result.json"
+    if result_path.is_file():
+        result = json.loads(result_path.read_text())
+        result["rankcheck"] = summary
+        save_json_atomic(result, result_path)
+    return summary
+
+
+def _seed_tau(rows: list[dict[str, Any]]) -> float | None:
+    """Mean Kendall tau-b between the standalone rankings of two training seeds: how well
+    training agrees with itself, a ceiling for any proxy (``None`` with one seed)."""
+    seeds = len(rows[0]["standalone_seeds"])
+    taus = [kendall_tau_b([r["standalone_seeds"][i] for r in rows], [r["standalone_seeds"][j] for r in rows])
+            for i in range(seeds) for j in range(i + 1, seeds)]
+    return sum(taus) / len(taus) if taus else None
+
+
+def _standalone(trainer: TrainEvaluator, arch: Any, cache: Path) -> float:
+    """Validation accuracy of ``arch`` trained from scratch (cached per arch, epochs and seed)."""
+    epochs, seed = trainer.config.epochs, trainer.config.seed
+    entry = cache / f"{arch.id}_e{epochs}_s{seed}.json"
+    if entry.is_file():
+        return json.loads(entry.read_text())["standalone_acc"]
+    acc = trainer.evaluate(arch).metrics["acc"]
+    save_json_atomic({"arch_id": arch.id, "epochs": epochs, "seed": seed, "standalone_acc": acc}, entry)
+    return acc
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rankcheck", help="rank correlation of a one-shot run's scores with standalone training")
+    p.add_argument("run", help="run folder of a spos / enas / metapruning search")
+    p.add_argument("--samples", type=int, default=20, help="architectures to train standalone (K)")
+    p.add_argument("--epochs", type=int, default=10, help="standalone training epochs per architecture")
+    p.add_argument("--seed", type=int, default=0, help="seeds the sample and the standalone training")
+    p.add_argument("--seeds", type=int, default=1, help="standalone trainings per architecture, averaged")
+    p.add_argument("--report", help="also write a benchmark JSON here (e.g. reports/bench/rankcheck.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_rankcheck)
+
+
+def cmd_rankcheck(args: argparse.Namespace) -> int:
+    summary = rank_check(args.run, samples=args.samples, epochs=args.epochs, seed=args.seed, seeds=args.seeds,
+                         progress=not args.quiet)
+    for r in summary["rows"]:
+        print(f"{r['arch_id']}  {r['macs']:>12,} MACs  one-shot {r['oneshot_acc']:.4f}  "
+              f"standalone {r['standalone_acc']:.4f}")
+    print(f"Kendall tau-b {summary['tau']:.3f}  Spearman rho {summary['rho']:.3f}  "
+          f"(K={summary['K']}, {summary['epochs']} epochs standalone x {summary['seeds']} seeds)")
+    if summary["seed_tau"] is not None:
+        print(f"standalone seed-to-seed Kendall tau-b {summary['seed_tau']:.3f} (how far training agrees with itself)")
+    if args.report:
+        path = write_report("rankcheck", [{"run": str(args.run), **summary}], args.report)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,112 @@
+"""What a search writes while it runs: ``result.json``, TensorBoard scalars, a progress bar."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nasengine.pareto import pareto_front
+from nasengine.search.config import SearchConfig
+from nasengine.space import SearchSpace
+
+
+def trial_row(t: FrozenTrial) -> dict[str, Any]:
+    return {
+        "number": t.number,
+        "state": t.state.name,
+        "arch_id": t.user_attrs.get("arch_id"),
+        "choices": t.params,
+        "cost": t.user_attrs.get("cost"),
+        "metrics": t.user_attrs.get("metrics"),
+        "values": t.values,
+        "seconds": t.user_attrs.get("seconds"),
+        "start": t.datetime_start.isoformat() if t.datetime_start else None,
+    }
+
+
+def summarize(cfg: SearchConfig, space: SearchSpace, study: optuna.Study) -> dict[str, Any]:
+    """The result document: every trial, the best one, the accuracy-vs-cost Pareto fronts."""
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    rows = [trial_row(t) for t in trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)]
+    done_rows = [trial_row(t) for t in done]
+    best = max(done_rows, key=lambda r: (r["metrics"]["acc"], -r["number"]), default=None)
+    fronts = {}
+    keys = ("macs", "params", "latency_ms") if cfg.latency_table else ("macs", "params")
+    for key in keys:
+        measured = [r for r in done_rows if key in r["cost"]]
+        points = [(r["metrics"]["acc"], r["cost"][key]) for r in measured]
+        fronts[key] = sorted((measured[i] for i in pareto_front(points, (True, False))), key=lambda r: r["cost"][key])
+    return {
+        "space": cfg.space,
+        "space_config": json.loads(json.dumps(space.config.to_dict())),
+        "strategy": cfg.strategy,
+        "controller": cfg.controller,
+        "evaluator": cfg.evaluator,
+        "objectives": list(cfg.objectives),
+        "constraints": {"max_macs": cfg.max_macs, "max_params": cfg.max_params,
+                        **({"max_latency_ms": cfg.max_latency_ms} if cfg.latency_table else {})},
+        "completed": len(done_rows),
+        "best": best,
+        "pareto_front": {"acc_vs_macs": fronts["macs"], "acc_vs_params": fronts["params"],
+                         **({"acc_vs_latency": fronts["latency_ms"]} if "latency_ms" in fronts else {})},
+        "trials": rows,
+    }
+
+
+class ResultWriter:
+    """Updates ``result.json``, TensorBoard and the progress bar after each trial."""
+
+    def __init__(self, cfg: SearchConfig, space: SearchSpace, study: optuna.Study, *, progress: bool = True) -> None:
+        self.cfg, self.space, self.study = cfg, space, study
+        self.out = Path(cfg.out)
+        self.best = max((t.values[0] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
+                        default=None)
+        self._tb = None
+        self._bar = None
+        if progress and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            self._bar = tqdm(total=cfg.trials, initial=min(done, cfg.trials), desc="search", dynamic_ncols=True)
+
+    def update(self, trial: FrozenTrial) -> None:
+        if trial.state == TrialState.COMPLETE:
+            acc = trial.values[0]
+            self.best = acc if self.best is None else max(self.best, acc)
+            tb = self._writer()
+            tb.add_scalar("trial/acc", acc, trial.number)
+            tb.add_scalar("trial/macs", trial.user_attrs["cost"]["macs"], trial.number)
+            if "latency_ms" in trial.user_attrs["cost"]:
+                tb.add_scalar("trial/latency_ms", trial.user_attrs["cost"]["latency_ms"], trial.number)
+            tb.add_scalar("search/best_acc", self.best, trial.number)
+            tb.flush()
+            if self._bar is not None:
+                self._bar.update(1)
+                self._bar.set_postfix(best=f"{self.best:.4f}", last=f"{acc:.4f}")
+        self.write()
+
+    def write(self) -> dict[str, Any]:
+        result = summarize(self.cfg, self.space, self.study)
+        tmp = self.out / "result.json.tmp"
+        tmp.write_text(json.dumps(result, indent=1) + "\n")
+        tmp.replace(self.out / "result.json")
+        return result
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if self._tb is not None:
+            self._tb.close()
+
+    def _writer(self):
+        if self._tb is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.out / "tb"))
+        return self._tb

@@ -1,0 +1,215 @@
+"""Run a search: space + controller + evaluator + hard constraints + budget -> an Optuna study.
+
+Results are written as the search goes (``result.json`` after every trial, the controller's
+state, TensorBoard), so an interrupted search loses at most the trial in flight, and
+``resume=True`` continues it: unfinished trials are re-run with the same architecture.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from nasengine.controller import suggest_arch
+from nasengine.constraints import Constraints
+from nasengine.cost import human
+from nasengine.export.export import export_top
+from nasengine.latency.table import LatencyPredictor
+from nasengine.registry import CONTROLLERS, EVALUATORS, get_space
+from nasengine.search.config import SearchConfig
+from nasengine.search.results import ResultWriter
+from nasengine.train.loop import save_atomic
+
+
+class SearchError(ValueError):
+    """A search cannot start as configured."""
+
+
+def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume, or join) the search ``cfg`` describes; returns the result dict.
+
+    A strategy with a pretraining step (spos, metapruning) runs it first; it resumes and
+    returns at once when done. Under ``torchrun`` every rank pretrains together and only
+    rank 0 runs the study (the others return an empty dict).
+    """
+    out = Path(cfg.out)
+    space = get_space(cfg.space, **cfg.space_config)
+    latency = None if cfg.latency_table is None else LatencyPredictor(space, cfg.latency_table)
+    limits = Constraints(cfg.max_macs, cfg.max_params, cfg.max_latency_ms, latency)
+    limits.check_satisfiable(space)
+    if int(os.environ.get("RANK", "0")) > 0:
+        run_pretrain(cfg, space, out, progress=False)
+        return {}
+    sampler = CONTROLLERS.create(cfg.controller, space, seed=cfg.seed, **cfg.controller_options)
+    sampler.set_constraint(lambda arch: limits.feasible(space, arch))
+    # Without pretraining, a bad evaluator option fails before a study exists.
+    evaluator = make_evaluator(cfg, space) if cfg.pretrain is None else None
+
+    out.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = _open_study(cfg, sampler, resume)
+    state_file = out / "controller.pt"
+    if resume and state_file.exists() and sampler.state() is not None:
+        sampler.restore(torch.load(state_file, weights_only=False))
+    cfg.save(out / "config.yaml")
+    if progress:
+        limit = ", ".join(f"{k} {human(v)}" for k, v in (("MACs <=", cfg.max_macs), ("params <=", cfg.max_params)) if v)
+        if cfg.max_latency_ms:
+            limit += f"{', ' if limit else ''}latency <= {cfg.max_latency_ms:g} ms"
+        how = f"{cfg.strategy} ({cfg.controller} / {cfg.evaluator})" if cfg.strategy else f"{cfg.controller} / {cfg.evaluator}"
+        print(f"search {cfg.space} with {how}: {cfg.trials} trials"
+              f"{' under ' + limit if limit else ''} -> {out}", file=sys.stderr)
+    if evaluator is None:
+        evaluator = make_evaluator(cfg, space, run_pretrain(cfg, space, out, progress=progress))
+    writer = ResultWriter(cfg, space, study, progress=progress)
+    weights_dir = out / "weights"
+
+    def objective(trial: optuna.Trial) -> float | list[float]:
+        arch = suggest_arch(trial, space)
+        cost = space.cost(arch)
+        latency_ms = limits.predicted_latency(arch)
+        if not limits.allows(cost, latency_ms):  # controllers guarantee this; a violation is a bug
+            raise RuntimeError(f"controller {cfg.controller!r} proposed an infeasible architecture {arch.id}")
+        t0 = time.perf_counter()
+        try:
+            result = evaluator.evaluate(arch)
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)
+            raise
+        trial.set_user_attr("arch_id", arch.id)
+        trial.set_user_attr("cost", cost.to_dict() if latency_ms is None else {**cost.to_dict(), "latency_ms": latency_ms})
+        trial.set_user_attr("metrics", result.metrics)
+        trial.set_user_attr("seconds", time.perf_counter() - t0)
+        if result.model is not None:
+            weights_dir.mkdir(exist_ok=True)
+            save_atomic(result.model.state_dict(), weights_dir / f"{arch.id}.pt")
+        values = {"acc": result.metrics["acc"], "macs": float(cost.macs), "params": float(cost.params),
+                  "latency": latency_ms}
+        return values["acc"] if len(cfg.objectives) == 1 else [values[o] for o in cfg.objectives]
+
+    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        state = sampler.state()
+        if state is not None:
+            save_atomic(state, state_file)
+        writer.update(trial)
+
+    remaining = cfg.trials - _count(study, TrialState.COMPLETE)
+    try:
+        if remaining > 0:
+            study.optimize(objective, n_trials=remaining, timeout=cfg.timeout, callbacks=[
+                optuna.study.MaxTrialsCallback(cfg.trials, states=(TrialState.COMPLETE,)), after_trial])
+    finally:
+        writer.close()
+    result = writer.write()
+    export_top(out, space, result, cfg.top_k, evaluator)
+    return result
+
+
+def run_pretrain(cfg: SearchConfig, space: Any, out: Path, *, progress: bool) -> dict[str, Any]:
+    """Run the strategy's pretraining step; its result becomes evaluator options."""
+    if cfg.pretrain is None:
+        return {}
+    module, _, name = cfg.pretrain.partition(":")
+    step = getattr(importlib.import_module(module), name)
+    out.mkdir(parents=True, exist_ok=True)
+    return dict(step(cfg, space, out, progress=progress))
+
+
+def make_evaluator(cfg: SearchConfig, space: Any, pretrained: dict[str, Any] | None = None) -> Any:
+    """The evaluator, given the search's data, budget, seed and run folder where it takes
+    them, the pretraining step's options, then ``--evaluator-set`` options."""
+    common = {"dataset": cfg.dataset, "data_root": cfg.data_root, "epochs": cfg.epochs, "seed": cfg.seed,
+              "run_dir": str(cfg.out)}
+    params = inspect.signature(EVALUATORS.get(cfg.evaluator)).parameters
+    options = {k: v for k, v in common.items() if k in params and params[k].kind != inspect.Parameter.VAR_KEYWORD}
+    options.update(pretrained or {})
+    options.update(cfg.evaluator_options)
+    return EVALUATORS.create(cfg.evaluator, space, **options)
+
+
+def _identity(cfg: SearchConfig) -> dict[str, Any]:
+    """What workers sharing a study must agree on."""
+    return {"space": cfg.space, "space_config": cfg.space_config, "objectives": list(cfg.objectives),
+            "max_macs": cfg.max_macs, "max_params": cfg.max_params, "evaluator": cfg.evaluator,
+            **({"max_latency_ms": cfg.max_latency_ms} if cfg.max_latency_ms is not None else {})}
+
+
+def _connect(cfg: SearchConfig, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Open the storage; workers started together race to create its tables, so retry."""
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return _rdb_storage(cfg)
+        except sqlalchemy.exc.SQLAlchemyError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _rdb_storage(cfg: SearchConfig) -> optuna.storages.RDBStorage:
+    with warnings.catch_warnings():  # heartbeats are marked experimental; they are what multi-worker recovery needs
+        warnings.simplefilter("ignore")
+        # A worker that dies mid-trial stops beating; another worker fails the trial and re-runs its arch.
+        storage = optuna.storages.RDBStorage(
+            cfg.storage_url, heartbeat_interval=30, grace_period=120,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+    # Creating the schema is the racy part; touching it once here makes later calls safe.
+    optuna.get_all_study_summaries(storage)
+    return storage
+
+
+def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> optuna.Study:
+    storage = _connect(cfg)
+    exists = cfg.study in {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    if exists and not resume and cfg.storage is None:
+        raise SearchError(f"{cfg.out} already holds study {cfg.study!r}; pass --resume to continue it or choose another --out")
+    directions = ["maximize"] + ["minimize"] * (len(cfg.objectives) - 1)
+    study = optuna.create_study(storage=storage, study_name=cfg.study, sampler=sampler, directions=directions,
+                                load_if_exists=True)
+    identity = _identity(cfg)
+    stored = study.user_attrs.get("identity")
+    if stored is None:
+        study.set_user_attr("identity", identity)
+    elif stored != _jsonable(identity):
+        raise SearchError(f"study {cfg.study!r} in {cfg.storage_url} was started with {stored}, "
+                          f"which differs from this run's {identity}")
+    if resume:
+        _requeue_unfinished(study)
+    return study
+
+
+def _requeue_unfinished(study: optuna.Study) -> None:
+    """Trials a killed run left RUNNING, or an interrupt failed, run again (same arch)."""
+    storage = study._storage
+    requeued = set(study.user_attrs.get("requeued", []))
+    for t in study.get_trials(deepcopy=False):
+        orphan = t.state == TrialState.RUNNING
+        interrupted = t.state == TrialState.FAIL and t.user_attrs.get("interrupted")
+        if orphan:
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        if (orphan or interrupted) and t.params and t.number not in requeued:
+            study.enqueue_trial(t.params, skip_if_exists=False)
+            requeued.add(t.number)
+    study.set_user_attr("requeued", sorted(requeued))
+
+
+def _count(study: optuna.Study, state: TrialState) -> int:
+    return len(study.get_trials(deepcopy=False, states=(state,)))
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value))
