@@ -28,7 +28,8 @@ from torch.utils.data import default_collate
 from nasengine.arch import Arch
 from nasengine.evaluators.base import Evaluation, Evaluator
 from nasengine.space import SearchSpace
-from nasengine.train.loop import TrainConfig, evaluate, make_optimizer, recalibrate_bn, save_atomic
+from nasengine.train.loop import TrainConfig, evaluate, make_optimizer, recalibrate_bn
+from nasengine.utils.files import save_atomic
 from nasengine.utils.validation import positive_int
 from supernet.sampling import step_rng
 from supernet.spos import PathSelector, space_data

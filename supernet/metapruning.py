@@ -21,7 +21,7 @@ from torch import nn
 from nasengine.arch import Arch
 from nasengine.data.datasets import DataSplits
 from nasengine.space import SearchSpace
-from nasengine.train.loop import save_atomic
+from nasengine.utils.files import save_atomic
 from nasengine.utils.validation import positive_int
 from supernet.distributed import world
 from supernet.evaluator import SupernetEvaluator

@@ -23,7 +23,7 @@ from nasengine.data.datasets import DataSplits, load_dataset
 from nasengine.latency.table import LatencyPredictor
 from nasengine.nn import selectables
 from nasengine.space import SearchSpace
-from nasengine.train.loop import save_atomic
+from nasengine.utils.files import save_atomic
 from supernet.sampling import PathSampler, SamplingConfig
 from supernet.trainer import OneShotConfig, load_history, train_one_shot
 

@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader
 
 from nasengine.arch import Arch
 from nasengine.data.datasets import DataSplits
-from nasengine.train.loop import TrainConfig, cosine_schedule, make_optimizer, save_atomic
+from nasengine.train.loop import TrainConfig, cosine_schedule, make_optimizer
+from nasengine.utils.files import save_atomic
 from nasengine.utils.validation import one_of, positive_int
 from supernet.distributed import World, average_buffers, broadcast_state, sync_path_grads, world
 from supernet.sampling import step_rng

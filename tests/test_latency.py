@@ -12,7 +12,8 @@ from nasengine.testing.controllers import SMALL
 from nasengine.cli.main import main
 from nasengine.constraints import ConstraintError, Constraints
 from nasengine.cost import trace_cost
-from nasengine.latency.table import LatencyPredictor, LatencyTable, Timing, build_table, check_table
+from nasengine.latency.table import LatencyPredictor, LatencyTable, build_table, check_table
+from nasengine.utils.timing import Timing
 from nasengine.registry import get_space
 from tests import toy_space  # noqa: F401  registers the "toy" space
 from search_spaces.shufflenet import BLOCK_OPTIONS

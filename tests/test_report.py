@@ -19,7 +19,7 @@ from nasengine.cli.main import build_parser, main
 from nasengine.cli.search import config_from_args
 from nasengine.cost import count_cost, trace_cost
 from nasengine.data.datasets import load_dataset
-from nasengine.latency.table import Timing
+from nasengine.utils.timing import Timing
 from nasengine.pareto import pareto_front
 from nasengine.report.document import (
     ReportConfig, load_run, make_report, pareto_series, progress_curve, read_rankcheck, search_command,

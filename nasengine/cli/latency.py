@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from nasengine.cli.common import UsageError, make_space, parse_sets, read_arch_text, resolve_arch
-from nasengine.latency.table import CLOCKS, LatencyTable, Timing, build_table, check_table, resolve_device
+from nasengine.latency.table import LatencyTable, build_table, check_table
+from nasengine.utils.devices import resolve_device
+from nasengine.utils.timing import CLOCKS, Timing
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

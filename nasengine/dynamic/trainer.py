@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader
 
 from nasengine.dynamic.metrics import evaluate_dynamic
 from nasengine.utils.progress import progress_bar
-from nasengine.train.loop import TrainConfig, cosine_schedule, make_optimizer, recalibrate_bn, save_atomic
+from nasengine.train.loop import TrainConfig, cosine_schedule, make_optimizer, recalibrate_bn
+from nasengine.utils.files import save_atomic
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import random
 import statistics
-import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,101 +30,15 @@ from nasengine.arch import Arch
 from nasengine.latency.fastest import fastest
 from nasengine.utils.progress import progress_bar
 from nasengine.space import SearchSpace
-from nasengine.train.loop import save_json_atomic
+from nasengine.utils.devices import resolve_device
+from nasengine.utils.files import jsonable, save_json_atomic
+from nasengine.utils.timing import Timing
 from nasengine.utils.validation import positive_int
 
 FORMAT = "nasengine-latency/1"
-CLOCKS = ("wall", "thread")
 _TIMING_KEYS = ("device", "batch", "threads", "warmup", "repeats", "clock")
 #: Keys every table file has (``glue_ms``, ``calibration``, ``machine``, ``created`` are optional).
 _REQUIRED = ("space", "config", *_TIMING_KEYS, "entries", "fixed_ms")
-#: Modules timed together in one round-robin group (bounds memory on large spaces).
-GROUP = 128
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"cpu"``, ``"cuda"`` or ``"cuda:N"``; a ``ValueError`` when unknown or unavailable."""
-    if name != "cpu" and name != "cuda" and not name.startswith("cuda:"):
-        raise ValueError(f"unknown device {name!r}; use cpu, cuda or cuda:N")
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r}: CUDA is not available on this machine")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return device
-
-
-@contextmanager
-def pinned_threads(threads: int) -> Iterator[None]:
-    """Run with ``torch.set_num_threads(threads)``, then restore the previous count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(positive_int("threads", threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@dataclass(frozen=True)
-class Timing:
-    """How tables and checks time: device, batch size, torch threads, warm-up calls,
-    repeats (rounds) and clock (``wall`` or ``thread``)."""
-
-    device: str = "cpu"
-    batch: int = 1
-    threads: int = 1
-    warmup: int = 10
-    repeats: int = 30
-    clock: str = "wall"
-
-    def __post_init__(self) -> None:
-        for name in ("batch", "threads", "repeats"):
-            positive_int(name, getattr(self, name))
-        if not isinstance(self.warmup, int) or isinstance(self.warmup, bool) or self.warmup < 0:
-            raise ValueError(f"warmup must be an integer >= 0, got {self.warmup!r}")
-        if self.clock not in CLOCKS:
-            raise ValueError(f"clock must be one of {list(CLOCKS)}, got {self.clock!r}")
-        if self.clock == "thread" and (self.device != "cpu" or self.threads != 1):
-            raise ValueError("clock 'thread' measures one CPU thread: it needs device cpu and threads 1")
-
-    def time_modules(self, modules: Sequence[tuple[nn.Module, tuple[int, ...]]], *, progress: bool = False,
-                     desc: str = "timing") -> list[float]:
-        """Median milliseconds of one call of each ``(module, input_shape)``, round-robin in
-        groups of ``GROUP``; inputs are random batches of ``batch`` examples."""
-        device = resolve_device(self.device)
-        clock = time.thread_time if self.clock == "thread" else time.perf_counter
-        sync = torch.cuda.synchronize if device.type == "cuda" else _no_sync
-        result: list[float] = []
-        groups = [modules[i:i + GROUP] for i in range(0, len(modules), GROUP)]
-        with pinned_threads(self.threads), torch.inference_mode():
-            for group in progress_bar(groups, enabled=progress and len(groups) > 1, desc=desc):
-                calls = [(m.to(device).eval(), torch.randn((self.batch, *shape), device=device)) for m, shape in group]
-                for module, x in calls:
-                    for _ in range(self.warmup):
-                        module(x)
-                sync()
-                times: list[list[float]] = [[] for _ in calls]
-                for _ in progress_bar(range(self.repeats), enabled=progress and len(groups) == 1, desc=desc):
-                    for i, (module, x) in enumerate(calls):
-                        t0 = clock()
-                        module(x)
-                        sync()
-                        times[i].append(clock() - t0)
-                result += [statistics.median(t) * 1e3 for t in times]
-        return result
-
-    def archs_ms(self, space: SearchSpace, archs: Sequence[Arch], *, progress: bool = False,
-                 desc: str = "end to end") -> list[float]:
-        """End-to-end milliseconds of ``space.build(arch)`` for each arch (timed together)."""
-        shape = space.input_shape(1)[1:]
-        return self.time_modules([(space.build(a), shape) for a in archs], progress=progress, desc=desc)
-
-
-def _no_sync() -> None:
-    pass
-
-
 @dataclass(frozen=True)
 class LatencyTable:
     """Measured milliseconds per latency unit of one space config on one device.
@@ -151,7 +63,7 @@ class LatencyTable:
 
     def check_space(self, space: SearchSpace, path: str | Path | None = None) -> None:
         """A ``ValueError`` unless this table was measured for ``space`` with its config."""
-        config = _plain(space.config.to_dict())
+        config = jsonable(space.config.to_dict())
         where = f" {str(path)!r}" if path else ""
         if self.space != space.name:
             raise ValueError(f"latency table{where} was measured for space {self.space!r}, not {space.name!r}; "
@@ -241,6 +153,13 @@ class LatencyPredictor:
         return fastest(self.space, self, restarts=restarts, seed=seed, stop_at=stop_at)
 
 
+def archs_ms(timing: Timing, space: SearchSpace, archs: Sequence[Arch], *, progress: bool = False,
+             desc: str = "end to end") -> list[float]:
+    """End-to-end milliseconds of ``space.build(arch)`` for each arch (timed together)."""
+    shape = space.input_shape(1)[1:]
+    return timing.time_modules([(space.build(a), shape) for a in archs], progress=progress, desc=desc)
+
+
 def build_table(space: SearchSpace, timing: Timing, *, calibrate: int = 10, seed: int = 0,
                 machine: dict[str, Any] | None = None, progress: bool = True) -> LatencyTable:
     """Time every latency unit of ``space``, then calibrate the glue on ``calibrate`` archs.
@@ -269,7 +188,7 @@ def build_table(space: SearchSpace, timing: Timing, *, calibrate: int = 10, seed
     times = timing.time_modules(modules, progress=progress, desc="latency units")
     entries = dict(zip(keys, times))
     fixed = sum(entries[u.key] for u in units if u.fixed)
-    table = LatencyTable(space.name, _plain(space.config.to_dict()), timing, entries, fixed, machine=machine or {},
+    table = LatencyTable(space.name, jsonable(space.config.to_dict()), timing, entries, fixed, machine=machine or {},
                          created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     if calibrate == 0:
         return table
@@ -291,7 +210,7 @@ def check_table(table: LatencyTable, space: SearchSpace, *, samples: int = 20, s
     rng = random.Random(f"latency-check:{seed}")
     archs = [space.sample(rng) for _ in range(samples)]
     predicted = [table.predict(space, a) for a in archs]
-    measured = table.timing.archs_ms(space, archs, progress=progress, desc="latency check")
+    measured = archs_ms(table.timing, space, archs, progress=progress, desc="latency check")
     errors = [abs(p - m) / m for p, m in zip(predicted, measured)]
     unglued = [abs(p - table.glue_ms - m) / m for p, m in zip(predicted, measured)]
     return {
@@ -305,7 +224,3 @@ def check_table(table: LatencyTable, space: SearchSpace, *, samples: int = 20, s
         "rows": [{"arch_id": a.id, "predicted_ms": p, "measured_ms": m}
                  for a, p, m in zip(archs, predicted, measured)],
     }
-
-
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value))

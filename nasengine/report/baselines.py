@@ -21,9 +21,10 @@ from torch import nn
 
 from nasengine.cost import count_cost
 from nasengine.data.datasets import DataSplits
-from nasengine.latency.table import Timing
+from nasengine.utils.timing import Timing
 from nasengine.utils.progress import progress_bar
-from nasengine.train.loop import TrainConfig, evaluate, fit, save_json_atomic
+from nasengine.train.loop import TrainConfig, evaluate, fit
+from nasengine.utils.files import save_json_atomic
 from nasengine.utils.validation import positive_int
 
 #: Model sources a baseline spec may name, as ``SOURCE:MODEL``.

@@ -25,7 +25,7 @@ from nasengine.utils.progress import progress_bar
 from nasengine.registry import EVALUATORS, get_space
 from nasengine.search.runner import make_evaluator, run_pretrain
 from nasengine.search.config import SearchConfig
-from nasengine.train.loop import save_json_atomic
+from nasengine.utils.files import save_json_atomic
 from supernet.spos import search_limits
 
 

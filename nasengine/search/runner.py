@@ -28,7 +28,7 @@ from nasengine.latency.table import LatencyPredictor
 from nasengine.registry import CONTROLLERS, EVALUATORS, get_space
 from nasengine.search.config import SearchConfig
 from nasengine.search.results import ResultWriter
-from nasengine.train.loop import save_atomic
+from nasengine.utils.files import save_atomic
 
 
 class SearchError(ValueError):

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from nasengine.utils.files import save_atomic
 from nasengine.utils.progress import progress_bar
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -156,24 +157,6 @@ def fit(
         if on_epoch:
             on_epoch(record)
     return history
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    # Write then rename, so an interruption never leaves a truncated checkpoint.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-
-
-def save_json_atomic(doc: Any, path: str | Path) -> Path:
-    """``doc`` as indented JSON, written then renamed like :func:`save_atomic`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(path)
-    return path
 
 
 @torch.no_grad()

@@ -1,0 +1,1 @@
+"""Small helpers shared across the engine: validation, files, devices, timing, seeding, progress."""

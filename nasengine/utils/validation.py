@@ -12,6 +12,13 @@ def positive_int(name: str, value: Any) -> int:
     return value
 
 
+def non_negative_int(name: str, value: Any) -> int:
+    """``value`` if it is an int >= 0 (bools refused), else a ``ValueError`` naming it."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return value
+
+
 def positive_int_tuple(name: str, value: Any) -> tuple[int, ...]:
     """A non-empty tuple (or list) of positive ints, returned as a tuple."""
     if not isinstance(value, (tuple, list)) or not value:
