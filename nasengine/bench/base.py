@@ -1,0 +1,35 @@
+"""The bench-suite contract: a suite declares its own options and returns rows of figures.
+
+Suites are registered like every other extension: entry points in the group
+``nasengine.bench`` (built-ins too, in ``pyproject.toml``) or ``BENCH_SUITES.register``.
+``nasengine bench SUITE`` gets one subcommand per registered suite, with that suite's
+options only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from nasengine.registry import Registry
+
+Rows = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class BenchSuite:
+    """One benchmark suite.
+
+    Args:
+        help: One line for ``nasengine bench --help``.
+        add_arguments: Adds the suite's options to its subparser.
+        run: Measures and returns the rows (printed as a table, written as JSON).
+    """
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], Rows]
+
+
+BENCH_SUITES: Registry[BenchSuite] = Registry("bench suite", "nasengine.bench")
