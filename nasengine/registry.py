@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import inspect
 from importlib.metadata import entry_points
-from typing import Any, Callable, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
+
+if TYPE_CHECKING:  # annotations only: the registry sits below the contracts it holds
+    from nasengine.controller import ArchSampler
+    from nasengine.evaluators.base import Evaluator
+    from nasengine.space import SearchSpace
 
 T = TypeVar("T")
 
@@ -43,6 +48,7 @@ class Registry(Generic[T]):
         return add if obj is None else add(obj)
 
     def get(self, name: str) -> T:
+        """The object registered as ``name``, loading its entry point on first use."""
         if name in self._objects:
             return self._objects[name]
         eps = self._scan()
@@ -85,15 +91,28 @@ class Registry(Generic[T]):
         return self._entry_points
 
 
-SPACES: Registry[Callable[..., Any]] = Registry("search space", "nasengine.spaces")
-CONTROLLERS: Registry[Callable[..., Any]] = Registry("controller", "nasengine.controllers")
-EVALUATORS: Registry[Callable[..., Any]] = Registry("evaluator", "nasengine.evaluators")
+SPACES: Registry[type[SearchSpace]] = Registry("search space", "nasengine.spaces")
+CONTROLLERS: Registry[Callable[..., ArchSampler]] = Registry("controller", "nasengine.controllers")
+EVALUATORS: Registry[Callable[..., Evaluator]] = Registry("evaluator", "nasengine.evaluators")
 
 
-def get_space(name: str, **config: Any) -> Any:
+def get_space(name: str, **config: Any) -> SearchSpace:
     """Instantiate the registered search space ``name`` with config keyword arguments."""
     return SPACES.get(name)(**config)
 
 
 def list_spaces() -> list[str]:
+    """Names of the registered search spaces."""
     return SPACES.names()
+
+
+def create_controller(name: str, space: SearchSpace, **options: Any) -> ArchSampler:
+    """The registered controller ``name`` for ``space`` (option names checked)."""
+    controller: ArchSampler = CONTROLLERS.create(name, space, **options)
+    return controller
+
+
+def create_evaluator(name: str, space: SearchSpace, **options: Any) -> Evaluator:
+    """The registered evaluator ``name`` for ``space`` (option names checked)."""
+    evaluator: Evaluator = EVALUATORS.create(name, space, **options)
+    return evaluator
