@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv clean
+.PHONY: demo test lint typecheck venv clean
 
 venv: $(STAMP)
 
@@ -16,8 +16,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	@touch $@
 
-test: $(STAMP)
+# Lint and type-check first: they take seconds and fail before the long suite starts.
+test: lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
 
 # The default search: Single Path One-Shot on the real digits. A ShuffleNet supernet with
 # block and channel choices trains for 40 epochs (one path per step, drawn uniformly over

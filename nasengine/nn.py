@@ -121,7 +121,7 @@ class ElasticBatchNorm2d(nn.BatchNorm2d):
             self.num_batches_tracked.add_(1)
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.momentum is None:
-            momentum = 1.0 / float(self.num_batches_tracked)
+            momentum = 1.0 / float(self.num_batches_tracked)  # type: ignore[arg-type]
         return F.batch_norm(
             x,
             None if self.running_mean is None else self.running_mean[:c],
@@ -145,9 +145,10 @@ def select_path(net: nn.Module, choices: Mapping[str, Any] | Any) -> nn.Module:
     """Point every choice module of ``net`` at the options in ``choices`` (or an ``Arch``)."""
     choices = getattr(choices, "choices", choices)
     for m in selectables(net):
-        if m.decision not in choices:
-            raise KeyError(f"the network has decision {m.decision!r} but the choices do not")
-        m.select(choices[m.decision])
+        decision: str = m.decision  # type: ignore[assignment]
+        if decision not in choices:
+            raise KeyError(f"the network has decision {decision!r} but the choices do not")
+        m.select(choices[decision])  # type: ignore[operator]
     return net
 
 

@@ -64,7 +64,7 @@ class Registry(Generic[T]):
     def create(self, name: str, *args: Any, **options: Any) -> Any:
         """Call the registered factory, first checking option names against its signature
         so that a typo is a ``ValueError`` listing the options, not a ``TypeError``."""
-        factory = self.get(name)
+        factory: Callable[..., Any] = self.get(name)  # type: ignore[assignment]
         params = inspect.signature(factory).parameters.values()
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
             allowed = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY

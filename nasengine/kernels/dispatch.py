@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 
 import torch
 
@@ -75,7 +76,7 @@ def gate_head(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Ten
     check_gate_args(x, w1, b1, w2, b2, mode, tau, noise)
     if mode == "gumbel" and noise is None:
         noise = reference.gumbel_noise((x.shape[0], w2.shape[0]), x)
-    kwargs = dict(mode=mode, threshold=threshold, tau=tau, noise=noise)
+    kwargs: dict[str, Any] = dict(mode=mode, threshold=threshold, tau=tau, noise=noise)
     if kernel_backend(x) == "reference":
         return reference.gate_head(x, w1, b1, w2, b2, **kwargs)
     from nasengine.kernels.gate import fused_gate_head

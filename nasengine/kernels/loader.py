@@ -59,6 +59,7 @@ def _load(name: str, interpret: bool) -> ModuleType:
     with _LOCK, knobs.runtime.scope():
         knobs.runtime.interpret = interpret
         spec = importlib.util.spec_from_file_location(qualified, path)
+        assert spec is not None and spec.loader is not None, path
         module = importlib.util.module_from_spec(spec)
         sys.modules[qualified] = module  # inspect.getsource (used by triton) looks here
         spec.loader.exec_module(module)
