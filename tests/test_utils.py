@@ -123,3 +123,14 @@ def test_validation_helpers():
             check("n", value)
     with pytest.raises(ValueError, match=r"n must be a finite number with 0.0 <= n < 1.0, got 1.0"):
         finite_number("n", 1.0, low=0.0, high=1.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_time_calls_on_cuda_with_events_and_wall_clock():
+    x = torch.randn(512, 512, device="cuda")
+    small, large = (lambda: x[:64] @ x[:, :64]), (lambda: x @ x @ x @ x)
+    for clock in ("event", "wall"):
+        fast, slow = time_calls([small, large], warmup=2, repeats=5, number=10, device="cuda", clock=clock)
+        assert 0 < fast < slow
+    with pytest.raises(ValueError, match="clock 'thread' measures one CPU thread"):
+        time_calls([small], warmup=0, repeats=1, device="cuda", clock="thread")
