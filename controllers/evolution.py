@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial
 from nasengine.controller import ArchSampler, completed_trials
 from nasengine.arch import ArchError
 from nasengine.space import SearchSpace
-from nasengine.utils.validation import positive_int
+from nasengine.utils.validation import boolean, positive_int, probability
 from nasengine.pareto import crowding_distance, nondominated_fronts
 
 Key = tuple[int, ...]  # option indices in decisions() order: the arch's identity in its space
@@ -74,11 +74,9 @@ class EvolutionController(ArchSampler):
         super().__init__(space, seed=seed, max_tries=positive_int("max_tries", max_tries))
         self.population_size = positive_int("population_size", population_size)
         self.top_k = positive_int("top_k", top_k)
-        self.mutation_prob = _probability("mutation_prob", mutation_prob)
-        self.crossover_prob = _probability("crossover_prob", crossover_prob)
-        if not isinstance(dedup, bool):
-            raise ValueError(f"dedup must be True or False, got {dedup!r}")
-        self.dedup = dedup
+        self.mutation_prob = probability("mutation_prob", mutation_prob)
+        self.crossover_prob = probability("crossover_prob", crossover_prob)
+        self.dedup = boolean("dedup", dedup)
         self.max_retries = positive_int("max_retries", max_retries)
         self._decisions = space.decisions()
         self._sizes = tuple(len(d.options) for d in self._decisions)
@@ -217,9 +215,3 @@ def rank_trials(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirecti
         order = sorted(range(len(front)), key=lambda j: (-crowd[j], trials[front[j]].number))
         ranked.extend(trials[front[j]] for j in order)
     return ranked
-
-
-def _probability(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a number between 0 and 1 inclusive, got {value!r}")
-    return float(value)

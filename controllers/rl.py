@@ -34,7 +34,7 @@ from nasengine.controller import ArchSampler, completed_trials, reward_of
 from controllers.rl_policy import PolicyNet
 from nasengine.arch import Arch, ArchError
 from nasengine.space import SearchSpace
-from nasengine.utils.validation import positive_int
+from nasengine.utils.validation import boolean, finite_number, positive_int
 
 _STATE_FORMAT = 1
 
@@ -82,19 +82,15 @@ class RLController(ArchSampler):
         positive_int("num_layers", num_layers)
         self.temperature = _optional_positive("temperature", temperature)
         self.tanh_constant = _optional_positive("tanh_constant", tanh_constant)
-        self.lr = _number("lr", lr, low=0.0, low_open=True)
-        self.entropy_weight = _number("entropy_weight", entropy_weight, low=0.0)
-        self.baseline_decay = _number("baseline_decay", baseline_decay, low=0.0, high=1.0)
-        if not isinstance(normalize, bool):
-            raise ValueError(f"normalize must be True or False, got {normalize!r}")
-        self.normalize = normalize
-        if not isinstance(dedup, bool):
-            raise ValueError(f"dedup must be True or False, got {dedup!r}")
-        self.dedup = dedup
+        self.lr = finite_number("lr", lr, low=0.0, low_open=True)
+        self.entropy_weight = finite_number("entropy_weight", entropy_weight, low=0.0)
+        self.baseline_decay = finite_number("baseline_decay", baseline_decay, low=0.0, high=1.0)
+        self.normalize = boolean("normalize", normalize)
+        self.dedup = boolean("dedup", dedup)
         self.dedup_tries = positive_int("dedup_tries", dedup_tries)
         self._seen: set[tuple] = set()
         self.cost_target = _optional_positive("cost_target", cost_target)
-        self.cost_weight = _number("cost_weight", cost_weight, high=0.0, high_open=False)
+        self.cost_weight = finite_number("cost_weight", cost_weight, high=0.0, high_open=False)
         self.decisions = space.decisions()
         with torch.random.fork_rng(devices=[]):  # seeded init without touching global state
             torch.manual_seed(self.seed)
@@ -250,22 +246,7 @@ def _one_thread() -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-def _number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
-            low_open: bool = False, high_open: bool = True) -> float:
-    """``value`` as a float if it is a finite number in the range, else a ``ValueError``."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
-        hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
-        raise ValueError(f"{name} must be a finite number with {lo}{name}{hi}, got {value!r}")
-    return float(value)
-
-
 def _optional_positive(name: str, value: Any) -> float | None:
     if value is None:
         return None
-    return _number(name, value, low=0.0, low_open=True)
+    return finite_number(name, value, low=0.0, low_open=True)

@@ -26,6 +26,7 @@ from nasengine.dynamic import (BackboneConfig, DynamicTrainConfig, GatedConfig, 
                                RNPNetwork, dense_reference, evaluate_dynamic, evaluate_full_path, load_dynamic,
                                recipe_for, speed_report, train_dynamic)
 from nasengine.dynamic.io import saved_dataset, saved_dense_accuracy
+from nasengine.utils.devices import resolve_device
 
 #: Goals: measured speedup >= this fraction of the MAC reduction.
 EFFICIENCY_GOALS = {1: 0.8, 64: 0.7}
@@ -60,16 +61,18 @@ def _dense_acc(model: torch.nn.Module, train_loader: Any, test_loader: Any) -> f
         torch.set_rng_state(state)
 
 
+def timed_devices(name: str) -> list[str]:
+    """The CPU, and the GPU when ``name`` (``auto``, ``cuda``, ``cuda:N``) resolves to one."""
+    device = resolve_device(name, allow_auto=True)
+    return ["cpu"] + ([str(device)] if device.type == "cuda" else [])
+
+
 @suite("dynamic")
 def bench_dynamic(args: argparse.Namespace) -> list[dict[str, Any]]:
     threads = args.threads or 1
     if threads < 1:
         raise ValueError(f"--threads must be >= 1, got {threads}")
-    devices = ["cpu"]
-    if args.device in ("auto", "cuda") and torch.cuda.is_available():
-        devices.append("cuda")
-    elif args.device == "cuda":
-        raise ValueError("--device cuda: CUDA is not available on this machine")
+    devices = timed_devices(args.device)
     models = []
     if args.dynamic_run:
         for run in args.dynamic_run:

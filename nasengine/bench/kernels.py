@@ -2,7 +2,8 @@
 
 Every row times one op at one realistic size: ``ref_ms`` is the plain PyTorch reference
 (what an eager model runs without the kernels), ``fused_ms`` the Triton kernel, ``speedup``
-their ratio, measured in the same process. On GPU, CUDA events time a loop of calls.
+their ratio, measured in the same process and the same rounds. On GPU, CUDA events time a
+loop of calls.
 Without CUDA there is no compiled Triton (the interpreter is a debugging tool, not a fast
 path), so the rows hold the reference timing only, ``fused_ms`` and ``speedup`` are null and
 ``fused`` says why; only the smaller cases run there.
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 from typing import Any, Callable
 
 import torch
 
 from nasengine.bench.suites import suite
 from nasengine.kernels import dispatch, reference
+from nasengine.utils.devices import resolve_device
+from nasengine.utils.timing import time_calls
 
 # (N, C, H=W): batch 64-256, channels 64-512, spatial 7x7-56x56.
 FEATURE_SHAPES = [(256, 64, 56), (64, 64, 56), (256, 128, 28), (128, 256, 14), (256, 512, 7),
@@ -33,49 +35,27 @@ CPU_MAX_ELEMENTS = 2 ** 22  # CPU rows: reference only, small feature maps
 
 
 def _device(args: argparse.Namespace) -> torch.device:
-    name = getattr(args, "device", "auto") or "auto"
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"--device must be cpu, cuda or auto, got {name!r}")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda but no CUDA device is available")
-    return torch.device(name)
+    return resolve_device(getattr(args, "device", "auto") or "auto", allow_auto=True)
 
 
-def time_ms(fn: Callable[[], Any], device: torch.device, repeats: int, rounds: int = 3) -> float:
-    """Best over ``rounds`` of the mean time of ``repeats`` back-to-back calls, in ms."""
-    for _ in range(3):
-        fn()
-    best = float("inf")
-    for _ in range(rounds):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            torch.cuda.synchronize()
-            start.record()
-            for _ in range(repeats):
-                fn()
-            end.record()
-            torch.cuda.synchronize()
-            elapsed = start.elapsed_time(end)
-        else:
-            t0 = time.perf_counter()
-            for _ in range(repeats):
-                fn()
-            elapsed = (time.perf_counter() - t0) * 1e3
-        best = min(best, elapsed / repeats)
-    return best
+def time_pair(ref: Callable[[], Any], fused: Callable[[], Any] | None, device: torch.device,
+              repeats: int) -> list[float]:
+    """Milliseconds per call of ``ref`` (and ``fused``): 3 warm-up calls, then the best of
+    3 rounds of ``repeats`` back-to-back calls, both ops in the same rounds; CUDA events on GPU."""
+    calls = [ref] if fused is None else [ref, fused]
+    return time_calls(calls, warmup=3, repeats=3, number=repeats, device=device,
+                      clock="event" if device.type == "cuda" else "wall", statistic="min")
 
 
 def _row(op: str, device: torch.device, dtype: torch.dtype, shape: dict[str, Any],
          ref: Callable[[], Any], fused: Callable[[], Any], repeats: int) -> dict[str, Any]:
-    ref_ms = time_ms(ref, device, repeats)
+    on_gpu = device.type == "cuda"
+    times = time_pair(ref, fused if on_gpu else None, device, repeats)
     row = {"op": op, "device": device.type, "dtype": str(dtype).removeprefix("torch."),
-           **{key: shape.get(key) for key in SHAPE_KEYS}, "ref_ms": round(ref_ms, 4)}
-    if device.type != "cuda":
+           **{key: shape.get(key) for key in SHAPE_KEYS}, "ref_ms": round(times[0], 4)}
+    if not on_gpu:
         return {**row, "fused_ms": None, "speedup": None, "fused": "unavailable: needs CUDA"}
-    fused_ms = time_ms(fused, device, repeats)
-    return {**row, "fused_ms": round(fused_ms, 4), "speedup": round(ref_ms / fused_ms, 2),
+    return {**row, "fused_ms": round(times[1], 4), "speedup": round(times[0] / times[1], 2),
             "fused": dispatch.kernel_backend(torch.empty(0, device=device))}
 
 

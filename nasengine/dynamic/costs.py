@@ -13,8 +13,7 @@ costs 1 in total:
 
 from __future__ import annotations
 
-import statistics
-import time
+import functools
 from typing import Callable
 
 import torch
@@ -22,6 +21,8 @@ from torch import nn
 
 from nasengine.dynamic.gated import GatedNetwork
 from nasengine.dynamic.rnp import RNPNetwork
+from nasengine.utils.timing import time_calls
+from nasengine.utils.validation import one_of
 
 COSTS = ("groups", "macs", "latency")
 
@@ -29,8 +30,7 @@ COSTS = ("groups", "macs", "latency")
 def cost_tables(model: nn.Module, kind: str, *, repeats: int = 25) -> list[torch.Tensor]:
     """One float table per decision step: RNP ``[input options, groups]`` (rows follow the
     previous step's action where a layer's input width does), gates ``[1, paths]``."""
-    if kind not in COSTS:
-        raise ValueError(f"cost must be one of {list(COSTS)}, got {kind!r}")
+    one_of("cost", kind, COSTS)
     if isinstance(model, RNPNetwork):
         tables = _rnp_tables(model, kind, repeats)
     elif isinstance(model, GatedNetwork):
@@ -68,7 +68,7 @@ def _rnp_tables(model: RNPNetwork, kind: str, repeats: int) -> list[torch.Tensor
             rows = []
             for w in widths:
                 x = torch.randn(1, w, unit.spec.in_size, unit.spec.in_size, device=device)
-                rows.append([_median_time(lambda: unit.run(x, a), repeats, device) for a in range(k)])
+                rows.append(_median_times([functools.partial(unit.run, x, a) for a in range(k)], repeats, device))
             tables.append(torch.tensor(rows))
             in_widths = [unit.out_width(a) for a in range(k)]
     model.train(was_training)
@@ -85,24 +85,16 @@ def _gated_tables(model: GatedNetwork, kind: str, repeats: int) -> list[torch.Te
     with torch.inference_mode():
         for block in model.gated_blocks:
             x = torch.randn(1, block.spec.in_channels, block.spec.in_size, block.spec.in_size, device=device)
-            tables.append(torch.tensor([[_median_time(lambda: block.run_path(x, r), repeats, device)
-                                         for r in range(model.num_paths)]]))
+            paths = [functools.partial(block.run_path, x, r) for r in range(model.num_paths)]
+            tables.append(torch.tensor([_median_times(paths, repeats, device)]))
     model.train(was_training)
     return tables
 
 
-def _median_time(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    fn()  # warm-up (and the cached weight slices)
-    samples = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+def _median_times(calls: list[Callable[[], object]], repeats: int, device: torch.device) -> list[float]:
+    # The actions of one step are timed in the same rounds, so a load change on the
+    # machine shifts them alike; one warm-up round also fills the cached weight slices.
+    return time_calls(calls, warmup=1, repeats=repeats, device=device)
 
 
 class CostCache:

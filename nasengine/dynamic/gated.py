@@ -20,7 +20,7 @@ from nasengine.dynamic.backbones import BackboneConfig, resnet_plan
 from nasengine.dynamic.decision import DecisionNetwork
 from nasengine.dynamic.execution import collect_route, partition, restore_order
 from nasengine.dynamic.units import GatedBlock, Stem
-from nasengine.utils.validation import one_of, positive_int
+from nasengine.utils.validation import boolean, one_of, positive_int
 
 GATED_METHODS = ("skipnet", "routing")
 GATES = ("feedforward", "recurrent")
@@ -53,8 +53,7 @@ class GatedConfig:
         one_of("method", self.method, GATED_METHODS)
         one_of("gate", self.gate, GATES)
         positive_int("hidden", self.hidden)
-        if not isinstance(self.gate_norm, bool):
-            raise ValueError(f"gate_norm must be true or false, got {self.gate_norm!r}")
+        boolean("gate_norm", self.gate_norm)
         if self.backbone.kind != "resnet":
             raise ValueError(f"method {self.method!r} gates residual blocks; it needs backbone kind 'resnet', "
                              f"got {self.backbone.kind!r}")

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasengine.kernels import prefix_epilogue
+from nasengine.utils.validation import positive_int
 
 #: Memory format of feature maps and folded weights at inference.
 INFERENCE_LAYOUT = torch.channels_last
@@ -26,8 +27,7 @@ INFERENCE_LAYOUT = torch.channels_last
 
 def nested_widths(channels: int, groups: int) -> tuple[int, ...]:
     """Output widths of ``groups`` nested channel groups: ``(64, 4) -> (16, 32, 48, 64)``."""
-    if not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"groups must be a positive integer, got {groups!r}")
+    positive_int("groups", groups)
     if groups > channels:
         raise ValueError(f"cannot split {channels} channels into {groups} groups; use groups <= {channels}")
     return tuple(-(-channels * i // groups) for i in range(1, groups + 1))

@@ -1,42 +1,20 @@
 """Wall-clock comparison of a dynamic network with its dense backbone.
 
 Both run on the same images, interleaved in one process (dense, dynamic, dynamic, dense,
-...), after warm-up; the median over repeats is reported, so a noisy machine slows both
-alike.
+...: ``nasengine.utils.timing.time_calls`` with ``alternate``), after warm-up; the median
+over repeats is reported, so a noisy machine slows both alike.
 """
 
 from __future__ import annotations
 
 import copy
-import statistics
-import time
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from nasengine.dynamic.layers import INFERENCE_LAYOUT
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_interleaved(fns: dict[str, Callable[[], Any]], *, repeats: int, warmup: int,
-                     device: torch.device) -> dict[str, float]:
-    """Median seconds of each function, alternating their order every repeat."""
-    names = list(fns)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(warmup + repeats):
-        for name in names if r % 2 == 0 else reversed(names):
-            _sync(device)
-            t0 = time.perf_counter()
-            fns[name]()
-            _sync(device)
-            if r >= warmup:
-                samples[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(values) for name, values in samples.items()}
+from nasengine.utils.timing import time_calls
 
 
 def _layouts(net: nn.Module, images: torch.Tensor) -> dict[str, tuple[nn.Module, torch.Tensor]]:
@@ -83,18 +61,19 @@ def compare_speed(model: nn.Module, dense: nn.Module, images: torch.Tensor, batc
                 statics[key] = model.static_network(route).to(images.device, memory_format=INFERENCE_LAYOUT)
         pairs = [(statics[tuple(r)], b) for r, b in zip(routes.tolist(), batches)]
         fns["static"] = lambda: [net(b) for net, b in pairs]
-    seconds = time_interleaved(fns, repeats=repeats, warmup=warmup, device=images.device)
-    layout = min(("nchw", "nhwc"), key=lambda name: seconds[f"dense_{name}"])
-    dense_s = seconds[f"dense_{layout}"]
+    # Milliseconds per image of each function (one call runs every image).
+    ms = dict(zip(fns, (t / count for t in time_calls(list(fns.values()), warmup=warmup, repeats=repeats,
+                                                       device=images.device, alternate=True))))
+    layout = min(("nchw", "nhwc"), key=lambda name: ms[f"dense_{name}"])
+    dense_ms = ms[f"dense_{layout}"]
     mac_reduction = model.dense_macs() / model.route_macs(routes).float().mean().item()
-    speedup = dense_s / seconds["dynamic"]
-    report = {"batch": batch, "images": count, "dense_ms": 1e3 * dense_s / count, "dense_layout": layout,
-              "dense_nchw_ms": 1e3 * seconds["dense_nchw"] / count, "dense_nhwc_ms": 1e3 * seconds["dense_nhwc"] / count,
-              "dynamic_ms": 1e3 * seconds["dynamic"] / count, "mac_reduction": mac_reduction, "speedup": speedup,
-              "efficiency": speedup / mac_reduction}
-    if "static" in seconds:
-        report["static_route_ms"] = 1e3 * seconds["static"] / count
-        report["static_route_speedup"] = dense_s / seconds["static"]
+    speedup = dense_ms / ms["dynamic"]
+    report = {"batch": batch, "images": count, "dense_ms": dense_ms, "dense_layout": layout,
+              "dense_nchw_ms": ms["dense_nchw"], "dense_nhwc_ms": ms["dense_nhwc"], "dynamic_ms": ms["dynamic"],
+              "mac_reduction": mac_reduction, "speedup": speedup, "efficiency": speedup / mac_reduction}
+    if "static" in ms:
+        report["static_route_ms"] = ms["static"]
+        report["static_route_speedup"] = dense_ms / ms["static"]
     return report
 
 

@@ -17,10 +17,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from nasengine.dynamic.costs import COSTS
 from nasengine.dynamic.metrics import evaluate_dynamic
 from nasengine.utils.progress import progress_bar
 from nasengine.train.loop import TrainConfig, cosine_schedule, make_optimizer, recalibrate_bn
+from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import save_atomic
+from nasengine.utils.validation import non_negative_int, one_of, positive_int
 
 
 @dataclass(frozen=True)
@@ -76,16 +79,13 @@ class DynamicTrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            positive_int(name, getattr(self, name))
         for name in ("nested_epochs", "policy_epochs", "finetune_epochs", "rounds", "relaxed_epochs"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            non_negative_int(name, getattr(self, name))
         for name in ("lr", "finetune_lr", "policy_lr", "tau"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.cost not in ("groups", "macs", "latency"):
-            raise ValueError(f"cost must be one of ['groups', 'macs', 'latency'], got {self.cost!r}")
+        one_of("cost", self.cost, COSTS)
         if self.penalty < 0 or self.alpha < 0:
             raise ValueError(f"penalty and alpha must be >= 0, got {self.penalty} and {self.alpha}")
         if not 0 <= self.gamma <= 1:
@@ -139,14 +139,15 @@ def train_dynamic(model: nn.Module, recipe: Recipe, train_loader: DataLoader, va
     ``after_pretrain(model)`` runs once the backbone is pre-trained (e.g. to measure the
     dense backbone); what it returns is added to that epoch's record.
     """
+    device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model.to(cfg.device)
+    model.to(device)
     plan = schedule(recipe, cfg)
     history: list[dict[str, Any]] = []
     start, opt_state = 0, None
     ckpt = Path(checkpoint) if checkpoint else None
     if ckpt and ckpt.exists():
-        state = torch.load(ckpt, map_location=cfg.device, weights_only=False)
+        state = torch.load(ckpt, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         start, history, opt_state = state["next_epoch"], state["history"], state["optimizers"]
         torch.set_rng_state(state["rng"])
@@ -168,11 +169,11 @@ def train_dynamic(model: nn.Module, recipe: Recipe, train_loader: DataLoader, va
         if u == len(plan) - 1 and epoch.phase != "pretrain":
             # BN statistics exactly under the final decisions, not a moving average over
             # the policies seen while fine-tuning.
-            recalibrate_bn(model, train_loader, batches=len(train_loader), device=cfg.device)
+            recalibrate_bn(model, train_loader, batches=len(train_loader), device=device)
         if after_pretrain is not None and epoch.phase == "pretrain" and epoch.index == epoch.total - 1:
             record.update(after_pretrain(model))
         if val_loader is not None:
-            record.update({f"val_{k}": v for k, v in evaluate_dynamic(model, val_loader, device=cfg.device).items()})
+            record.update({f"val_{k}": v for k, v in evaluate_dynamic(model, val_loader, device=device).items()})
         history.append(record)
         if ckpt:
             save_atomic({"model": model.state_dict(), "next_epoch": u + 1, "history": history, "rng": torch.get_rng_state(),

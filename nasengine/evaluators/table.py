@@ -9,6 +9,7 @@ from typing import Any
 from nasengine.arch import Arch
 from nasengine.evaluators.base import Evaluation, Evaluator
 from nasengine.space import SearchSpace
+from nasengine.utils.files import jsonable
 
 
 class TableEvaluator(Evaluator):
@@ -19,9 +20,10 @@ class TableEvaluator(Evaluator):
         if not path.is_file():
             raise ValueError(f"benchmark table {str(path)!r} does not exist; make one with `nasengine tabulate`")
         table = json.loads(path.read_text())
-        if table.get("space") != space.name or table.get("config") != _plain(space.config.to_dict()):
+        config = jsonable(space.config.to_dict())
+        if table.get("space") != space.name or table.get("config") != config:
             raise ValueError(f"table {str(path)!r} was made for space {table.get('space')!r} with config "
-                             f"{table.get('config')}, not for {space.name!r} with {_plain(space.config.to_dict())}")
+                             f"{table.get('config')}, not for {space.name!r} with {config}")
         self.entries: dict[str, dict[str, Any]] = {e["id"]: e for e in table["entries"]}
         self.path = path
 
@@ -33,7 +35,3 @@ class TableEvaluator(Evaluator):
 
     def best(self) -> float:
         return max(e["acc"] for e in self.entries.values())
-
-
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value))

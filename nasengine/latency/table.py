@@ -6,11 +6,9 @@ head) plus the glue between pieces (Python dispatch, concatenations, residual ad
 calibrated as the median gap between end-to-end timings and the sum of pieces over a few
 random architectures.
 
-Timing is round-robin: after a warm-up, every round calls each module once, and a module's
-latency is the median over rounds. A piece then runs after other pieces, with their data in
-the caches, as inside a network; and a load change on a busy machine hits every module
-alike instead of a few. ``clock="thread"`` counts the CPU time of the calling thread only
-(single-threaded CPU timing that ignores time the process waits for a core).
+Pieces are timed with ``nasengine.utils.timing.Timing``: round-robin after a warm-up, the
+median over rounds, so a piece runs after other pieces, with their data in the caches, as
+inside a network.
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ from nasengine.space import SearchSpace
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import jsonable, save_json_atomic
 from nasengine.utils.timing import Timing
-from nasengine.utils.validation import positive_int
+from nasengine.utils.validation import non_negative_int, positive_int
 
 FORMAT = "nasengine-latency/1"
 _TIMING_KEYS = ("device", "batch", "threads", "warmup", "repeats", "clock")
@@ -172,8 +170,7 @@ def build_table(space: SearchSpace, timing: Timing, *, calibrate: int = 10, seed
         machine: Description of the machine stored with the table.
         progress: Show progress bars.
     """
-    if not isinstance(calibrate, int) or isinstance(calibrate, bool) or calibrate < 0:
-        raise ValueError(f"calibrate must be an integer >= 0, got {calibrate!r}")
+    non_negative_int("calibrate", calibrate)
     units = space.latency_units()
     keys = [u.key for u in units]
     if len(set(keys)) != len(keys):

@@ -6,7 +6,6 @@ per-epoch checkpoints so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -18,8 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import save_atomic
 from nasengine.utils.progress import progress_bar
+from nasengine.utils.validation import one_of, positive_int
 
 OPTIMIZERS = ("sgd", "adamw")
 
@@ -41,18 +42,15 @@ class TrainConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        positive_int("epochs", self.epochs)
+        positive_int("batch_size", self.batch_size)
+        one_of("optimizer", self.optimizer, OPTIMIZERS)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.max_steps is not None:
+            positive_int("max_steps", self.max_steps)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,8 +109,9 @@ def fit(
     With ``checkpoint`` set, state is saved after every epoch and a run that finds the
     file resumes from it (same config expected).
     """
+    device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model.to(cfg.device)
+    model.to(device)
     optimizer = make_optimizer(model, cfg)
     steps_per_epoch = len(train_loader)
     total_steps = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
@@ -121,7 +120,7 @@ def fit(
     start_epoch, step = 0, 0
     ckpt_path = Path(checkpoint) if checkpoint else None
     if ckpt_path and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=cfg.device, weights_only=False)
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -135,7 +134,7 @@ def fit(
         t0, seen, loss_sum = time.perf_counter(), 0, 0.0
         bar = progress_bar(train_loader, enabled=progress, desc=f"epoch {epoch + 1}/{cfg.epochs}")
         for x, y in bar:
-            x, y = x.to(cfg.device), y.to(cfg.device)
+            x, y = x.to(device), y.to(device)
             loss = F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -149,7 +148,7 @@ def fit(
         record: dict[str, Any] = {"epoch": epoch + 1, "step": step, "train_loss": loss_sum / max(1, seen),
                                   "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0}
         if val_loader is not None:
-            record.update({f"val_{k}": v for k, v in evaluate(model, val_loader, device=cfg.device).items()})
+            record.update({f"val_{k}": v for k, v in evaluate(model, val_loader, device=device).items()})
         history.append(record)
         if ckpt_path:
             save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),

@@ -22,11 +22,11 @@ def save_atomic(obj: Any, path: Path) -> None:
     tmp.replace(path)
 
 
-def save_json_atomic(doc: Any, path: str | Path) -> Path:
-    """``doc`` as indented JSON, written then renamed like :func:`save_atomic`."""
+def save_json_atomic(doc: Any, path: str | Path, *, indent: int = 1) -> Path:
+    """``doc`` as JSON indented by ``indent``, written then renamed like :func:`save_atomic`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.write_text(json.dumps(doc, indent=indent) + "\n")
     tmp.replace(path)
     return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 
@@ -17,6 +18,37 @@ def non_negative_int(name: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     return value
+
+
+def boolean(name: str, value: Any) -> bool:
+    """``value`` if it is ``True`` or ``False`` (not 0 / 1), else a ``ValueError`` naming it."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def finite_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
+                  low_open: bool = False, high_open: bool = True) -> float:
+    """``value`` as a float if it is a finite int or float (bools refused) within the
+    bounds (``low <= value < high`` by default; ``low_open`` / ``high_open`` say which
+    bound is excluded), else a ``ValueError`` stating the range."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
+        hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
+        raise ValueError(f"{name} must be a finite number with {lo}{name}{hi}, got {value!r}")
+    return float(value)
+
+
+def probability(name: str, value: Any) -> float:
+    """``value`` as a float if it is a number in ``[0, 1]`` (bools refused), else a ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a number between 0 and 1 inclusive, got {value!r}")
+    return float(value)
 
 
 def positive_int_tuple(name: str, value: Any) -> tuple[int, ...]:

@@ -27,4 +27,4 @@ def test_bench_kernels_cpu_reports_reference_only(tmp_path, capsys, monkeypatch)
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_bench_kernels_rejects_missing_cuda(tmp_path, capsys):
     assert main(["bench", "kernels", "--device", "cuda", "--out", str(tmp_path / "k.json")]) == 2
-    assert "no CUDA device is available" in capsys.readouterr().err
+    assert "CUDA is not available" in capsys.readouterr().err
