@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-import nasengine.cli.dynamic as cli_dynamic
+import nasengine.dynamic.run as dynamic_run
 from nasengine.cli.main import main
 from nasengine.data.datasets import load_dataset
 from nasengine.dynamic import load_dynamic
@@ -88,7 +88,7 @@ def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path, 
 def test_interrupted_cli_run_resumes(tmp_path, monkeypatch, capsys):
     out = tmp_path / "skip"
     argv = ["dynamic", "train", "--method", "skipnet", *TINY, "--widths", "8,16", "--depths", "2,2", "--out", str(out)]
-    real = cli_dynamic.train_dynamic
+    real = dynamic_run.train_dynamic
 
     def interrupted(*args, on_epoch=None, **kwargs):
         def stop(record):
@@ -97,10 +97,10 @@ def test_interrupted_cli_run_resumes(tmp_path, monkeypatch, capsys):
                 raise KeyboardInterrupt
         return real(*args, on_epoch=stop, **kwargs)
 
-    monkeypatch.setattr(cli_dynamic, "train_dynamic", interrupted)
+    monkeypatch.setattr(dynamic_run, "train_dynamic", interrupted)
     assert main(argv) == 130
     assert (out / "checkpoint.pt").exists() and not (out / "metrics.json").exists()
-    monkeypatch.setattr(cli_dynamic, "train_dynamic", real)
+    monkeypatch.setattr(dynamic_run, "train_dynamic", real)
     capsys.readouterr()
     assert main(argv) == 0
     printed = capsys.readouterr().out
