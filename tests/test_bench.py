@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from nasengine.cli.main import main
 
 
@@ -19,3 +21,36 @@ def test_bench_cost_writes_machine_and_rates(tmp_path, capsys):
 def test_bench_rejects_bad_sample_count(tmp_path, capsys):
     assert main(["bench", "cost", "--samples", "0", "--out", str(tmp_path / "x.json")]) == 2
     assert "--samples must be >= 1" in capsys.readouterr().err
+
+
+def test_each_suite_is_a_subcommand_with_its_own_options(capsys):
+    from nasengine.bench.base import BENCH_SUITES
+
+    assert {"cost", "controllers", "dynamic", "kernels"} <= set(BENCH_SUITES.names())
+    with pytest.raises(SystemExit):  # --trials belongs to the controllers suite, not to cost
+        main(["bench", "cost", "--trials", "3"])
+    assert "unrecognized arguments: --trials" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["bench", "cost", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--samples" in help_text and "--seeds" not in help_text
+    assert "reports/bench/cost.json" in help_text  # the default report path is spelled out
+
+
+def test_a_registered_suite_gets_a_subcommand(tmp_path, capsys):
+    from nasengine.bench.base import BENCH_SUITES, BenchSuite
+
+    def add_arguments(p):
+        p.add_argument("--size", type=int, default=3)
+
+    suite = BenchSuite(help="counts to --size", add_arguments=add_arguments,
+                       run=lambda args: [{"i": i} for i in range(args.size)])
+    BENCH_SUITES.register("count_test", suite)
+    try:
+        out = tmp_path / "count.json"
+        assert main(["bench", "count_test", "--size", "2", "--out", str(out)]) == 0
+        report = json.loads(out.read_text())
+        assert report["suite"] == "count_test" and report["rows"] == [{"i": 0}, {"i": 1}]
+        assert f"wrote {out.resolve()}" in capsys.readouterr().out
+    finally:
+        del BENCH_SUITES._objects["count_test"]

@@ -118,3 +118,29 @@ def test_same_seed_same_network(tmp_path):
     a, b = load_dynamic(tmp_path / "a"), load_dynamic(tmp_path / "b")
     for key, value in a.state_dict().items():
         assert torch.equal(value, b.state_dict()[key]), key
+
+
+def test_methods_are_registered_one_way():
+    from nasengine.dynamic import DYNAMIC_METHODS, GatedNetwork, RNPNetwork, build_dynamic, recipe_for
+    from nasengine.dynamic.run import model_config
+
+    assert DYNAMIC_METHODS.names() == ["rnp", "routing", "skipnet"]
+    rnp = model_config("rnp", widths=(8, 16), depths=(1, 1), image_size=8, groups=2, gate="recurrent")
+    assert rnp["backbone"]["kind"] == "vgg" and rnp["groups"] == 2 and rnp["hidden"] == 32 and "gate" not in rnp
+    assert isinstance(build_dynamic("rnp", rnp), RNPNetwork)
+    routing = model_config("routing", widths=(8, 16), depths=(1, 1), image_size=8, groups=2, branches=(0, 1))
+    assert routing["backbone"]["kind"] == "resnet" and routing["branches"] == [0, 1] and "groups" not in routing
+    net = build_dynamic("routing", routing)
+    assert isinstance(net, GatedNetwork) and net.method == "routing"
+    assert type(recipe_for("skipnet")).__name__ == "GatedRecipe"
+    with pytest.raises(ValueError, match="unknown dynamic method 'dropout'; choose one of rnp, routing, skipnet"):
+        build_dynamic("dropout", rnp)
+
+
+def test_library_run_functions_refuse_bad_input(tmp_path):
+    from nasengine.dynamic.run import evaluate_run, export_run
+
+    with pytest.raises(ValueError, match="has no trained network"):
+        export_run(tmp_path / "none", tmp_path / "out")
+    with pytest.raises(ValueError, match="--images must be >= the largest batch"):
+        evaluate_run(tmp_path, batches=(1, 64), images=32)
