@@ -54,3 +54,18 @@ def test_a_registered_suite_gets_a_subcommand(tmp_path, capsys):
         assert f"wrote {out.resolve()}" in capsys.readouterr().out
     finally:
         del BENCH_SUITES._objects["count_test"]
+
+
+def test_a_broken_suite_plug_in_fails_alone(tmp_path, capsys, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from nasengine.bench.base import BENCH_SUITES
+
+    broken = EntryPoint(name="broken_test", value="no_such_module_xyz:SUITE", group="nasengine.bench")
+    monkeypatch.setattr(BENCH_SUITES, "_entry_points", {**BENCH_SUITES._scan(), "broken_test": broken})
+    assert main(["bench", "cost", "--samples", "5", "--out", str(tmp_path / "c.json")]) == 0
+    capsys.readouterr()
+    assert main(["bench", "broken_test"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nasengine: error: bench suite 'broken_test'") and "failed to load" in err
+    assert err.count("\n") == 1
