@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 
 import pytest
 
-from nasengine.cli.main import main
+from nasengine.cli.main import build_parser, main
 from tests import toy_space  # noqa: F401  registers the "toy" space
 
 
@@ -77,3 +78,75 @@ def test_train_on_digits_saves_everything(capsys, tmp_path):
 def test_console_script_exit_code():
     proc = subprocess.run([sys.executable, "-m", "nasengine", "space", "show", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.startswith("nasengine: error: unknown space")
+
+
+def _parsers(parser):
+    """Every parser of the command tree, with its command path."""
+    yield parser.prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                yield from _parsers(child)
+
+
+def test_every_help_shows_the_defaults():
+    checked = 0
+    for prog, parser in _parsers(build_parser()):
+        for action in parser._actions:
+            if not action.option_strings or action.help == argparse.SUPPRESS:
+                continue
+            if action.default in (None, False, argparse.SUPPRESS):
+                continue
+            formatter = parser._get_formatter()
+            formatter.add_argument(action)
+            assert "default" in formatter.format_help(), f"{prog} {action.option_strings[0]}"
+            checked += 1
+    assert checked > 50
+
+
+@pytest.mark.parametrize("argv, dest, value, old", [
+    (["export", "run", "--top", "2"], "top_k", 2, "--top"),
+    (["export", "run", "--top-k", "2"], "top_k", 2, None),
+    (["report", "run", "--out", "r", "--top", "4"], "top_k", 4, "--top"),
+    (["tabulate", "--space", "toy", "--out", "t.json", "--repeats", "3"], "seeds", 3, "--repeats"),
+])
+def test_old_option_spellings_still_work_with_a_note(capsys, argv, dest, value, old):
+    args = build_parser().parse_args(argv)
+    assert getattr(args, dest) == value
+    err = capsys.readouterr().err
+    if old is None:
+        assert err == ""
+    else:
+        new = "--" + dest.replace("_", "-")
+        assert err == f"nasengine: note: {old} is deprecated; use {new}\n"
+
+
+def test_old_spellings_are_hidden_from_help_and_keep_their_exclusions(capsys):
+    text = build_parser()._subparsers._group_actions[0].choices["export"].format_help()
+    assert "--top-k" in text and "--top " not in text and "--top," not in text
+    with pytest.raises(SystemExit):  # --top, like --top-k, excludes --arch
+        build_parser().parse_args(["export", "run", "--top", "2", "--arch", "abc"])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_report_records_the_new_option_name():
+    from nasengine.cli.report import command_line
+
+    args = build_parser().parse_args(["report", "runs/a", "--out", "r"])
+    assert "--top-k 1" in command_line(args) and "--top " not in command_line(args)
+
+
+def test_export_help_lists_the_registered_formats():
+    from nasengine.export.formats import EXPORT_FORMATS, format_names
+
+    assert format_names()[:3] == ("state_dict", "pt2", "onnx") and set(format_names()) == set(EXPORT_FORMATS.names())
+    text = build_parser()._subparsers._group_actions[0].choices["export"].format_help()
+    assert "state_dict,pt2,onnx" in " ".join(text.split())
+
+
+def test_library_modules_hold_no_command_line():
+    import nasengine.search.rankcheck as rankcheck
+    import nasengine.search.tabulate as tabulate
+
+    for module in (rankcheck, tabulate):
+        assert not hasattr(module, "add_parser") and "argparse" not in vars(module)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from nasengine.testing.controllers import SMALL
-from nasengine.export import export
+from nasengine.export import export, formats
 from nasengine.cli.main import main
 from nasengine.export.export import ExportError, export_model, export_run
 from nasengine.registry import get_space
@@ -34,9 +34,9 @@ def run(capsys, *argv):
 
 def test_export_writes_every_format_with_parity(trained_run, tmp_path, capsys, monkeypatch):
     run_dir, result = trained_run
-    monkeypatch.setattr(export, "onnx_available", lambda: False)
-    code, out, _ = run(capsys, "export", str(run_dir), "--top", "2", "--out", str(tmp_path))
-    assert code == 0 and "skipping ONNX" in out
+    monkeypatch.setattr(formats, "onnx_available", lambda: False)
+    code, out, _ = run(capsys, "export", str(run_dir), "--top-k", "2", "--out", str(tmp_path))
+    assert code == 0 and "skipping onnx" in out
     ids = {r["arch_id"] for r in export.top_rows(result, 2)}
     assert {p.name for p in tmp_path.iterdir()} == ids
     for arch_id in ids:
@@ -76,7 +76,7 @@ def test_onnx_export_and_parity(trained_run, tmp_path):
 
 
 def test_explicit_onnx_without_the_extra_names_it(trained_run, capsys, monkeypatch):
-    monkeypatch.setattr(export, "onnx_available", lambda: False)
+    monkeypatch.setattr(formats, "onnx_available", lambda: False)
     code, _, err = run(capsys, "export", str(trained_run[0]), "--format", "pt2,onnx")
     assert code == 2 and 'optional extra "onnx"' in err and err.count("\n") == 1
 
@@ -103,14 +103,14 @@ def test_run_without_weights_says_how_to_train(tmp_path, capsys):
     cfg = SearchConfig(space="shufflenet", space_config=dict(SMALL), controller="random", evaluator="table",
                        evaluator_options={"path": str(table)}, trials=2, out=str(tmp_path / "run"))
     run_search(cfg, progress=False)
-    code, _, err = run(capsys, "export", str(tmp_path / "run"), "--top", "1")
+    code, _, err = run(capsys, "export", str(tmp_path / "run"), "--top-k", "1")
     assert code == 2 and "no trained weights" in err and "nasengine train --arch" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv,message", [
     (["--format", "tflite"], "unknown export format"),
     (["--arch", "ffffffffffff"], "no completed trial has that id"),
-    (["--top", "0"], "--top must be >= 1"),
+    (["--top-k", "0"], "--top-k must be >= 1"),
 ])
 def test_cli_errors_are_one_line(trained_run, capsys, argv, message):
     code, _, err = run(capsys, "export", str(trained_run[0]), *argv)
@@ -132,8 +132,8 @@ def test_architecture_folder_exports_in_place(tmp_path, capsys):
     code, out, _ = run(capsys, "export", str(tmp_path), "--format", "pt2")
     assert code == 0 and arch.id in out
     assert json.loads((tmp_path / "parity.json").read_text())["ok"] and (tmp_path / "model.pt2").is_file()
-    code, _, err = run(capsys, "export", str(tmp_path), "--top", "2")
-    assert code == 2 and "--top and --arch apply to search runs" in err
+    code, _, err = run(capsys, "export", str(tmp_path), "--top-k", "2")
+    assert code == 2 and "--top-k and --arch apply to search runs" in err
 
 
 def test_top_rows_follow_the_front_of_the_searched_objective():

@@ -7,6 +7,7 @@ import pytest
 from nasengine.cli.main import main
 from nasengine.evaluators.table import TableEvaluator
 from nasengine.search.tabulate import all_archs, tabulate
+from tests import toy_space  # noqa: F401  registers the "toy" space
 from tests.toy_space import ToySpace
 
 
@@ -40,10 +41,23 @@ def test_tabulate_refuses_huge_spaces(capsys, tmp_path):
     assert "tabulate handles at most" in capsys.readouterr().err
 
 
-def test_tabulate_repeats_average_over_seeds(tmp_path):
-    table = tabulate(ToySpace(), tmp_path / "r.json", repeats=2, progress=False, epochs=1)
+def test_tabulate_seeds_average_over_seeds(tmp_path):
+    table = tabulate(ToySpace(), tmp_path / "r.json", seeds=2, progress=False, epochs=1)
     entry = table["entries"][0]
     assert len(entry["accs"]) == 2 and entry["acc"] == pytest.approx(sum(entry["accs"]) / 2)
-    assert table["train"]["repeats"] == 2
-    with pytest.raises(ValueError, match="repeats must be >= 1"):
-        tabulate(ToySpace(), tmp_path / "z.json", repeats=0, progress=False)
+    assert table["train"]["repeats"] == 2  # the key tables have always used
+    with pytest.raises(ValueError, match="seeds must be >= 1"):
+        tabulate(ToySpace(), tmp_path / "z.json", seeds=0, progress=False)
+
+
+@pytest.mark.parametrize("option", ["--seeds", "--repeats"])
+def test_tabulate_cli_seeds_and_its_old_spelling(tmp_path, capsys, option):
+    out = tmp_path / "t.json"
+    assert main(["tabulate", "--space", "toy", "--epochs", "1", option, "2", "--out", str(out), "--quiet"]) == 0
+    table = json.loads(out.read_text())
+    assert table["train"]["repeats"] == 2 and all(len(e["accs"]) == 2 for e in table["entries"])
+    err = capsys.readouterr().err
+    if option == "--repeats":
+        assert err == "nasengine: note: --repeats is deprecated; use --seeds\n"
+    else:
+        assert "deprecated" not in err

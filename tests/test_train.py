@@ -75,3 +75,36 @@ def test_bn_recalibration_replaces_stale_statistics():
 def test_train_config_validation(kwargs):
     with pytest.raises(ValueError):
         TrainConfig(**kwargs)
+
+
+def test_train_arch_writes_a_run_folder(tmp_path):
+    import json
+
+    import yaml
+
+    from nasengine.train.run import train_arch
+    from tests.toy_space import ToySpace
+
+    space = ToySpace()
+    arch = space.arch({"kernel": "k3", "width": 8})
+    epochs = []
+    metrics = train_arch(space, arch, TrainConfig(epochs=2, lr=0.1), tmp_path / "run", progress=False,
+                         on_epoch=lambda r: epochs.append(r["epoch"]))
+    assert epochs == [1, 2] and metrics["arch_id"] == arch.id and metrics["val_acc"] > 0.2  # chance is 0.1
+    assert metrics == json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["cost"] == space.cost(arch).to_dict() and len(metrics["history"]) == 2
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["space"] == "toy" and config["dataset"] == {"name": "digits", "data_root": None, "augment": False}
+    model = space.build(arch)
+    model.load_state_dict(torch.load(tmp_path / "run" / "weights.pt"))
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_train_arch_refuses_a_class_count_mismatch_before_writing(tmp_path):
+    from nasengine.train.run import train_arch
+    from tests.toy_space import ToySpace
+
+    space = ToySpace(num_classes=5)
+    with pytest.raises(ValueError, match="digits has 10 classes .* add --set num_classes=10"):
+        train_arch(space, space.arch({"kernel": "k3", "width": 4}), TrainConfig(epochs=1), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -15,7 +15,7 @@ from typing import Any
 import optuna
 
 from nasengine.controller import suggest_arch
-from nasengine.bench.suites import suite
+from nasengine.bench.base import BenchSuite
 from nasengine.evaluators.table import TableEvaluator
 from nasengine.registry import CONTROLLERS, get_space
 
@@ -36,15 +36,17 @@ def regret_curve(name: str, space: Any, table: TableEvaluator, seed: int, trials
     return curve
 
 
-@suite("controllers")
 def bench_controllers(args: argparse.Namespace) -> list[dict[str, Any]]:
-    path = Path(args.table or DEFAULT_TABLE)
+    for name in ("seeds", "trials"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    path = Path(args.table)
     if not path.is_file():
         raise ValueError(f"table {str(path)!r} does not exist; make one with `nasengine tabulate` or pass --table")
     doc = json.loads(path.read_text())
     space = get_space(doc["space"], **doc["config"])
     table = TableEvaluator(space, path=path)
-    names = args.controllers.split(",") if args.controllers else list(DEFAULT_CONTROLLERS)
+    names = [n.strip() for n in args.controllers.split(",") if n.strip()]
     unknown = [n for n in names if n not in CONTROLLERS]
     if unknown:
         raise ValueError(f"unknown controller(s) {unknown}; available: {', '.join(CONTROLLERS.names())}")
@@ -60,3 +62,14 @@ def bench_controllers(args: argparse.Namespace) -> list[dict[str, Any]]:
         row["curve"] = [round(v, 5) for v in mean]
         rows.append(row)
     return rows
+
+
+def _controllers_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", default=DEFAULT_TABLE, help="benchmark table (made by `nasengine tabulate`)")
+    p.add_argument("--controllers", default=",".join(DEFAULT_CONTROLLERS), help="comma-separated controller names")
+    p.add_argument("--seeds", type=int, default=10, help="seeds per controller")
+    p.add_argument("--trials", type=int, default=50, help="trials per search")
+
+
+CONTROLLERS_SUITE = BenchSuite(help="controllers replayed on a tabulated benchmark: mean regret curves",
+                               add_arguments=_controllers_arguments, run=bench_controllers)

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from nasengine.bench.suites import suite
+from nasengine.bench.base import BenchSuite
 from nasengine.data.datasets import load_dataset
 from nasengine.dynamic import (BackboneConfig, DynamicTrainConfig, GatedConfig, GatedNetwork, RNPConfig,
                                RNPNetwork, dense_reference, evaluate_dynamic, evaluate_full_path, load_dynamic,
@@ -67,11 +67,11 @@ def timed_devices(name: str) -> list[str]:
     return ["cpu"] + ([str(device)] if device.type == "cuda" else [])
 
 
-@suite("dynamic")
 def bench_dynamic(args: argparse.Namespace) -> list[dict[str, Any]]:
-    threads = args.threads or 1
-    if threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {threads}")
+    threads = args.threads
+    for name in ("threads", "repeats"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
     devices = timed_devices(args.device)
     models = []
     if args.dynamic_run:
@@ -84,7 +84,7 @@ def bench_dynamic(args: argparse.Namespace) -> list[dict[str, Any]]:
     else:
         data = load_dataset("digits", image_size=32, channels=3)
         train_loader, _, test_loader = data.loaders(64, seed=0)
-        methods = [m.strip() for m in (args.methods or "rnp,skipnet").split(",") if m.strip()]
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
         unknown = [m for m in methods if m not in SCHEDULES]
         if unknown:
             raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(SCHEDULES)}")
@@ -130,3 +130,18 @@ def bench_dynamic(args: argparse.Namespace) -> list[dict[str, Any]]:
                              "meets_goal": report["efficiency"] >= EFFICIENCY_GOALS[batch], "model": source})
         model.cpu()
     return rows
+
+
+def _dynamic_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--methods", default="rnp,skipnet", help=f"comma-separated dynamic methods ({', '.join(SCHEDULES)})")
+    p.add_argument("--dynamic-run", action="append", help="time this trained dynamic run instead of training one "
+                                                          "(repeatable)")
+    p.add_argument("--width-mult", type=float, default=1.0, help="backbone width multiplier")
+    p.add_argument("--train-epochs", type=int, help="backbone pre-training epochs (default: the method's schedule)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads while timing")
+    p.add_argument("--repeats", type=int, default=20, help="timed calls per measurement (the median is kept)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda and auto also time on CUDA when available)")
+
+
+DYNAMIC_SUITE = BenchSuite(help="dynamic vs dense wall-clock at batch 1 and 64, next to the MAC reduction",
+                           add_arguments=_dynamic_arguments, run=bench_dynamic)

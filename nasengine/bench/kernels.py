@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from nasengine.bench.suites import suite
+from nasengine.bench.base import BenchSuite
 from nasengine.kernels import dispatch, reference
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.timing import time_calls
@@ -130,11 +130,10 @@ def bucket_rows(device: torch.device, repeats: int) -> list[dict[str, Any]]:
     return rows
 
 
-@suite("kernels")
 def bench_kernels(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Fused vs unfused gate head, prefix epilogue and route bucketing."""
     device = _device(args)
-    repeats = getattr(args, "repeats", 20)
+    repeats = args.repeats
     if repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {repeats}")
     if device.type != "cuda":
@@ -142,3 +141,12 @@ def bench_kernels(args: argparse.Namespace) -> list[dict[str, Any]]:
               "(fused_ms/speedup null) on the smaller cases")
     torch.manual_seed(0)
     return gate_rows(device, repeats) + epilogue_rows(device, repeats) + bucket_rows(device, repeats)
+
+
+def _kernels_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--repeats", type=int, default=20, help="calls per timing")
+
+
+KERNELS_SUITE = BenchSuite(help="fused Triton gating ops vs the unfused PyTorch sequence",
+                           add_arguments=_kernels_arguments, run=bench_kernels)

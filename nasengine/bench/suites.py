@@ -1,4 +1,5 @@
-"""``nasengine bench SUITE``: measured figures, printed as a table and written as JSON.
+"""Bench reports (``write_report``: rows next to the machine and library versions) and the
+``cost`` suite.
 
 Every report records the machine and library versions next to each figure. Ratios are
 measured within one process so they stay comparable on a noisy machine.
@@ -13,23 +14,12 @@ import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
+from nasengine.bench.base import BenchSuite
 from nasengine.registry import get_space
-
-SUITES: dict[str, Callable[[argparse.Namespace], list[dict[str, Any]]]] = {}
-
-
-def suite(name: str) -> Callable:
-    def add(fn: Callable) -> Callable:
-        if name in SUITES:
-            raise ValueError(f"bench suite {name!r} is already registered")
-        SUITES[name] = fn
-        return fn
-
-    return add
 
 
 def machine_info() -> dict[str, Any]:
@@ -57,25 +47,6 @@ def write_report(name: str, rows: list[dict[str, Any]], out: str | Path) -> Path
     return path
 
 
-def print_table(rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    keys = [k for k in rows[0] if not isinstance(rows[0][k], (list, dict))]  # curves go to JSON only
-    cells = [[_fmt(r.get(k)) for k in keys] for r in rows]
-    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
-    print("  ".join(k.ljust(w) for k, w in zip(keys, widths)))
-    for c in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(c, widths)))
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
-
-
 # Configurations timed by ``bench cost``: the published settings and small ones.
 COST_CASES: list[tuple[str, dict[str, Any]]] = [
     ("shufflenet", {}),
@@ -86,11 +57,12 @@ COST_CASES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@suite("cost")
 def bench_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Architectures per second of ``space.cost`` (after the one-off table build)."""
-    rows = []
     n = args.samples
+    if n < 1:
+        raise ValueError(f"--samples must be >= 1, got {n}")
+    rows = []
     for name, config in COST_CASES:
         space = get_space(name, **config)
         t0 = time.perf_counter()
@@ -106,35 +78,9 @@ def bench_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="run a benchmark suite and write JSON under reports/bench/")
-    p.add_argument("suite", choices=sorted(SUITES))
-    p.add_argument("--out", help="JSON file (default reports/bench/SUITE.json)")
-    p.add_argument("--samples", type=int, default=20000, help="architectures per space (cost suite)")
-    p.add_argument("--table", help="benchmark table (controllers suite)")
-    p.add_argument("--controllers", help="comma-separated controller names (controllers suite)")
-    p.add_argument("--seeds", type=int, default=10, help="seeds per controller / retrained net (controllers, metapruning)")
-    p.add_argument("--trials", type=int, default=50, help="trials per search (controllers, metapruning suites)")
-    p.add_argument("--pretrain-epochs", type=int, default=30, help="PruningNet training epochs (metapruning suite)")
-    p.add_argument("--retrain-epochs", type=int, default=30, help="from-scratch training epochs (metapruning suite)")
-    p.add_argument("--max-macs", help="MACs limit, e.g. 400K (metapruning suite; default: the uniform 0.5x net's)")
-    p.add_argument("--archs", type=int, default=8, help="sampled architectures per case (supernet suite)")
-    p.add_argument("--repeats", type=int, default=20, help="timed steps per architecture (supernet suite) / calls per timing (kernels suite)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (kernels suite)")
-    p.add_argument("--methods", help="comma-separated dynamic methods (dynamic suite; default rnp,skipnet)")
-    p.add_argument("--dynamic-run", action="append", help="time this trained dynamic run instead of training one (dynamic suite; repeatable)")
-    p.add_argument("--width-mult", type=float, default=1.0, help="backbone width multiplier (dynamic suite)")
-    p.add_argument("--train-epochs", type=int, help="backbone pre-training epochs (dynamic suite)")
-    p.add_argument("--threads", type=int, help="torch threads while timing (dynamic suite; default 1)")
-    p.set_defaults(func=cmd_bench)
+def _cost_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--samples", type=int, default=20000, help="architectures per space")
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    for name in ("samples", "seeds", "trials"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
-    rows = SUITES[args.suite](args)
-    print_table(rows)
-    path = write_report(args.suite, rows, args.out or f"reports/bench/{args.suite}.json")
-    print(f"wrote {path}")
-    return 0
+COST = BenchSuite(help="architectures per second of the analytic cost model", add_arguments=_cost_arguments,
+                  run=bench_cost)

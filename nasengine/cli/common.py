@@ -1,8 +1,12 @@
-"""Helpers shared by CLI commands: ``--set key=value`` parsing and arch resolution."""
+"""Helpers shared by CLI commands: ``--set key=value`` parsing, arch resolution, the help
+formatter every subcommand uses and hidden aliases of renamed options."""
 
 from __future__ import annotations
 
+import argparse
+import copy
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +90,50 @@ def read_arch_text(arg: str) -> str | None:
     if path.suffix == ".json" or "/" in arg:
         raise UsageError(f"--arch file {arg!r} does not exist")
     return None
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default in ``--help`` unless it is unset or its help already says it."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        if action.help is None and _shows_default(action):  # argparse prints no line for an option without help
+            action = copy.copy(action)
+            action.help = "default: %(default)s"
+        super().add_argument(action)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        return f"{text} (default: %(default)s)" if _shows_default(action) and "default" not in text else text
+
+
+def _shows_default(action: argparse.Action) -> bool:
+    return bool(action.option_strings) and action.default not in (None, False, argparse.SUPPRESS)
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose help shows defaults; subcommand parsers inherit the class,
+    so every ``nasengine`` subcommand gets it without passing ``formatter_class`` each time."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+class _DeprecatedAlias(argparse.Action):
+    def __init__(self, option_strings: list[str], dest: str, *, new: str, **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(f"nasengine: note: {option_string} is deprecated; use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def deprecated_alias(parser: Any, old: str, new: str, **kwargs: Any) -> None:
+    """Accept the old spelling ``old`` of option ``new`` (hidden from ``--help``), with a one-line
+    note on stderr. ``parser`` may be a parser or an argument group; ``kwargs`` (``type``...)
+    must match the new option's."""
+    dest = new.lstrip("-").replace("-", "_")
+    parser.add_argument(old, dest=dest, action=_DeprecatedAlias, new=new, help=argparse.SUPPRESS,
+                        default=argparse.SUPPRESS, **kwargs)

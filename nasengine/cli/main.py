@@ -1,4 +1,8 @@
-"""The ``nasengine`` command line. Bad input prints one line and exits with code 2."""
+"""The ``nasengine`` command line. Bad input prints one line and exits with code 2.
+
+Each subcommand lives in its own ``nasengine.cli`` module, which parses arguments and calls
+the library; ``--help`` of every subcommand shows the defaults.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,17 @@ import argparse
 import sys
 
 from nasengine import __version__
-from nasengine.bench import controllers as _bc, dynamic as _bd, kernels as _bk, metapruning as _bm, supernet as _bs  # noqa: F401
-from nasengine.bench import suites as bench
-from nasengine.cli import dynamic as cli_dynamic, export as cli_export, latency as cli_latency, report as cli_report
-from nasengine.cli import search as cli_search, space as cli_space, train as cli_train
-from nasengine.search import rankcheck, tabulate
 from nasengine.arch import ArchError
-from nasengine.cli.common import UsageError
+from nasengine.cli import bench as cli_bench, dynamic as cli_dynamic, export as cli_export, latency as cli_latency
+from nasengine.cli import rankcheck as cli_rankcheck, report as cli_report, search as cli_search, space as cli_space
+from nasengine.cli import tabulate as cli_tabulate, train as cli_train
+from nasengine.cli.common import Parser, UsageError
 from nasengine.data.datasets import DataError
 from nasengine.registry import PluginLoadError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nasengine", description="Neural architecture search and dynamic networks for PyTorch.")
+    parser = Parser(prog="nasengine", description="Neural architecture search and dynamic networks for PyTorch.")
     parser.add_argument("--version", action="version", version=f"nasengine {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     cli_space.add_parsers(sub)
@@ -27,10 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     cli_latency.add_parser(sub)
     cli_export.add_parser(sub)
     cli_dynamic.add_parser(sub)
-    tabulate.add_parser(sub)
-    rankcheck.add_parser(sub)
+    cli_tabulate.add_parser(sub)
+    cli_rankcheck.add_parser(sub)
     cli_report.add_parser(sub)
-    bench.add_parser(sub)
+    cli_bench.add_parser(sub)
     return parser
 
 
@@ -46,5 +48,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nasengine: interrupted; finished work is saved (run the same command to resume)", file=sys.stderr)
         return 130
-
-

@@ -6,10 +6,10 @@ import argparse
 import shlex
 from pathlib import Path
 
-from nasengine.cli.common import UsageError
+from nasengine.cli.common import UsageError, deprecated_alias
 from nasengine.data.datasets import DATASETS
 
-DEFAULTS = {"seeds": 3, "epochs": 10, "top": 1, "batch_size": 64, "lr": 0.05, "baseline_size": 32,
+DEFAULTS = {"seeds": 3, "epochs": 10, "top_k": 1, "batch_size": 64, "lr": 0.05, "baseline_size": 32,
             "latency_runs": 50}
 
 
@@ -21,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "torchvision:shufflenet_v2_x0_5,timm:mobilenetv3_small_050")
     p.add_argument("--seeds", type=int, default=DEFAULTS["seeds"], help="trainings per network (mean +- std)")
     p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="epochs per training, same for all")
-    p.add_argument("--top", type=int, default=DEFAULTS["top"], help="best architectures retrained per run")
+    p.add_argument("--top-k", type=int, default=DEFAULTS["top_k"], help="best architectures retrained per run")
+    deprecated_alias(p, "--top", "--top-k", type=int)
     p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
     p.add_argument("--baseline-size", type=int, default=DEFAULTS["baseline_size"],
@@ -42,14 +43,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     for run in args.runs:
         if not (Path(run) / "result.json").is_file():
             raise UsageError(f"RUN {run!r} has no result.json (pass folders written by `nasengine search --out`)")
-    for name in ("seeds", "epochs", "top", "batch_size", "baseline_size", "latency_runs"):
+    for name in ("seeds", "epochs", "top_k", "batch_size", "baseline_size", "latency_runs"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     from nasengine.report.document import ReportConfig, make_report
 
     retrain = RetrainConfig(epochs=args.epochs, seeds=args.seeds, batch_size=args.batch_size, lr=args.lr,
                             baseline_size=args.baseline_size, latency_runs=args.latency_runs)
-    cfg = ReportConfig(runs=tuple(args.runs), baselines=tuple(str(s) for s in specs), retrain=retrain, top=args.top,
+    cfg = ReportConfig(runs=tuple(args.runs), baselines=tuple(str(s) for s in specs), retrain=retrain, top=args.top_k,
                        dataset=args.dataset, data_root=args.data_root, out=args.out, command=command_line(args))
     files = make_report(cfg, progress=not args.quiet)
     print(f"wrote {files['markdown']}, {files['html']} and {len(files) - 2} figures in {args.out}/")
@@ -63,7 +64,7 @@ def command_line(args: argparse.Namespace) -> str:
     if args.baselines:
         parts += ["--baselines", args.baselines]
     for name, default in DEFAULTS.items():
-        if name in ("seeds", "epochs", "top") or getattr(args, name) != default:
+        if name in ("seeds", "epochs", "top_k") or getattr(args, name) != default:
             parts += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     for name in ("dataset", "data_root"):
         if getattr(args, name) is not None:

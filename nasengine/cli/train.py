@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from pathlib import Path
 
-import torch
-import yaml
-
-from nasengine.cli.common import UsageError, parse_sets, resolve_arch
-from nasengine.data.datasets import DATASETS, load_dataset
-from nasengine.train.loop import OPTIMIZERS, TrainConfig, evaluate, fit
+from nasengine.cli.common import parse_sets, resolve_arch
+from nasengine.data.datasets import DATASETS
+from nasengine.train.loop import OPTIMIZERS, TrainConfig
+from nasengine.train.run import train_arch
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,48 +33,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     space, arch = resolve_arch(args.arch, args.space, parse_sets(args.set))
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {args.device}: CUDA is not available on this machine")
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
                       weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, seed=args.seed,
                       device=args.device)
-    data = load_dataset(args.dataset, data_root=args.data_root, image_size=space.config.input_size,
-                        channels=space.config.in_channels, augment=args.augment)
-    if data.num_classes != space.config.num_classes:
-        raise UsageError(f"{args.dataset} has {data.num_classes} classes but the architecture has "
-                         f"num_classes={space.config.num_classes}; add --set num_classes={data.num_classes}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "arch.json").write_text(arch.to_json(indent=2) + "\n")
-    resolved = {"space": arch.space, "space_config": space.config.to_dict(), "train": cfg.to_dict(),
-                "dataset": {"name": args.dataset, "data_root": args.data_root, "augment": args.augment}}
-    (out / "config.yaml").write_text(yaml.safe_dump(_plain(resolved), sort_keys=False))
-
-    torch.manual_seed(args.seed)
-    model = space.build(arch)
-    train_loader, val_loader, test_loader = data.loaders(cfg.batch_size, seed=args.seed)
-    t0 = time.perf_counter()
 
     def report(record: dict) -> None:
         print(f"epoch {record['epoch']:>3}  loss {record['train_loss']:.4f}  val acc {record['val_acc']:.4f}", flush=True)
 
-    history = fit(model, train_loader, val_loader, cfg, checkpoint=out / "checkpoint.pt", progress=not args.quiet,
-                  on_epoch=report)
-    test = evaluate(model, test_loader, device=cfg.device)
-    torch.save(model.state_dict(), out / "weights.pt")
-    cost = space.cost(arch)
-    metrics = {"arch_id": arch.id, "cost": cost.to_dict(), "val_acc": history[-1]["val_acc"], "test_acc": test["acc"],
-               "history": history, "seconds": time.perf_counter() - t0}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (out / "checkpoint.pt").unlink(missing_ok=True)
-    print(f"val acc {metrics['val_acc']:.4f}  test acc {test['acc']:.4f}  ({cost})")
-    print(f"saved weights, metrics and config in {out}/")
+    metrics = train_arch(space, arch, cfg, args.out, dataset=args.dataset, data_root=args.data_root,
+                         augment=args.augment, progress=not args.quiet, on_epoch=report)
+    print(f"val acc {metrics['val_acc']:.4f}  test acc {metrics['test_acc']:.4f}  ({space.cost(arch)})")
+    print(f"saved weights, metrics and config in {args.out}/")
     return 0
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

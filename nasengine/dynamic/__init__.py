@@ -12,9 +12,10 @@ skipped blocks never called. ``load_dynamic(folder)`` returns a trained network.
 from __future__ import annotations
 
 from nasengine.dynamic.backbones import BACKBONES, BackboneConfig
-from nasengine.dynamic.gated import GATED_METHODS, GATES, GatedConfig, GatedNetwork
+from nasengine.dynamic.gated import GATES, GatedConfig, GatedNetwork
 from nasengine.dynamic.gated_training import GatedRecipe
-from nasengine.dynamic.io import METHODS, build_dynamic, load_dynamic, save_dynamic
+from nasengine.dynamic.io import build_dynamic, load_dynamic, save_dynamic
+from nasengine.dynamic.methods import DYNAMIC_METHODS, DynamicMethod
 from nasengine.dynamic.metrics import dense_reference, evaluate_dynamic, evaluate_full_path
 from nasengine.dynamic.rnp import RNPConfig, RNPNetwork
 from nasengine.dynamic.rnp_training import RNPRecipe
@@ -23,15 +24,14 @@ from nasengine.dynamic.trainer import DynamicTrainConfig, train_dynamic
 
 
 def recipe_for(method: str) -> RNPRecipe | GatedRecipe:
-    """The training recipe of ``method``."""
-    if method == "rnp":
-        return RNPRecipe()
-    if method in GATED_METHODS:
-        return GatedRecipe()
-    raise ValueError(f"unknown dynamic method {method!r}; choose one of {', '.join(METHODS)}")
+    """The training recipe of ``method`` (a name in ``DYNAMIC_METHODS``)."""
+    if method not in DYNAMIC_METHODS:
+        raise ValueError(f"unknown dynamic method {method!r}; choose one of {', '.join(DYNAMIC_METHODS.names())}")
+    return DYNAMIC_METHODS.get(method).recipe()
 
 
-__all__ = ["BACKBONES", "GATES", "METHODS", "BackboneConfig", "DynamicTrainConfig", "GatedConfig", "GatedNetwork",
+__all__ = ["BACKBONES", "DYNAMIC_METHODS", "GATES", "BackboneConfig", "DynamicMethod", "DynamicTrainConfig",
+           "GatedConfig", "GatedNetwork",
            "GatedRecipe", "RNPConfig", "RNPNetwork", "RNPRecipe", "build_dynamic", "compare_speed", "dense_reference",
            "evaluate_dynamic", "evaluate_full_path", "load_dynamic", "recipe_for", "save_dynamic", "speed_report",
            "train_dynamic"]

@@ -11,20 +11,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from nasengine.dynamic.gated import GatedConfig, GatedNetwork
-from nasengine.dynamic.rnp import RNPConfig, RNPNetwork
+from nasengine.dynamic.methods import DYNAMIC_METHODS
 
-METHODS = ("rnp", "skipnet", "routing")
 FORMAT = 1
 
 
 def build_dynamic(method: str, config: dict[str, Any]) -> nn.Module:
-    """A fresh network of ``method`` from its config dict (as written by ``save_dynamic``)."""
-    if method == "rnp":
-        return RNPNetwork(RNPConfig.from_dict(config))
-    if method in ("skipnet", "routing"):
-        return GatedNetwork(GatedConfig.from_dict({**config, "method": method}))
-    raise ValueError(f"unknown dynamic method {method!r}; choose one of {', '.join(METHODS)}")
+    """A fresh network of ``method`` (a name in ``DYNAMIC_METHODS``) from its config dict
+    (as written by ``save_dynamic``)."""
+    if method not in DYNAMIC_METHODS:
+        raise ValueError(f"unknown dynamic method {method!r}; choose one of {', '.join(DYNAMIC_METHODS.names())}")
+    return DYNAMIC_METHODS.get(method).build(config)
 
 
 def save_dynamic(model: nn.Module, folder: str | Path, *, extra: dict[str, Any] | None = None) -> Path:

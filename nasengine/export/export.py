@@ -4,15 +4,14 @@
 ``export_run`` (``nasengine export``) adds the deployable forms: ``model.pt2`` (a
 ``torch.export`` program), ``model.onnx`` (with the ``onnx`` extra) and ``parity.json``, the
 largest output difference of each form from the in-memory model on fixed seeded inputs; a
-difference above the tolerance fails the export.
+difference above the tolerance fails the export. The forms are the formats registered in
+``EXPORT_FORMATS`` (``nasengine.export.formats``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,11 +20,8 @@ from torch import nn
 
 from nasengine.arch import Arch
 from nasengine.evaluators.base import Evaluator
+from nasengine.export.formats import EXPORT_FORMATS, format_names
 from nasengine.space import SearchSpace
-
-#: Export formats: weights (``weights.pt``), ``torch.export`` program, ONNX.
-FORMATS = ("state_dict", "pt2", "onnx")
-ONNX_EXTRA = 'the optional extra "onnx" (pip install "nasengine[onnx]")'
 
 
 class ExportError(ValueError):
@@ -83,16 +79,18 @@ def export_top(out: str | Path, space: SearchSpace, result: dict[str, Any], k: i
 def parse_formats(text: str | None) -> tuple[tuple[str, ...], bool]:
     """``"pt2,onnx"`` -> formats and whether they were asked for explicitly (``None``: all)."""
     if text is None:
-        return FORMATS, False
+        return format_names(), False
     formats = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
-    bad = [f for f in formats if f not in FORMATS]
+    bad = [f for f in formats if f not in EXPORT_FORMATS]
     if bad or not formats:
-        raise ExportError(f"unknown export format(s) {bad or [text]}; choose from {', '.join(FORMATS)}")
-    return formats, True
+        raise ExportError(f"unknown export format(s) {bad or [text]}; choose from {', '.join(format_names())}")
+    return tuple(name for name in format_names() if name in formats), True  # written in the registry's order
 
 
-def onnx_available() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxscript"))
+def unavailable_formats(formats: Sequence[str]) -> dict[str, str]:
+    """``{format: what it needs}`` for those of ``formats`` that cannot be written here."""
+    missing = {name: EXPORT_FORMATS.get(name).missing() for name in formats}
+    return {name: need for name, need in missing.items() if need is not None}
 
 
 def parity_inputs(space: SearchSpace, *, batch: int = 2, seed: int = 0) -> torch.Tensor:
@@ -102,8 +100,9 @@ def parity_inputs(space: SearchSpace, *, batch: int = 2, seed: int = 0) -> torch
 
 
 def export_model(space: SearchSpace, arch: Arch, model: nn.Module, folder: str | Path,
-                 formats: Sequence[str] = FORMATS, *, tolerance: float = 1e-4, seed: int = 0) -> dict[str, Any]:
-    """Write ``formats`` of ``model`` (built for ``arch``) into ``folder`` with ``parity.json``.
+                 formats: Sequence[str] | None = None, *, tolerance: float = 1e-4, seed: int = 0) -> dict[str, Any]:
+    """Write ``formats`` (default all) of ``model`` (built for ``arch``) into ``folder`` with
+    ``parity.json``.
 
     Each form is reloaded from disk and run on ``parity_inputs``; its largest absolute
     difference from ``model`` must be at most ``tolerance * max(1, max |output|)``.
@@ -118,22 +117,12 @@ def export_model(space: SearchSpace, arch: Arch, model: nn.Module, folder: str |
     bound = tolerance * max(1.0, reference.abs().max().item())
     diffs: dict[str, float] = {}
     notes: list[str] = []
-    if "state_dict" in formats:
-        torch.save(model.state_dict(), folder / "weights.pt")
-        fresh = space.build(arch)
-        fresh.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
-        diffs["state_dict"] = _max_diff(fresh.eval(), x, reference)
-    if "pt2" in formats:
-        program, dynamic = _export_program(model, x)
-        torch.export.save(program, folder / "model.pt2")
-        diffs["pt2"] = _max_diff(torch.export.load(folder / "model.pt2").module(), x, reference)
-        if not dynamic:
-            notes.append("model.pt2 has a fixed batch size of 2 (dynamic batch export failed)")
-    if "onnx" in formats:
-        _export_onnx(model, x, folder / "model.onnx")
-        output, runtime = _run_onnx(folder / "model.onnx", x)
-        diffs["onnx"] = float((torch.from_numpy(output) - reference).abs().max())
-        notes.append(f"model.onnx checked with {runtime}")
+    for name in format_names() if formats is None else formats:
+        need = EXPORT_FORMATS.get(name).missing()
+        if need is not None:
+            raise ExportError(f"the {name} format needs {need}")
+        diffs[name], more = EXPORT_FORMATS.get(name).write(space, arch, model, x, reference, folder)
+        notes += more
     record = {"arch_id": arch.id, "inputs": {"shape": list(x.shape), "seed": seed, "dtype": "float32"},
               "tolerance": bound, "max_abs_diff": diffs, "ok": all(d <= bound for d in diffs.values()),
               "torch": torch.__version__, "notes": notes}
@@ -145,53 +134,17 @@ def export_model(space: SearchSpace, arch: Arch, model: nn.Module, folder: str |
     return record
 
 
-def _max_diff(module: nn.Module, x: torch.Tensor, reference: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float((module(x) - reference).abs().max())
-
-
-def _export_program(model: nn.Module, x: torch.Tensor) -> tuple[Any, bool]:
-    """A ``torch.export`` program with a dynamic batch size when the model allows it."""
-    try:
-        batch = torch.export.Dim("batch", min=1)
-        return torch.export.export(model, (x,), dynamic_shapes=({0: batch},)), True
-    except Exception:  # some models specialise on the batch size; a static program still serves
-        return torch.export.export(model, (x,)), False
-
-
-def _export_onnx(model: nn.Module, x: torch.Tensor, path: Path) -> None:
-    if not onnx_available():
-        raise ExportError(f"ONNX export needs {ONNX_EXTRA}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(model, (x,), dynamo=True, dynamic_shapes=({0: "batch"},), verbose=False)
-    program.save(str(path))
-
-
-def _run_onnx(path: Path, x: torch.Tensor) -> tuple[Any, str]:
-    """Run an ONNX file with onnxruntime when installed, else onnx's reference evaluator."""
-    if importlib.util.find_spec("onnxruntime") is not None:
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(None, {session.get_inputs()[0].name: x.numpy()})[0], "onnxruntime"
-    from onnx.reference import ReferenceEvaluator
-
-    evaluator = ReferenceEvaluator(str(path))
-    return evaluator.run(None, {evaluator.input_names[0]: x.numpy()})[0], "onnx.reference"
-
-
 def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None = None,
-               formats: Sequence[str] = FORMATS, explicit: bool = False, out: str | Path | None = None,
+               formats: Sequence[str] | None = None, explicit: bool = False, out: str | Path | None = None,
                tolerance: float = 1e-4) -> list[tuple[Path, dict[str, Any]]]:
     """Export architectures of a search run folder (``result.json``) or of one architecture
     folder (``arch.json`` + ``weights.pt``, as ``nasengine train`` writes).
 
     Args:
         run: The folder.
-        top: Export the best ``top`` trials (default 3); or ``arch_id`` (a unique prefix).
-        formats: Subset of ``FORMATS``; ONNX is skipped when its extra is missing unless
-            ``explicit`` (then it is an error).
+        top: Export the best ``top`` trials (default 3; ``--top-k``); or ``arch_id`` (a unique prefix).
+        formats: Names in ``EXPORT_FORMATS`` (default all); one that cannot be written here
+            (ONNX without its extra) is skipped, unless ``explicit`` (then it is an error).
         out: Parent folder of the ``<arch-id>/`` folders (default ``RUN/exports``; an
             architecture folder is exported in place).
         tolerance: Relative parity tolerance.
@@ -202,11 +155,12 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
     from nasengine.registry import get_space  # the orchestration floor may reach the plug-ins
 
     run = Path(run)
-    formats = tuple(formats)
-    if "onnx" in formats and not onnx_available():
-        if explicit:
-            raise ExportError(f"--format onnx needs {ONNX_EXTRA}")
-        formats = tuple(f for f in formats if f != "onnx")
+    formats = format_names() if formats is None else tuple(formats)
+    missing = unavailable_formats(formats)
+    if missing and explicit:
+        name, need = next(iter(missing.items()))
+        raise ExportError(f"--format {name} needs {need}")
+    formats = tuple(f for f in formats if f not in missing)
     jobs: list[tuple[SearchSpace, Arch, dict[str, Any], Path | None, Path]] = []
     if (run / "result.json").is_file():
         result = json.loads((run / "result.json").read_text())
@@ -221,7 +175,7 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
             jobs.append((space, arch, doc, weights, parent / arch.id))
     elif (run / "arch.json").is_file():
         if top is not None or arch_id is not None:
-            raise ExportError(f"{run} holds one architecture; --top and --arch apply to search runs")
+            raise ExportError(f"{run} holds one architecture; --top-k and --arch apply to search runs")
         doc = _read_doc(run)
         arch = Arch.from_dict(doc)
         space = get_space(arch.space, **dict(arch.config))
@@ -250,10 +204,10 @@ def _read_doc(folder: Path) -> dict[str, Any] | None:
 
 def _select(result: dict[str, Any], top: int | None, arch_id: str | None) -> list[dict[str, Any]]:
     if top is not None and arch_id is not None:
-        raise ExportError("give --top or --arch, not both")
+        raise ExportError("give --top-k or --arch, not both")
     if arch_id is None:
         if top is not None and top < 1:
-            raise ExportError(f"--top must be >= 1, got {top}")
+            raise ExportError(f"--top-k must be >= 1, got {top}")
         rows = top_rows(result, 3 if top is None else top)
         if not rows:
             raise ExportError("the run has no completed trial to export")

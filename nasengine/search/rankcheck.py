@@ -1,4 +1,5 @@
-"""``nasengine rankcheck RUN``: does the one-shot score rank architectures like training does?
+"""Rank check of a one-shot run (``nasengine rankcheck RUN``): does the one-shot score rank
+architectures like training does?
 
 Trains K sampled feasible architectures of a one-shot run's space from scratch (the
 ``train`` evaluator, same data and seed) and compares their accuracies with the run's
@@ -10,15 +11,12 @@ and ``RUN/rankcheck.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from nasengine.bench.suites import write_report
 from nasengine.constraints import Constraints
 from nasengine.evaluators.train import TrainEvaluator
 from nasengine.utils.progress import progress_bar
@@ -170,31 +168,3 @@ def _standalone(trainer: TrainEvaluator, arch: Any, cache: Path) -> float:
     acc = trainer.evaluate(arch).metrics["acc"]
     save_json_atomic({"arch_id": arch.id, "epochs": epochs, "seed": seed, "standalone_acc": acc}, entry)
     return acc
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("rankcheck", help="rank correlation of a one-shot run's scores with standalone training")
-    p.add_argument("run", help="run folder of a spos / enas / metapruning search")
-    p.add_argument("--samples", type=int, default=20, help="architectures to train standalone (K)")
-    p.add_argument("--epochs", type=int, default=10, help="standalone training epochs per architecture")
-    p.add_argument("--seed", type=int, default=0, help="seeds the sample and the standalone training")
-    p.add_argument("--seeds", type=int, default=1, help="standalone trainings per architecture, averaged")
-    p.add_argument("--report", help="also write a benchmark JSON here (e.g. reports/bench/rankcheck.json)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_rankcheck)
-
-
-def cmd_rankcheck(args: argparse.Namespace) -> int:
-    summary = rank_check(args.run, samples=args.samples, epochs=args.epochs, seed=args.seed, seeds=args.seeds,
-                         progress=not args.quiet)
-    for r in summary["rows"]:
-        print(f"{r['arch_id']}  {r['macs']:>12,} MACs  one-shot {r['oneshot_acc']:.4f}  "
-              f"standalone {r['standalone_acc']:.4f}")
-    print(f"Kendall tau-b {summary['tau']:.3f}  Spearman rho {summary['rho']:.3f}  "
-          f"(K={summary['K']}, {summary['epochs']} epochs standalone x {summary['seeds']} seeds)")
-    if summary["seed_tau"] is not None:
-        print(f"standalone seed-to-seed Kendall tau-b {summary['seed_tau']:.3f} (how far training agrees with itself)")
-    if args.report:
-        path = write_report("rankcheck", [{"run": str(args.run), **summary}], args.report)
-        print(f"wrote {path}", file=sys.stderr)
-    return 0

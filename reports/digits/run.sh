@@ -13,4 +13,4 @@ for strategy in evolution rl; do
 done
 "$NASENGINE" report runs/digits/evolution runs/digits/rl \
   --baselines torchvision:shufflenet_v2_x0_5,timm:mobilenetv3_small_050 \
-  --seeds 3 --epochs 20 --top 2 --out reports/digits
+  --seeds 3 --epochs 20 --top-k 2 --out reports/digits

@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-import nasengine.cli.dynamic as cli_dynamic
+import nasengine.dynamic.run as dynamic_run
 from nasengine.cli.main import main
 from nasengine.data.datasets import load_dataset
 from nasengine.dynamic import load_dynamic
@@ -88,7 +88,7 @@ def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path, 
 def test_interrupted_cli_run_resumes(tmp_path, monkeypatch, capsys):
     out = tmp_path / "skip"
     argv = ["dynamic", "train", "--method", "skipnet", *TINY, "--widths", "8,16", "--depths", "2,2", "--out", str(out)]
-    real = cli_dynamic.train_dynamic
+    real = dynamic_run.train_dynamic
 
     def interrupted(*args, on_epoch=None, **kwargs):
         def stop(record):
@@ -97,10 +97,10 @@ def test_interrupted_cli_run_resumes(tmp_path, monkeypatch, capsys):
                 raise KeyboardInterrupt
         return real(*args, on_epoch=stop, **kwargs)
 
-    monkeypatch.setattr(cli_dynamic, "train_dynamic", interrupted)
+    monkeypatch.setattr(dynamic_run, "train_dynamic", interrupted)
     assert main(argv) == 130
     assert (out / "checkpoint.pt").exists() and not (out / "metrics.json").exists()
-    monkeypatch.setattr(cli_dynamic, "train_dynamic", real)
+    monkeypatch.setattr(dynamic_run, "train_dynamic", real)
     capsys.readouterr()
     assert main(argv) == 0
     printed = capsys.readouterr().out
@@ -118,3 +118,29 @@ def test_same_seed_same_network(tmp_path):
     a, b = load_dynamic(tmp_path / "a"), load_dynamic(tmp_path / "b")
     for key, value in a.state_dict().items():
         assert torch.equal(value, b.state_dict()[key]), key
+
+
+def test_methods_are_registered_one_way():
+    from nasengine.dynamic import DYNAMIC_METHODS, GatedNetwork, RNPNetwork, build_dynamic, recipe_for
+    from nasengine.dynamic.run import model_config
+
+    assert DYNAMIC_METHODS.names() == ["rnp", "routing", "skipnet"]
+    rnp = model_config("rnp", widths=(8, 16), depths=(1, 1), image_size=8, groups=2, gate="recurrent")
+    assert rnp["backbone"]["kind"] == "vgg" and rnp["groups"] == 2 and rnp["hidden"] == 32 and "gate" not in rnp
+    assert isinstance(build_dynamic("rnp", rnp), RNPNetwork)
+    routing = model_config("routing", widths=(8, 16), depths=(1, 1), image_size=8, groups=2, branches=(0, 1))
+    assert routing["backbone"]["kind"] == "resnet" and routing["branches"] == [0, 1] and "groups" not in routing
+    net = build_dynamic("routing", routing)
+    assert isinstance(net, GatedNetwork) and net.method == "routing"
+    assert type(recipe_for("skipnet")).__name__ == "GatedRecipe"
+    with pytest.raises(ValueError, match="unknown dynamic method 'dropout'; choose one of rnp, routing, skipnet"):
+        build_dynamic("dropout", rnp)
+
+
+def test_library_run_functions_refuse_bad_input(tmp_path):
+    from nasengine.dynamic.run import evaluate_run, export_run
+
+    with pytest.raises(ValueError, match="has no trained network"):
+        export_run(tmp_path / "none", tmp_path / "out")
+    with pytest.raises(ValueError, match="--images must be >= the largest batch"):
+        evaluate_run(tmp_path, batches=(1, 64), images=32)

@@ -1,0 +1,38 @@
+"""``nasengine rankcheck RUN``: rank correlation of a one-shot run's scores with standalone
+training (``nasengine.search.rankcheck``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nasengine.bench.suites import write_report
+from nasengine.search.rankcheck import rank_check
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rankcheck", help="rank correlation of a one-shot run's scores with standalone training")
+    p.add_argument("run", help="run folder of a spos / enas / metapruning search")
+    p.add_argument("--samples", type=int, default=20, help="architectures to train standalone (K)")
+    p.add_argument("--epochs", type=int, default=10, help="standalone training epochs per architecture")
+    p.add_argument("--seed", type=int, default=0, help="seeds the sample and the standalone training")
+    p.add_argument("--seeds", type=int, default=1, help="standalone trainings per architecture, averaged")
+    p.add_argument("--report", help="also write a benchmark JSON here (e.g. reports/bench/rankcheck.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_rankcheck)
+
+
+def cmd_rankcheck(args: argparse.Namespace) -> int:
+    summary = rank_check(args.run, samples=args.samples, epochs=args.epochs, seed=args.seed, seeds=args.seeds,
+                         progress=not args.quiet)
+    for r in summary["rows"]:
+        print(f"{r['arch_id']}  {r['macs']:>12,} MACs  one-shot {r['oneshot_acc']:.4f}  "
+              f"standalone {r['standalone_acc']:.4f}")
+    print(f"Kendall tau-b {summary['tau']:.3f}  Spearman rho {summary['rho']:.3f}  "
+          f"(K={summary['K']}, {summary['epochs']} epochs standalone x {summary['seeds']} seeds)")
+    if summary["seed_tau"] is not None:
+        print(f"standalone seed-to-seed Kendall tau-b {summary['seed_tau']:.3f} (how far training agrees with itself)")
+    if args.report:
+        path = write_report("rankcheck", [{"run": str(args.run), **summary}], args.report)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,38 @@
+"""``nasengine tabulate``: a benchmark table of every architecture of a small space
+(``nasengine.search.tabulate``); controllers are then compared by replay
+(``--evaluator table:FILE``, ``nasengine bench controllers``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from nasengine.cli.common import deprecated_alias, make_space, parse_sets
+from nasengine.data.datasets import DATASETS
+from nasengine.search.tabulate import tabulate
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tabulate", help="train every architecture of a small space (benchmark table)")
+    p.add_argument("--space", required=True)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="space config value (repeatable)")
+    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    p.add_argument("--data-root", help="folder of a local dataset (cifar10, cifar100, imagefolder)")
+    p.add_argument("--epochs", type=int, default=3, help="training epochs per architecture")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0, help="first training seed")
+    p.add_argument("--seeds", type=int, default=1, help="trainings per architecture, seeds SEED.. (mean accuracy is stored)")
+    deprecated_alias(p, "--repeats", "--seeds", type=int)
+    p.add_argument("--out", required=True, help="table JSON file (an interrupted run resumes from FILE.partial.jsonl)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_tabulate)
+
+
+def cmd_tabulate(args: argparse.Namespace) -> int:
+    space = make_space(args.space, parse_sets(args.set))
+    table = tabulate(space, args.out, seeds=args.seeds, progress=not args.quiet, dataset=args.dataset,
+                     data_root=args.data_root, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    accs = sorted(e["acc"] for e in table["entries"])
+    print(f"{len(accs)} architectures: acc min {accs[0]:.4f}  median {accs[len(accs) // 2]:.4f}  max {accs[-1]:.4f}")
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,62 @@
+"""Train one architecture standalone into a folder: ``arch.json``, ``config.yaml``,
+``checkpoint.pt`` while running (an unfinished run in the folder resumes), then
+``weights.pt`` and ``metrics.json``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import yaml
+
+from nasengine.arch import Arch
+from nasengine.data.datasets import load_dataset
+from nasengine.space import SearchSpace
+from nasengine.train.loop import TrainConfig, evaluate, fit
+from nasengine.utils.devices import resolve_device
+from nasengine.utils.files import jsonable
+
+
+def train_arch(space: SearchSpace, arch: Arch, cfg: TrainConfig, out: str | Path, *, dataset: str = "digits",
+               data_root: str | None = None, augment: bool = False, progress: bool = True,
+               on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train ``arch`` of ``space`` from scratch on ``dataset`` and save the run in ``out``.
+
+    Args:
+        cfg: Training schedule; its seed also seeds the initial weights and the data order.
+        dataset, data_root, augment: The data (see ``load_dataset``); its classes must match
+            the space's ``num_classes``.
+        on_epoch: Called with each epoch record (``epoch``, ``train_loss``, ``val_acc``...).
+
+    Returns:
+        The metrics written to ``metrics.json`` (``val_acc``, ``test_acc``, ``cost``, ``history``...).
+    """
+    resolve_device(cfg.device)
+    data = load_dataset(dataset, data_root=data_root, image_size=space.config.input_size,
+                        channels=space.config.in_channels, augment=augment)
+    if data.num_classes != space.config.num_classes:
+        raise ValueError(f"{dataset} has {data.num_classes} classes but the architecture has "
+                         f"num_classes={space.config.num_classes}; add --set num_classes={data.num_classes}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "arch.json").write_text(arch.to_json(indent=2) + "\n")
+    resolved = {"space": arch.space, "space_config": space.config.to_dict(), "train": cfg.to_dict(),
+                "dataset": {"name": dataset, "data_root": data_root, "augment": augment}}
+    (out / "config.yaml").write_text(yaml.safe_dump(jsonable(resolved), sort_keys=False))
+
+    torch.manual_seed(cfg.seed)
+    model = space.build(arch)
+    train_loader, val_loader, test_loader = data.loaders(cfg.batch_size, seed=cfg.seed)
+    t0 = time.perf_counter()
+    history = fit(model, train_loader, val_loader, cfg, checkpoint=out / "checkpoint.pt", progress=progress,
+                  on_epoch=on_epoch)
+    test = evaluate(model, test_loader, device=cfg.device)
+    torch.save(model.state_dict(), out / "weights.pt")
+    metrics = {"arch_id": arch.id, "cost": space.cost(arch).to_dict(), "val_acc": history[-1]["val_acc"],
+               "test_acc": test["acc"], "history": history, "seconds": time.perf_counter() - t0}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out / "checkpoint.pt").unlink(missing_ok=True)
+    return metrics
