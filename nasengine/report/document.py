@@ -119,7 +119,7 @@ def _setup_blocks(ctx: dict[str, Any]) -> list[tuple]:
               f"{train.lr}, cosine schedule, weight decay {train.weight_decay} (not on BN and biases), label "
               f"smoothing {train.label_smoothing}, batch {train.batch_size}, {r.epochs} epoch(s); seeds "
               f"0..{r.seeds - 1}. Test accuracy is measured once, after the last epoch."),
-        ("p", f"**Latency.** `nasengine.latency.table.Timing`: batch 1 on the CPU, one thread, 10 warm-up passes, median "
+        ("p", f"**Latency.** `nasengine.utils.timing.Timing`: batch 1 on the CPU, one thread, 10 warm-up passes, median "
               f"of {r.latency_runs} passes; all networks timed together, round-robin. **Cache.** Finished "
               "trainings and latencies are kept in `cache/`; running the same command again reuses them, and an "
               "interrupted training resumes from its last epoch."),
