@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,6 +10,8 @@ from nasengine.testing.controllers import SMALL
 from nasengine.export import export, formats
 from nasengine.cli.main import main
 from nasengine.export.export import ExportError, export_model, export_run
+from nasengine.export.load import read_arch
+from nasengine.records import ExportRecord, ParityRecord, SearchResult, TrialRecord
 from nasengine.registry import get_space
 from nasengine.search.runner import run_search
 from nasengine.search.config import SearchConfig
@@ -37,20 +39,22 @@ def test_export_writes_every_format_with_parity(trained_run, tmp_path, capsys, m
     monkeypatch.setattr(formats, "onnx_available", lambda: False)
     code, out, _ = run(capsys, "export", str(run_dir), "--top-k", "2", "--out", str(tmp_path))
     assert code == 0 and "skipping onnx" in out
-    ids = {r["arch_id"] for r in export.top_rows(result, 2)}
+    rows = export.top_rows(SearchResult.load(run_dir / "result.json"), 2)
+    ids = {r.arch_id for r in rows}
     assert {p.name for p in tmp_path.iterdir()} == ids
-    for arch_id in ids:
-        folder = tmp_path / arch_id
+    for row in rows:
+        folder = tmp_path / row.arch_id
         assert {p.name for p in folder.iterdir()} == {"arch.json", "weights.pt", "model.pt2", "parity.json"}
-        parity = json.loads((folder / "parity.json").read_text())
-        assert parity["ok"] and set(parity["max_abs_diff"]) == {"state_dict", "pt2"}
-        assert max(parity["max_abs_diff"].values()) <= parity["tolerance"]
-        doc = json.loads((folder / "arch.json").read_text())
-        assert doc["id"] == arch_id and doc["formats"] == ["state_dict", "pt2"]
+        parity = ParityRecord.load(folder / "parity.json")
+        assert parity.ok and parity.arch_id == row.arch_id and set(parity.max_abs_diff) == {"state_dict", "pt2"}
+        assert max(parity.max_abs_diff.values()) <= parity.tolerance and parity.inputs.shape == (2, 1, 8, 8)
+        doc = ExportRecord.load(folder / "arch.json")
+        assert doc.id == row.arch_id and doc.formats == ("state_dict", "pt2") and doc.trial == row.number
+        assert doc.metrics["val_acc"] == row.metrics["acc"] and doc.arch().id == row.arch_id
         # The exported weights are the run's, and the program reproduces the model at another batch size.
         space = get_space("shufflenet", **SMALL)
-        model = space.build(space.arch(doc["choices"]))
-        model.load_state_dict(torch.load(run_dir / "weights" / f"{arch_id}.pt"))
+        model = space.build(doc.arch())
+        model.load_state_dict(torch.load(run_dir / "weights" / f"{row.arch_id}.pt"))
         x = torch.randn(5, 1, 8, 8)
         with torch.no_grad():
             expected = model.eval()(x)
@@ -64,7 +68,7 @@ def test_export_one_arch_by_id_prefix_into_the_run(trained_run, capsys):
     code, out, _ = run(capsys, "export", str(run_dir), "--arch", arch_id[:6], "--format", "state_dict")
     assert code == 0 and arch_id in out
     assert (run_dir / "exports" / arch_id / "weights.pt").is_file()
-    assert json.loads((run_dir / "exports" / arch_id / "parity.json").read_text())["max_abs_diff"] == {"state_dict": 0.0}
+    assert ParityRecord.load(run_dir / "exports" / arch_id / "parity.json").max_abs_diff == {"state_dict": 0.0}
 
 
 def test_onnx_export_and_parity(trained_run, tmp_path):
@@ -72,7 +76,8 @@ def test_onnx_export_and_parity(trained_run, tmp_path):
     pytest.importorskip("onnxscript")
     run_dir, _ = trained_run
     [(folder, parity)] = export_run(run_dir, top=1, formats=("onnx",), explicit=True, out=tmp_path)
-    assert (folder / "model.onnx").is_file() and parity["ok"] and parity["max_abs_diff"]["onnx"] < 1e-4
+    assert (folder / "model.onnx").is_file() and parity.ok and parity.max_abs_diff["onnx"] < 1e-4
+    assert ParityRecord.load(folder / "parity.json") == parity
 
 
 def test_explicit_onnx_without_the_extra_names_it(trained_run, capsys, monkeypatch):
@@ -95,7 +100,7 @@ def test_parity_mismatch_fails_the_export(tmp_path):
 
     with pytest.raises(ExportError, match="does not reproduce the model"):
         export_model(space, arch, Noisy(), tmp_path, ("pt2",))
-    assert json.loads((tmp_path / "parity.json").read_text())["ok"] is False
+    assert ParityRecord.load(tmp_path / "parity.json").ok is False
 
 
 def test_run_without_weights_says_how_to_train(tmp_path, capsys):
@@ -131,16 +136,20 @@ def test_architecture_folder_exports_in_place(tmp_path, capsys):
     torch.save(space.build(arch).state_dict(), tmp_path / "weights.pt")
     code, out, _ = run(capsys, "export", str(tmp_path), "--format", "pt2")
     assert code == 0 and arch.id in out
-    assert json.loads((tmp_path / "parity.json").read_text())["ok"] and (tmp_path / "model.pt2").is_file()
+    assert ParityRecord.load(tmp_path / "parity.json").ok and (tmp_path / "model.pt2").is_file()
+    doc = ExportRecord.load(tmp_path / "arch.json")  # the bare arch file became an export record
+    assert doc.id == arch.id and doc.formats == ("pt2",) and doc.cost == space.cost(arch).to_dict()
+    assert read_arch(tmp_path) == arch
     code, _, err = run(capsys, "export", str(tmp_path), "--top-k", "2")
     assert code == 2 and "--top-k and --arch apply to search runs" in err
 
 
 def test_top_rows_follow_the_front_of_the_searched_objective():
-    trials = [{"number": i, "state": "COMPLETE", "arch_id": f"a{i}", "metrics": {"acc": acc}}
-              for i, acc in enumerate([0.9, 0.8, 0.7])]
-    fronts = {"acc_vs_macs": [trials[0]], "acc_vs_params": [trials[0]], "acc_vs_latency": [trials[2]]}
-    result = {"trials": trials, "objectives": ["acc", "latency"], "pareto_front": fronts}
-    assert [r["arch_id"] for r in export.top_rows(result, 2)] == ["a2", "a0"]
-    result["objectives"] = ["acc", "macs"]
-    assert [r["arch_id"] for r in export.top_rows(result, 2)] == ["a0", "a1"]
+    trials = tuple(TrialRecord(i, "COMPLETE", f"a{i}", {}, {}, {"acc": acc}, (acc,), 0.0, None)
+                   for i, acc in enumerate([0.9, 0.8, 0.7]))
+    fronts = {"acc_vs_macs": trials[:1], "acc_vs_params": trials[:1], "acc_vs_latency": trials[2:]}
+    result = SearchResult("shufflenet", {}, None, "random", "train", ("acc", "latency"), {}, 3, trials[0], fronts,
+                          trials)
+    assert [r.arch_id for r in export.top_rows(result, 2)] == ["a2", "a0"]
+    result = replace(result, objectives=("acc", "macs"))
+    assert [r.arch_id for r in export.top_rows(result, 2)] == ["a0", "a1"]

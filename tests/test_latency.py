@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import random
@@ -13,6 +14,8 @@ from nasengine.cli.main import main
 from nasengine.constraints import ConstraintError, Constraints
 from nasengine.cost import trace_cost
 from nasengine.latency.table import LatencyPredictor, LatencyTable, build_table, check_table
+from nasengine.records import LatencyCheck, SearchResult
+from nasengine.utils.files import jsonable
 from nasengine.utils.timing import Timing
 from nasengine.registry import get_space
 from tests import toy_space  # noqa: F401  registers the "toy" space
@@ -82,10 +85,11 @@ def test_table_times_every_unit_and_predicts_their_sum(small_table, tmp_path):
 def test_check_reports_error_and_rank_correlation(small_table):
     space, table = small_table
     report = check_table(table, space, samples=6, progress=False)
-    assert len(report["rows"]) == 6 and all(r["measured_ms"] > 0 for r in report["rows"])
-    assert 0 <= report["mean_rel_error"] <= report["max_rel_error"]
-    assert report["mean_rel_error"] < 0.5  # same timing protocol on both sides: far closer on a quiet machine
-    assert -1 <= report["kendall_tau"] <= 1 and -1 <= report["spearman_rho"] <= 1
+    assert len(report.rows) == 6 and all(r.measured_ms > 0 for r in report.rows)
+    assert 0 <= report.mean_rel_error <= report.max_rel_error
+    assert report.mean_rel_error < 0.5  # same timing protocol on both sides: far closer on a quiet machine
+    assert -1 <= report.kendall_tau <= 1 and -1 <= report.spearman_rho <= 1
+    assert report.timing == dataclasses.asdict(table.timing)
 
 
 def test_table_for_another_config_is_refused(small_table):
@@ -99,7 +103,7 @@ def _synthetic_table(space, seed=0):
     units = space.latency_units()
     entries = {u.key: rng.uniform(0.1, 1.0) for u in units}
     fixed = sum(entries[u.key] for u in units if u.fixed)
-    return LatencyTable(space.name, json.loads(json.dumps(space.config.to_dict())), Timing(), entries, fixed, 0.05)
+    return LatencyTable(space.name, jsonable(space.config.to_dict()), Timing(), entries, fixed, 0.05)
 
 
 def test_latency_limit_excludes_slower_archs():
@@ -148,7 +152,9 @@ def test_cli_build_check_predict_and_search_under_a_latency_limit(capsys, tmp_pa
     code, out, _ = run(capsys, "latency", "check", str(table_path), "--samples", "4", "--json", str(tmp_path / "c.json"),
                        "--quiet")
     assert code == 0 and "mean relative error" in out and "Kendall tau" in out
-    assert len(json.loads((tmp_path / "c.json").read_text())["rows"]) == 4
+    check = LatencyCheck.load(tmp_path / "c.json")  # what `latency check --json` writes, read back
+    assert len(check.rows) == 4 and check.samples == 4 and check.table == str(table_path)
+    assert check.timing["clock"] == "thread" and check.machine["cpu_count"] and f"{check.kendall_tau:.3f}" in out
     space = get_space("shufflenet", **SMALL)
     predict = LatencyPredictor(space, table_path)
     limit = sorted(predict(space.sample(s)) for s in range(40))[20]
@@ -158,11 +164,11 @@ def test_cli_build_check_predict_and_search_under_a_latency_limit(capsys, tmp_pa
                        "--latency-table", str(table_path), "--objectives", "acc,latency", "--out", str(out_dir),
                        "--quiet")
     assert code == 0 and " ms  arch " in out
-    result = json.loads((out_dir / "result.json").read_text())
-    assert result["constraints"]["max_latency_ms"] == limit and result["completed"] == 3
-    assert all(r["cost"]["latency_ms"] <= limit for r in result["trials"])
-    assert all(r["cost"]["latency_ms"] == pytest.approx(predict(space.arch(r["choices"]))) for r in result["trials"])
-    assert result["pareto_front"]["acc_vs_latency"]
+    result = SearchResult.load(out_dir / "result.json")
+    assert result.constraints["max_latency_ms"] == limit and result.completed == 3
+    assert all(r.cost["latency_ms"] <= limit for r in result.trials)
+    assert all(r.cost["latency_ms"] == pytest.approx(predict(space.arch(r.choices))) for r in result.trials)
+    assert result.pareto_front["acc_vs_latency"]
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -5,6 +5,7 @@ import json
 import re
 import shlex
 import shutil
+from dataclasses import replace
 
 import pytest
 import torch
@@ -21,9 +22,10 @@ from nasengine.cost import count_cost, trace_cost
 from nasengine.data.datasets import load_dataset
 from nasengine.utils.timing import Timing
 from nasengine.pareto import pareto_front
-from nasengine.report.document import (
-    ReportConfig, load_run, make_report, pareto_series, progress_curve, read_rankcheck, search_command,
-)
+from nasengine.records import RankCheckRow, SearchResult
+from nasengine.report import ReportConfig, make_report
+from nasengine.report.runs import load_run, pareto_series, progress_curve, search_command
+from nasengine.search.rankcheck import record_check, summarize_check
 from nasengine.search.runner import run_search
 from nasengine.search.config import SearchConfig
 
@@ -44,16 +46,17 @@ def runs(tmp_path_factory):
 
 
 def _with_extras(runs, tmp_path):
-    """A copy of the rl run whose trials carry latency and whose result has a rankcheck."""
+    """A copy of the rl run whose trials carry latency and whose result holds a rank check,
+    stored by the function ``nasengine rankcheck`` records its check with."""
     run = tmp_path / "rl_extras"
     shutil.copytree(runs / "rl", run)
-    result = json.loads((run / "result.json").read_text())
-    for i, t in enumerate(result["trials"]):
-        t["cost"]["latency_ms"] = 1.0 + 0.1 * i
-    result["rankcheck"] = {"rows": [{"arch_id": f"a{i}", "macs": 1000 * i, "oneshot_acc": 0.1 * i,
-                                     "standalone_acc": 0.5 + 0.05 * i} for i in range(5)],
-                           "kendall_tau": 1.0, "spearman_rho": 1.0, "samples": 5, "epochs": 2}
-    (run / "result.json").write_text(json.dumps(result))
+    result = SearchResult.load(run / "result.json")
+    trials = tuple(replace(t, cost={**t.cost, "latency_ms": 1.0 + 0.1 * i}) for i, t in enumerate(result.trials))
+    replace(result, trials=trials).save(run / "result.json")
+    # One-shot 1..5 against standalone 3 1 2 5 4: tau 0.4, rho 0.6 (hand-computed in test_rankcheck).
+    rows = [RankCheckRow(f"a{i}", 1000 * (i + 1), 0.1 * (i + 1), 0.5 + 0.05 * y, (0.5 + 0.05 * y,))
+            for i, y in enumerate((3, 1, 2, 5, 4))]
+    record_check(run, summarize_check(rows, epochs=2, seed=0, seeds=1, evaluator="supernet", seconds=1.0))
     return run
 
 
@@ -97,7 +100,7 @@ def test_optional_parts_appear_only_when_present(runs, tmp_path):
     extras = _with_extras(runs, tmp_path)
     files = make_report(ReportConfig(runs=(str(extras),), retrain=FAST, out=str(tmp_path / "a")), progress=False)
     md = files["markdown"].read_text()
-    assert "One-shot ranking" in _sections(md) and "| rl_extras | 5 | 2 | 1.000 | 1.000 |" in md
+    assert "One-shot ranking" in _sections(md) and "| rl_extras | 5 | 2 | 0.400 | 0.600 |" in md
     assert "carry no `latency_ms`" not in md and "rankcheck_0" in files
     files = make_report(ReportConfig(runs=(str(runs / "evolution"),), retrain=FAST, out=str(tmp_path / "b")),
                         progress=False)
@@ -109,14 +112,14 @@ def test_optional_parts_appear_only_when_present(runs, tmp_path):
 def test_pareto_series_matches_nasengine_pareto_and_the_search_result(runs):
     run = load_run(runs / "rl")
     series = pareto_series(run, "macs")
-    points = [(float(r["cost"]["macs"]), r["metrics"]["acc"]) for r in run.completed]
+    points = [(float(r.cost["macs"]), r.metrics["acc"]) for r in run.completed]
     expected = sorted({points[i] for i in pareto_front([(a, c) for c, a in points], (True, False))})
     assert series["front"] == expected
-    assert series["front"] == sorted({(float(r["cost"]["macs"]), r["metrics"]["acc"])
-                                      for r in run.result["pareto_front"]["acc_vs_macs"]})
+    assert series["front"] == sorted({(float(r.cost["macs"]), r.metrics["acc"])
+                                      for r in run.result.pareto_front["acc_vs_macs"]})
     assert pareto_series(run, "latency_ms") == {"points": [], "front": []}
     best = progress_curve(run)["best"]
-    assert [b for _, b in best] == sorted(b for _, b in best) and best[-1][1] == run.result["best"]["metrics"]["acc"]
+    assert [b for _, b in best] == sorted(b for _, b in best) and best[-1][1] == run.result.best.metrics["acc"]
 
 
 @pytest.mark.parametrize("spec", ["torchvision:shufflenet_v2_x0_5", "timm:mobilenetv3_small_050"])
@@ -176,14 +179,24 @@ def test_latency_is_cached_per_input_size_and_timing(tmp_path, monkeypatch):
     assert len(list((tmp_path / "net").glob("latency-*.json"))) == 3 and not list(tmp_path.rglob("*.tmp"))
 
 
-def test_rankcheck_reader_is_tolerant():
-    rows = [{"arch_id": "a", "oneshot": 0.1, "standalone": 0.5}, {"arch_id": "b", "oneshot_score": 0.3,
-                                                                   "standalone_acc": 0.7},
-            {"arch_id": "c", "oneshot_acc": 0.2, "standalone_acc": 0.9}, {"arch_id": "broken"}]
-    check = read_rankcheck({"rankcheck": {"rows": rows}})
-    assert [r["arch_id"] for r in check["rows"]] == ["a", "b", "c"]
-    assert check["kendall_tau"] == pytest.approx(1 / 3) and check["spearman_rho"] is None
-    assert read_rankcheck({}) is None and read_rankcheck({"rankcheck": {"rows": rows[:1]}}) is None
+def test_the_run_reader_refuses_keys_no_writer_writes(runs, tmp_path):
+    """A rank check with the old ``K``/``tau``/``rho`` keys stops at the reader with one line
+    naming the file and the key, instead of rendering a half-empty table."""
+    run = tmp_path / "old"
+    shutil.copytree(runs / "rl", run)
+    result = json.loads((run / "result.json").read_text())
+    result["rankcheck"] = {"K": 2, "tau": 1.0, "rho": 1.0, "rows": []}
+    (run / "result.json").write_text(json.dumps(result))
+    with pytest.raises(ValueError) as err:
+        load_run(run)
+    assert str(err.value) == (f"{run / 'result.json'}: bad key 'rankcheck.K': not a RankCheck key (expected samples, "
+                              "epochs, seed, seeds, evaluator, kendall_tau, spearman_rho, seed_to_seed_tau, seconds, "
+                              "rows)")
+    del result["rankcheck"]
+    result["trials"][0]["metrics"] = "high"
+    (run / "result.json").write_text(json.dumps(result))
+    with pytest.raises(ValueError, match=re.escape("result.json: bad key 'trials[0].metrics': expected a JSON object")):
+        load_run(run)
 
 
 def test_rebuilt_search_command_gives_the_same_config(runs):

@@ -10,6 +10,8 @@ import pytest
 
 from nasengine.testing.controllers import SMALL, small_space
 from nasengine.cli.main import main
+from nasengine.records import ExportRecord, SearchResult
+from nasengine.report.runs import load_run
 from nasengine.search.runner import run_search
 from nasengine.search.config import SearchConfig
 from tests.search_helpers import SPACE_ARGS, synthetic_table
@@ -37,8 +39,13 @@ def test_every_controller_searches_under_a_macs_limit(controller, table, tmp_pat
     assert result["best"]["metrics"]["acc"] == max(r["metrics"]["acc"] for r in result["trials"])
     exports = list((tmp_path / "run" / "exports").iterdir())
     assert len(exports) == 3
-    doc = json.loads((exports[0] / "arch.json").read_text())
-    assert doc["cost"]["macs"] <= limit and "val_acc" in doc["metrics"] and doc["space"] == "shufflenet"
+    # What the runner wrote is what the report reads: the same record, its exports included.
+    run = load_run(tmp_path / "run")
+    assert run.result == SearchResult.from_dict(result) and run.result.to_dict() == result
+    assert {e.id for e in run.exports} == {p.name for p in exports}
+    for doc in run.exports:
+        assert doc.cost["macs"] <= limit and doc.space == "shufflenet" and doc.trial is not None
+        assert doc.val_acc == next(t.acc for t in run.result.trials if t.number == doc.trial)
 
 
 def test_multi_objective_search_has_a_pareto_front(table, tmp_path):
@@ -145,8 +152,8 @@ def test_real_search_on_digits_exports_trained_models_that_retrain(tmp_path, cap
     assert result["completed"] == 3 and result["best"]["metrics"]["acc"] > 0.3  # chance is 0.1
     folders = sorted((out / "exports").iterdir())
     assert len(folders) == 2
-    doc = json.loads((folders[0] / "arch.json").read_text())
-    assert 0 < doc["metrics"]["test_acc"] <= 1 and (folders[0] / "weights.pt").exists()
+    doc = ExportRecord.load(folders[0] / "arch.json")
+    assert 0 < doc.metrics["test_acc"] <= 1 and (folders[0] / "weights.pt").exists()
     assert (out / "tb").is_dir() and "controller: random" in (out / "config.yaml").read_text()
     assert main(["train", "--arch", str(folders[0]), "--epochs", "1", "--out", str(tmp_path / "retrain"), "--quiet"]) == 0
-    assert json.loads((tmp_path / "retrain" / "metrics.json").read_text())["arch_id"] == doc["id"]
+    assert json.loads((tmp_path / "retrain" / "metrics.json").read_text())["arch_id"] == doc.id

@@ -19,7 +19,9 @@ from typing import Any
 import torch
 
 from nasengine.bench.base import BenchSuite
+from nasengine.records import BenchReport
 from nasengine.registry import get_space
+from nasengine.utils.files import jsonable
 
 
 def machine_info() -> dict[str, Any]:
@@ -39,12 +41,10 @@ def machine_info() -> dict[str, Any]:
 
 
 def write_report(name: str, rows: list[dict[str, Any]], out: str | Path) -> Path:
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    report = {"suite": name, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine_info(), "rows": rows}
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    return path
+    """Write suite ``name``'s ``rows`` with the date and this machine (a ``BenchReport``)."""
+    report = BenchReport(suite=name, date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                         machine=machine_info(), rows=tuple(jsonable(rows)))
+    return report.save(out)
 
 
 # Configurations timed by ``bench cost``: the published settings and small ones.

@@ -33,6 +33,6 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"note: skipping {name}; it needs {need}")
     for folder, record in export_run(args.run, top=args.top_k, arch_id=args.arch, formats=formats, explicit=explicit,
                                      out=args.out, tolerance=args.tolerance):
-        diffs = "  ".join(f"{k} {v:.2e}" for k, v in record["max_abs_diff"].items())
-        print(f"{record['arch_id']}: {folder}/  parity max abs diff: {diffs}")
+        diffs = "  ".join(f"{k} {v:.2e}" for k, v in record.max_abs_diff.items())
+        print(f"{record.arch_id}: {folder}/  parity max abs diff: {diffs}")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+from dataclasses import replace
 
 from nasengine.cli.common import UsageError, make_space, parse_sets, read_arch_text, resolve_arch
 from nasengine.latency.table import LatencyTable, build_table, check_table
@@ -83,15 +83,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     t = table.timing
     print(f"{args.samples} random {table.space} archs on {t.device} (batch {t.batch}, threads {t.threads}, "
           f"{t.clock} clock)")
-    print(f"  mean relative error {report['mean_rel_error']:.2%}  max {report['max_rel_error']:.2%}  "
-          f"(without glue: mean {report['mean_rel_error_without_glue']:.2%})")
-    print(f"  Kendall tau {report['kendall_tau']:.3f}  Spearman rho {report['spearman_rho']:.3f}")
-    measured = [r["measured_ms"] for r in report["rows"]]
+    print(f"  mean relative error {report.mean_rel_error:.2%}  max {report.max_rel_error:.2%}  "
+          f"(without glue: mean {report.mean_rel_error_without_glue:.2%})")
+    print(f"  Kendall tau {report.kendall_tau:.3f}  Spearman rho {report.spearman_rho:.3f}")
+    measured = [r.measured_ms for r in report.rows]
     print(f"  measured {min(measured):.3f} .. {max(measured):.3f} ms")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"table": args.table, "timing": t.__dict__, "machine": here,
-                                               **report}, indent=1) + "\n")
+        replace(report, table=str(args.table), machine=here).save(args.json)
         print(f"  report: {args.json}")
     return 0
 

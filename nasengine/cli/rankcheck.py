@@ -23,16 +23,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_rankcheck(args: argparse.Namespace) -> int:
-    summary = rank_check(args.run, samples=args.samples, epochs=args.epochs, seed=args.seed, seeds=args.seeds,
-                         progress=not args.quiet)
-    for r in summary["rows"]:
-        print(f"{r['arch_id']}  {r['macs']:>12,} MACs  one-shot {r['oneshot_acc']:.4f}  "
-              f"standalone {r['standalone_acc']:.4f}")
-    print(f"Kendall tau-b {summary['tau']:.3f}  Spearman rho {summary['rho']:.3f}  "
-          f"(K={summary['K']}, {summary['epochs']} epochs standalone x {summary['seeds']} seeds)")
-    if summary["seed_tau"] is not None:
-        print(f"standalone seed-to-seed Kendall tau-b {summary['seed_tau']:.3f} (how far training agrees with itself)")
+    check = rank_check(args.run, samples=args.samples, epochs=args.epochs, seed=args.seed, seeds=args.seeds,
+                       progress=not args.quiet)
+    for r in check.rows:
+        print(f"{r.arch_id}  {r.macs:>12,} MACs  one-shot {r.oneshot_acc:.4f}  standalone {r.standalone_acc:.4f}")
+    print(f"Kendall tau-b {check.kendall_tau:.3f}  Spearman rho {check.spearman_rho:.3f}  "
+          f"(K={check.samples}, {check.epochs} epochs standalone x {check.seeds} seeds)")
+    if check.seed_to_seed_tau is not None:
+        print(f"standalone seed-to-seed Kendall tau-b {check.seed_to_seed_tau:.3f} "
+              "(how far training agrees with itself)")
     if args.report:
-        path = write_report("rankcheck", [{"run": str(args.run), **summary}], args.report)
+        path = write_report("rankcheck", [{"run": str(args.run), **check.to_dict()}], args.report)
         print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -46,7 +46,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     for name in ("seeds", "epochs", "top_k", "batch_size", "baseline_size", "latency_runs"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    from nasengine.report.document import ReportConfig, make_report
+    from nasengine.report import ReportConfig, make_report
 
     retrain = RetrainConfig(epochs=args.epochs, seeds=args.seeds, batch_size=args.batch_size, lr=args.lr,
                             baseline_size=args.baseline_size, latency_runs=args.latency_runs)

@@ -10,8 +10,8 @@ difference above the tolerance fails the export. The forms are the formats regis
 
 from __future__ import annotations
 
-import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,6 +21,8 @@ from torch import nn
 from nasengine.arch import Arch
 from nasengine.evaluators.base import Evaluator
 from nasengine.export.formats import EXPORT_FORMATS, format_names
+from nasengine.export.load import read_arch
+from nasengine.records import FRONTS, ExportRecord, ParityInputs, ParityRecord, SearchResult, TrialRecord, read_json
 from nasengine.space import SearchSpace
 
 
@@ -28,38 +30,38 @@ class ExportError(ValueError):
     """An export cannot be written or does not reproduce the model."""
 
 
-#: ``result.json`` Pareto front of each cost objective.
-FRONTS = {"macs": "acc_vs_macs", "params": "acc_vs_params", "latency": "acc_vs_latency"}
-
-
-def top_rows(result: dict[str, Any], k: int) -> list[dict[str, Any]]:
+def top_rows(result: SearchResult, k: int) -> list[TrialRecord]:
     """Best ``k`` completed trials by accuracy; multi-objective searches take them from
     the Pareto front of accuracy against their first cost objective first."""
-    done = [r for r in result["trials"] if r["state"] == "COMPLETE"]
-    if len(result["objectives"]) > 1:
-        front = FRONTS[result["objectives"][1]]
-        front_ids = {r["number"] for r in result["pareto_front"][front]}
-        done.sort(key=lambda r: (r["number"] not in front_ids, -r["metrics"]["acc"], r["number"]))
+    done = [r for r in result.trials if r.state == "COMPLETE"]
+    if len(result.objectives) > 1:
+        front_ids = {r.number for r in result.pareto_front[FRONTS[result.objectives[1]]]}
+        done.sort(key=lambda r: (r.number not in front_ids, -r.acc, r.number))
     else:
-        done.sort(key=lambda r: (-r["metrics"]["acc"], r["number"]))
+        done.sort(key=lambda r: (-r.acc, r.number))
     unique, seen = [], set()
     for row in done:
-        if row["arch_id"] not in seen:
-            seen.add(row["arch_id"])
+        if row.arch_id not in seen:
+            seen.add(row.arch_id)
             unique.append(row)
     return unique[:k]
 
 
-def export_top(out: str | Path, space: SearchSpace, result: dict[str, Any], k: int,
+def export_top(out: str | Path, space: SearchSpace, result: SearchResult | dict[str, Any], k: int,
                evaluator: Evaluator | None = None) -> list[Path]:
-    """Write the top ``k`` architectures; test accuracy is measured here, and only here."""
+    """Write the top ``k`` architectures; test accuracy is measured here, and only here.
+
+    ``result`` is the run's record, or its dict as ``run_search`` returns it.
+    """
     out = Path(out)
+    if not isinstance(result, SearchResult):
+        result = SearchResult.from_dict(result, str(out / "result.json"))
     folders = []
     for row in top_rows(result, k):
-        arch = space.arch(row["choices"])
+        arch = space.arch(row.choices)
         folder = out / "exports" / arch.id
         folder.mkdir(parents=True, exist_ok=True)
-        metrics = {"val_acc": row["metrics"]["acc"], **{k: v for k, v in row["metrics"].items() if k != "acc"}}
+        metrics = {"val_acc": row.acc, **{k: v for k, v in row.metrics.items() if k != "acc"}}
         weights = out / "weights" / f"{arch.id}.pt"
         if weights.exists():
             shutil.copyfile(weights, folder / "weights.pt")
@@ -69,9 +71,7 @@ def export_top(out: str | Path, space: SearchSpace, result: dict[str, Any], k: i
                 test = evaluator.test_accuracy(arch, model)
                 if test is not None:
                     metrics["test_acc"] = test
-        doc = {**arch.to_dict(), "id": arch.id, "cost": space.cost(arch).to_dict(), "metrics": metrics,
-               "trial": row["number"]}
-        (folder / "arch.json").write_text(json.dumps(doc, indent=2) + "\n")
+        ExportRecord.of(arch, space.cost(arch).to_dict(), metrics, row.number).save(folder / "arch.json")
         folders.append(folder)
     return folders
 
@@ -100,7 +100,7 @@ def parity_inputs(space: SearchSpace, *, batch: int = 2, seed: int = 0) -> torch
 
 
 def export_model(space: SearchSpace, arch: Arch, model: nn.Module, folder: str | Path,
-                 formats: Sequence[str] | None = None, *, tolerance: float = 1e-4, seed: int = 0) -> dict[str, Any]:
+                 formats: Sequence[str] | None = None, *, tolerance: float = 1e-4, seed: int = 0) -> ParityRecord:
     """Write ``formats`` (default all) of ``model`` (built for ``arch``) into ``folder`` with
     ``parity.json``.
 
@@ -123,11 +123,11 @@ def export_model(space: SearchSpace, arch: Arch, model: nn.Module, folder: str |
             raise ExportError(f"the {name} format needs {need}")
         diffs[name], more = EXPORT_FORMATS.get(name).write(space, arch, model, x, reference, folder)
         notes += more
-    record = {"arch_id": arch.id, "inputs": {"shape": list(x.shape), "seed": seed, "dtype": "float32"},
-              "tolerance": bound, "max_abs_diff": diffs, "ok": all(d <= bound for d in diffs.values()),
-              "torch": torch.__version__, "notes": notes}
-    (folder / "parity.json").write_text(json.dumps(record, indent=2) + "\n")
-    if not record["ok"]:
+    record = ParityRecord(arch_id=arch.id, inputs=ParityInputs(tuple(x.shape), seed, "float32"), tolerance=bound,
+                          max_abs_diff=diffs, ok=all(d <= bound for d in diffs.values()), torch=torch.__version__,
+                          notes=tuple(notes))
+    record.save(folder / "parity.json")
+    if not record.ok:
         bad = ", ".join(f"{k} {v:.3g}" for k, v in diffs.items() if v > bound)
         raise ExportError(f"export of arch {arch.id} does not reproduce the model: max abs difference {bad} "
                           f"exceeds the tolerance {bound:.3g} (see {folder / 'parity.json'})")
@@ -136,7 +136,7 @@ def export_model(space: SearchSpace, arch: Arch, model: nn.Module, folder: str |
 
 def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None = None,
                formats: Sequence[str] | None = None, explicit: bool = False, out: str | Path | None = None,
-               tolerance: float = 1e-4) -> list[tuple[Path, dict[str, Any]]]:
+               tolerance: float = 1e-4) -> list[tuple[Path, ParityRecord]]:
     """Export architectures of a search run folder (``result.json``) or of one architecture
     folder (``arch.json`` + ``weights.pt``, as ``nasengine train`` writes).
 
@@ -161,33 +161,32 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
         name, need = next(iter(missing.items()))
         raise ExportError(f"--format {name} needs {need}")
     formats = tuple(f for f in formats if f not in missing)
-    jobs: list[tuple[SearchSpace, Arch, dict[str, Any], Path | None, Path]] = []
+    jobs: list[tuple[SearchSpace, Arch, ExportRecord, Path | None, Path]] = []
     if (run / "result.json").is_file():
-        result = json.loads((run / "result.json").read_text())
-        space = get_space(result["space"], **result["space_config"])
+        result = SearchResult.load(run / "result.json")
+        space = get_space(result.space, **result.space_config)
         parent = Path(out) if out is not None else run / "exports"
         for row in _select(result, top, arch_id):
-            arch = space.arch(row["choices"])
+            arch = space.arch(row.choices)
             existing = run / "exports" / arch.id
-            doc = _read_doc(existing) or {**arch.to_dict(), "id": arch.id, "cost": space.cost(arch).to_dict(),
-                                           "metrics": {"val_acc": row["metrics"]["acc"]}, "trial": row["number"]}
+            doc = (ExportRecord.load(existing / "arch.json") if (existing / "arch.json").is_file() else
+                   ExportRecord.of(arch, space.cost(arch).to_dict(), {"val_acc": row.acc}, row.number))
             weights = next((p for p in (run / "weights" / f"{arch.id}.pt", existing / "weights.pt") if p.is_file()), None)
             jobs.append((space, arch, doc, weights, parent / arch.id))
     elif (run / "arch.json").is_file():
         if top is not None or arch_id is not None:
             raise ExportError(f"{run} holds one architecture; --top-k and --arch apply to search runs")
-        doc = _read_doc(run)
-        arch = Arch.from_dict(doc)
+        arch = read_arch(run)
         space = get_space(arch.space, **dict(arch.config))
         weights = run / "weights.pt"
-        jobs.append((space, arch, doc, weights if weights.is_file() else None,
+        jobs.append((space, arch, _folder_record(run, arch, space), weights if weights.is_file() else None,
                      Path(out) / arch.id if out is not None else run))
     else:
         raise ExportError(f"{str(run)!r} is neither a search run (result.json) nor an architecture folder (arch.json)")
     done = []
     for space, arch, doc, weights, folder in jobs:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "arch.json").write_text(json.dumps({**doc, "formats": list(formats)}, indent=2) + "\n")
+        replace(doc, formats=formats).save(folder / "arch.json")
         if weights is None:
             raise ExportError(f"no trained weights for arch {arch.id} in {run} (the search's evaluator kept none); "
                               f"train it with `nasengine train --arch {folder} --out {folder}` and export again")
@@ -197,12 +196,16 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
     return done
 
 
-def _read_doc(folder: Path) -> dict[str, Any] | None:
-    path = folder / "arch.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+def _folder_record(folder: Path, arch: Arch, space: SearchSpace) -> ExportRecord:
+    """The record of an architecture folder: an earlier export's, or a new one for a bare
+    arch file (``nasengine train`` writes only the architecture)."""
+    data = read_json(folder / "arch.json")
+    if isinstance(data, dict) and "id" in data:
+        return ExportRecord.from_dict(data, str(folder / "arch.json"))
+    return ExportRecord.of(arch, space.cost(arch).to_dict())
 
 
-def _select(result: dict[str, Any], top: int | None, arch_id: str | None) -> list[dict[str, Any]]:
+def _select(result: SearchResult, top: int | None, arch_id: str | None) -> list[TrialRecord]:
     if top is not None and arch_id is not None:
         raise ExportError("give --top-k or --arch, not both")
     if arch_id is None:
@@ -212,9 +215,9 @@ def _select(result: dict[str, Any], top: int | None, arch_id: str | None) -> lis
         if not rows:
             raise ExportError("the run has no completed trial to export")
         return rows
-    done = [r for r in result["trials"] if r["state"] == "COMPLETE"]
-    ids = sorted({r["arch_id"] for r in done if r["arch_id"].startswith(arch_id)})
+    done = [r for r in result.trials if r.state == "COMPLETE"]
+    ids = sorted({r.arch_id for r in done if r.arch_id.startswith(arch_id)})
     if len(ids) != 1:
         found = "no completed trial has" if not ids else f"{len(ids)} architectures match"
         raise ExportError(f"--arch {arch_id}: {found} that id in this run")
-    return [next(r for r in done if r["arch_id"] == ids[0])]
+    return [next(r for r in done if r.arch_id == ids[0])]

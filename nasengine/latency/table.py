@@ -26,6 +26,7 @@ from torch import nn
 
 from nasengine.arch import Arch
 from nasengine.latency.fastest import fastest
+from nasengine.records import LatencyCheck, LatencyCheckRow
 from nasengine.utils.progress import progress_bar
 from nasengine.space import SearchSpace
 from nasengine.utils.devices import resolve_device
@@ -195,9 +196,10 @@ def build_table(space: SearchSpace, timing: Timing, *, calibrate: int = 10, seed
 
 
 def check_table(table: LatencyTable, space: SearchSpace, *, samples: int = 20, seed: int = 0,
-                progress: bool = True) -> dict[str, Any]:
+                progress: bool = True) -> LatencyCheck:
     """Time ``samples`` random architectures end to end with the table's timing and compare
-    them with the predictions: mean / max relative error, Kendall's tau, Spearman's rho."""
+    them with the predictions: mean / max relative error, Kendall's tau, Spearman's rho.
+    The record carries the table's timing; its path and the machine are the caller's to add."""
     from scipy import stats
 
     table.check_space(space)
@@ -210,14 +212,14 @@ def check_table(table: LatencyTable, space: SearchSpace, *, samples: int = 20, s
     measured = archs_ms(table.timing, space, archs, progress=progress, desc="latency check")
     errors = [abs(p - m) / m for p, m in zip(predicted, measured)]
     unglued = [abs(p - table.glue_ms - m) / m for p, m in zip(predicted, measured)]
-    return {
-        "samples": samples,
-        "seed": seed,
-        "mean_rel_error": statistics.fmean(errors),
-        "max_rel_error": max(errors),
-        "mean_rel_error_without_glue": statistics.fmean(unglued),
-        "kendall_tau": float(stats.kendalltau(predicted, measured).statistic),
-        "spearman_rho": float(stats.spearmanr(predicted, measured).statistic),
-        "rows": [{"arch_id": a.id, "predicted_ms": p, "measured_ms": m}
-                 for a, p, m in zip(archs, predicted, measured)],
-    }
+    return LatencyCheck(
+        samples=samples,
+        seed=seed,
+        mean_rel_error=statistics.fmean(errors),
+        max_rel_error=max(errors),
+        mean_rel_error_without_glue=statistics.fmean(unglued),
+        kendall_tau=float(stats.kendalltau(predicted, measured).statistic),
+        spearman_rho=float(stats.spearmanr(predicted, measured).statistic),
+        rows=tuple(LatencyCheckRow(a.id, p, m) for a, p, m in zip(archs, predicted, measured)),
+        timing=asdict(table.timing),
+    )

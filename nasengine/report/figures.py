@@ -1,7 +1,7 @@
 """The figures of ``nasengine report`` (matplotlib, Agg backend: no display needed).
 
-Each function takes plain data (lists and dicts gathered by ``nasengine.report.document``),
-writes one PNG and returns its path.
+Each function takes plain data (lists and dicts gathered by ``nasengine.report.make``, or a
+record), writes one PNG and returns its path.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter  # noqa: E402
 
 from nasengine.cost import human  # noqa: E402
+from nasengine.records import RankCheck  # noqa: E402
 
 _DPI = 130
 _MARKERS = ("o", "s", "D", "^", "v", "P", "X", "h")
@@ -109,21 +110,18 @@ def reward_figure(path: Path, runs: Sequence[dict[str, Any]]) -> Path:
     return _save(fig, path)
 
 
-def rankcheck_figure(path: Path, label: str, rankcheck: dict[str, Any]) -> Path:
-    """One-shot score vs standalone accuracy of sampled architectures, with Kendall tau."""
+def rankcheck_figure(path: Path, label: str, rankcheck: RankCheck) -> Path:
+    """One-shot score vs standalone accuracy of sampled architectures, with Kendall tau and Spearman rho."""
     fig, ax = plt.subplots(figsize=(5.6, 4.6), dpi=_DPI)
-    rows = rankcheck["rows"]
-    sc = ax.scatter([r["oneshot_acc"] for r in rows], [r["standalone_acc"] for r in rows],
-                    c=[r["macs"] or 0 for r in rows], cmap="viridis", s=30, edgecolors="black", linewidths=0.4)
-    if any(r["macs"] for r in rows):
-        bar = fig.colorbar(sc, ax=ax)
-        bar.set_label("MACs")
-        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: human(v)))
-    stats = [f"Kendall tau = {rankcheck['kendall_tau']:.3f}"]
-    if rankcheck.get("spearman_rho") is not None:
-        stats.append(f"Spearman rho = {rankcheck['spearman_rho']:.3f}")
+    rows = rankcheck.rows
+    sc = ax.scatter([r.oneshot_acc for r in rows], [r.standalone_acc for r in rows],
+                    c=[r.macs for r in rows], cmap="viridis", s=30, edgecolors="black", linewidths=0.4)
+    bar = fig.colorbar(sc, ax=ax)
+    bar.set_label("MACs")
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: human(v)))
+    stats = f"Kendall tau = {rankcheck.kendall_tau:.3f}, Spearman rho = {rankcheck.spearman_rho:.3f}"
     _style(ax, "one-shot score (inherited weights)", "standalone accuracy",
-           f"{label}: one-shot ranking ({len(rows)} archs)\n" + ", ".join(stats), log_x=False, legend=False)
+           f"{label}: one-shot ranking ({len(rows)} archs)\n{stats}", log_x=False, legend=False)
     return _save(fig, path)
 
 

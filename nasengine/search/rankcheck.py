@@ -5,25 +5,25 @@ Trains K sampled feasible architectures of a one-shot run's space from scratch (
 ``train`` evaluator, same data and seed) and compares their accuracies with the run's
 one-shot scores (inherited weights, BN recalibrated) by Kendall's tau-b and Spearman's
 rho. Standalone results are cached per architecture in ``RUN/rankcheck/``, so an
-interrupted check resumes; the summary goes into ``RUN/result.json`` under ``"rankcheck"``
-and ``RUN/rankcheck.json``.
+interrupted check resumes; the record (``nasengine.records.RankCheck``) goes into
+``RUN/rankcheck.json`` and ``RUN/result.json`` under ``"rankcheck"``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from nasengine.constraints import Constraints
 from nasengine.evaluators.train import TrainEvaluator
+from nasengine.records import RankCheck, RankCheckRow, SearchResult, StandaloneAcc, read_json
 from nasengine.utils.progress import progress_bar
 from nasengine.registry import EVALUATORS, get_space
 from nasengine.search.runner import make_evaluator, run_pretrain
 from nasengine.search.config import SearchConfig
-from nasengine.utils.files import save_json_atomic
 from supernet.spos import search_limits
 
 
@@ -111,8 +111,8 @@ def sample_archs(space: Any, limits: Constraints, k: int, seed: int) -> list[Any
 
 
 def rank_check(run: str | Path, *, samples: int = 20, epochs: int = 10, seed: int = 0, seeds: int = 1,
-               progress: bool = True) -> dict[str, Any]:
-    """Run the check on ``run`` and record it; returns the summary (see the module docstring).
+               progress: bool = True) -> RankCheck:
+    """Run the check on ``run`` and record it; returns the record (see the module docstring).
 
     ``seeds`` > 1 averages each standalone accuracy over training seeds ``seed, seed + 1, ...``:
     on small data, seed-to-seed noise alone keeps two rankings of one set of architectures apart.
@@ -133,28 +133,43 @@ def rank_check(run: str | Path, *, samples: int = 20, epochs: int = 10, seed: in
     cache.mkdir(exist_ok=True)
     t0, rows = time.perf_counter(), []
     for arch in progress_bar(archs, enabled=progress, desc="rankcheck"):
-        accs = [_standalone(trainer, arch, cache) for trainer in trainers]
-        rows.append({"arch_id": arch.id, "macs": space.cost(arch).macs,
-                     "oneshot_acc": oneshot.evaluate(arch).metrics["acc"],
-                     "standalone_acc": sum(accs) / len(accs), "standalone_seeds": accs})
-    x, y = [r["oneshot_acc"] for r in rows], [r["standalone_acc"] for r in rows]
-    summary = {"K": len(rows), "epochs": epochs, "seed": seed, "seeds": seeds, "evaluator": cfg.evaluator,
-               "tau": kendall_tau_b(x, y), "rho": spearman_rho(x, y), "seed_tau": _seed_tau(rows),
-               "seconds": time.perf_counter() - t0, "rows": rows}
-    save_json_atomic(summary, run / "rankcheck.json")
+        accs = tuple(_standalone(trainer, arch, cache) for trainer in trainers)
+        rows.append(RankCheckRow(arch_id=arch.id, macs=space.cost(arch).macs,
+                                 oneshot_acc=oneshot.evaluate(arch).metrics["acc"],
+                                 standalone_acc=sum(accs) / len(accs), standalone_seeds=accs))
+    check = summarize_check(rows, epochs=epochs, seed=seed, seeds=seeds, evaluator=cfg.evaluator,
+                            seconds=time.perf_counter() - t0)
+    record_check(run, check)
+    return check
+
+
+def summarize_check(rows: Sequence[RankCheckRow], *, epochs: int, seed: int, seeds: int, evaluator: str,
+                    seconds: float) -> RankCheck:
+    """The rank check record of measured ``rows``: Kendall tau-b and Spearman rho between
+    one-shot and standalone accuracies, and the standalone seed-to-seed tau."""
+    x, y = [r.oneshot_acc for r in rows], [r.standalone_acc for r in rows]
+    return RankCheck(samples=len(rows), epochs=epochs, seed=seed, seeds=seeds, evaluator=evaluator,
+                     kendall_tau=kendall_tau_b(x, y), spearman_rho=spearman_rho(x, y),
+                     seed_to_seed_tau=_seed_to_seed_tau(rows), seconds=seconds, rows=tuple(rows))
+
+
+def record_check(run: Path, check: RankCheck) -> None:
+    """Write ``RUN/rankcheck.json`` and store the check in ``RUN/result.json`` (when there is one)."""
+    check.save(run / "rankcheck.json")
     result_path = run / "result.json"
     if result_path.is_file():
-        result = json.loads(result_path.read_text())
-        result["rankcheck"] = summary
-        save_json_atomic(result, result_path)
-    return summary
+        # An earlier check is replaced unread: it may predate the record's keys.
+        stored = read_json(result_path)
+        result = SearchResult.from_dict({**stored, "rankcheck": None} if isinstance(stored, dict) else stored,
+                                        str(result_path))
+        replace(result, rankcheck=check).save(result_path)
 
 
-def _seed_tau(rows: list[dict[str, Any]]) -> float | None:
+def _seed_to_seed_tau(rows: Sequence[RankCheckRow]) -> float | None:
     """Mean Kendall tau-b between the standalone rankings of two training seeds: how well
     training agrees with itself, a ceiling for any proxy (``None`` with one seed)."""
-    seeds = len(rows[0]["standalone_seeds"])
-    taus = [kendall_tau_b([r["standalone_seeds"][i] for r in rows], [r["standalone_seeds"][j] for r in rows])
+    seeds = len(rows[0].standalone_seeds)
+    taus = [kendall_tau_b([r.standalone_seeds[i] for r in rows], [r.standalone_seeds[j] for r in rows])
             for i in range(seeds) for j in range(i + 1, seeds)]
     return sum(taus) / len(taus) if taus else None
 
@@ -164,7 +179,7 @@ def _standalone(trainer: TrainEvaluator, arch: Any, cache: Path) -> float:
     epochs, seed = trainer.config.epochs, trainer.config.seed
     entry = cache / f"{arch.id}_e{epochs}_s{seed}.json"
     if entry.is_file():
-        return json.loads(entry.read_text())["standalone_acc"]
+        return StandaloneAcc.load(entry).standalone_acc
     acc = trainer.evaluate(arch).metrics["acc"]
-    save_json_atomic({"arch_id": arch.id, "epochs": epochs, "seed": seed, "standalone_acc": acc}, entry)
+    StandaloneAcc(arch_id=arch.id, epochs=epochs, seed=seed, standalone_acc=acc).save(entry)
     return acc

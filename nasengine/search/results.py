@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,52 +10,54 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nasengine.pareto import pareto_front
+from nasengine.records import FRONTS, SearchResult, TrialRecord
 from nasengine.search.config import SearchConfig
 from nasengine.space import SearchSpace
+from nasengine.utils.files import jsonable
 
 
-def trial_row(t: FrozenTrial) -> dict[str, Any]:
-    return {
-        "number": t.number,
-        "state": t.state.name,
-        "arch_id": t.user_attrs.get("arch_id"),
-        "choices": t.params,
-        "cost": t.user_attrs.get("cost"),
-        "metrics": t.user_attrs.get("metrics"),
-        "values": t.values,
-        "seconds": t.user_attrs.get("seconds"),
-        "start": t.datetime_start.isoformat() if t.datetime_start else None,
-    }
+def trial_record(t: FrozenTrial) -> TrialRecord:
+    return TrialRecord(
+        number=t.number,
+        state=t.state.name,
+        arch_id=t.user_attrs.get("arch_id"),
+        choices=jsonable(t.params),
+        cost=t.user_attrs.get("cost"),
+        metrics=t.user_attrs.get("metrics"),
+        values=None if t.values is None else tuple(t.values),
+        seconds=t.user_attrs.get("seconds"),
+        start=t.datetime_start.isoformat() if t.datetime_start else None,
+    )
 
 
-def summarize(cfg: SearchConfig, space: SearchSpace, study: optuna.Study) -> dict[str, Any]:
-    """The result document: every trial, the best one, the accuracy-vs-cost Pareto fronts."""
+def summarize(cfg: SearchConfig, space: SearchSpace, study: optuna.Study) -> SearchResult:
+    """The result record: every trial, the best one, the accuracy-vs-cost Pareto fronts."""
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
-    done = [t for t in trials if t.state == TrialState.COMPLETE]
-    rows = [trial_row(t) for t in trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)]
-    done_rows = [trial_row(t) for t in done]
-    best = max(done_rows, key=lambda r: (r["metrics"]["acc"], -r["number"]), default=None)
+    rows = [trial_record(t) for t in trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)]
+    done = [r for r in rows if r.state == TrialState.COMPLETE.name]
+    best = max(done, key=lambda r: (r.acc, -r.number), default=None)
     fronts = {}
-    keys = ("macs", "params", "latency_ms") if cfg.latency_table else ("macs", "params")
+    keys = ("macs", "params", "latency") if cfg.latency_table else ("macs", "params")
     for key in keys:
-        measured = [r for r in done_rows if key in r["cost"]]
-        points = [(r["metrics"]["acc"], r["cost"][key]) for r in measured]
-        fronts[key] = sorted((measured[i] for i in pareto_front(points, (True, False))), key=lambda r: r["cost"][key])
-    return {
-        "space": cfg.space,
-        "space_config": json.loads(json.dumps(space.config.to_dict())),
-        "strategy": cfg.strategy,
-        "controller": cfg.controller,
-        "evaluator": cfg.evaluator,
-        "objectives": list(cfg.objectives),
-        "constraints": {"max_macs": cfg.max_macs, "max_params": cfg.max_params,
-                        **({"max_latency_ms": cfg.max_latency_ms} if cfg.latency_table else {})},
-        "completed": len(done_rows),
-        "best": best,
-        "pareto_front": {"acc_vs_macs": fronts["macs"], "acc_vs_params": fronts["params"],
-                         **({"acc_vs_latency": fronts["latency_ms"]} if "latency_ms" in fronts else {})},
-        "trials": rows,
-    }
+        cost_key = "latency_ms" if key == "latency" else key
+        measured = [r for r in done if cost_key in r.cost]
+        points = [(r.acc, r.cost[cost_key]) for r in measured]
+        front = sorted((measured[i] for i in pareto_front(points, (True, False))), key=lambda r: r.cost[cost_key])
+        fronts[FRONTS[key]] = tuple(front)
+    return SearchResult(
+        space=cfg.space,
+        space_config=jsonable(space.config.to_dict()),
+        strategy=cfg.strategy,
+        controller=cfg.controller,
+        evaluator=cfg.evaluator,
+        objectives=tuple(cfg.objectives),
+        constraints={"max_macs": cfg.max_macs, "max_params": cfg.max_params,
+                     **({"max_latency_ms": cfg.max_latency_ms} if cfg.latency_table else {})},
+        completed=len(done),
+        best=best,
+        pareto_front=fronts,
+        trials=tuple(rows),
+    )
 
 
 class ResultWriter:
@@ -92,11 +93,10 @@ class ResultWriter:
         self.write()
 
     def write(self) -> dict[str, Any]:
+        """Rewrite ``result.json``; returns it as ``run_search`` does, a plain dict."""
         result = summarize(self.cfg, self.space, self.study)
-        tmp = self.out / "result.json.tmp"
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
-        tmp.replace(self.out / "result.json")
-        return result
+        result.save(self.out / "result.json")
+        return result.to_dict()
 
     def close(self) -> None:
         if self._bar is not None:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import math
 import random
 
@@ -9,6 +8,10 @@ from scipy import stats
 
 from nasengine.cli.main import main
 from nasengine.evaluators.train import TrainEvaluator
+from nasengine.records import BenchReport, RankCheck
+from nasengine.report import ReportConfig, make_report
+from nasengine.report.baselines import RetrainConfig
+from nasengine.report.runs import load_run
 from nasengine.search.rankcheck import average_ranks, kendall_tau_b, spearman_rho
 from tests.supernet.oneshot_helpers import TINY_ARGS
 
@@ -45,21 +48,31 @@ def test_rankcheck_on_a_tiny_spos_run(tmp_path, monkeypatch):
     argv = ["rankcheck", str(run), "--samples", "4", "--epochs", "1", "--seeds", "2", "--report", str(report),
             "--quiet"]
     assert main(argv) == 0
-    check = json.loads((run / "result.json").read_text())["rankcheck"]
-    assert check["K"] == 4 and check["epochs"] == 1 and len({r["arch_id"] for r in check["rows"]}) == 4
-    for row in check["rows"]:  # two trainings per architecture, averaged
-        assert len(row["standalone_seeds"]) == 2 and row["standalone_acc"] == sum(row["standalone_seeds"]) / 2
-    seed_a, seed_b = ([r["standalone_seeds"][i] for r in check["rows"]] for i in (0, 1))
-    assert check["seed_tau"] == pytest.approx(stats.kendalltau(seed_a, seed_b).statistic, nan_ok=True)
-    x, y = [r["oneshot_acc"] for r in check["rows"]], [r["standalone_acc"] for r in check["rows"]]
-    assert check["tau"] == pytest.approx(stats.kendalltau(x, y).statistic)
-    assert check["rho"] == pytest.approx(stats.spearmanr(x, y).statistic)
-    assert json.loads(report.read_text())["rows"][0]["tau"] == check["tau"]
+    check = load_run(run).result.rankcheck  # read as the report reads it
+    assert check.samples == 4 and check.epochs == 1 and len({r.arch_id for r in check.rows}) == 4
+    for row in check.rows:  # two trainings per architecture, averaged
+        assert len(row.standalone_seeds) == 2 and row.standalone_acc == sum(row.standalone_seeds) / 2
+    seed_a, seed_b = ([r.standalone_seeds[i] for r in check.rows] for i in (0, 1))
+    assert check.seed_to_seed_tau == pytest.approx(stats.kendalltau(seed_a, seed_b).statistic, nan_ok=True)
+    x, y = [r.oneshot_acc for r in check.rows], [r.standalone_acc for r in check.rows]
+    assert check.kendall_tau == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert check.spearman_rho == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert RankCheck.load(run / "rankcheck.json") == check
+    bench = BenchReport.load(report)
+    assert bench.suite == "rankcheck" and bench.rows[0]["run"] == str(run)
+    assert RankCheck.from_dict({k: v for k, v in bench.rows[0].items() if k != "run"}) == check
     assert len(list((run / "rankcheck").glob("*.json"))) == 8
+    # The report renders both correlations of the real check, and its figure.
+    cfg = ReportConfig(runs=(str(run),), retrain=RetrainConfig(epochs=1, seeds=1, latency_runs=3),
+                       out=str(tmp_path / "report"))
+    files = make_report(cfg, progress=False)
+    md = files["markdown"].read_text()
+    assert f"| run | 4 | 1 | {check.kendall_tau:.3f} | {check.spearman_rho:.3f} |" in md
+    assert files["rankcheck_0"].stat().st_size > 0
     # Standalone results are cached: a rerun trains nothing and reports the same.
     monkeypatch.setattr(TrainEvaluator, "evaluate", lambda *a: pytest.fail("retrained a cached architecture"))
     assert main(argv) == 0
-    assert json.loads((run / "rankcheck.json").read_text())["tau"] == check["tau"]
+    assert RankCheck.load(run / "rankcheck.json").kendall_tau == check.kendall_tau
 
 
 def test_rankcheck_needs_a_one_shot_run(tmp_path, capsys):

@@ -1,0 +1,113 @@
+"""What a search run folder holds: ``result.json`` (trials, best, fronts) and the one-shot
+rank check (``rankcheck.json``, also under ``result.json["rankcheck"]``, and its per-arch
+standalone cache ``rankcheck/<arch>_e<epochs>_s<seed>.json``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from nasengine.records.base import Record
+
+
+@dataclass(frozen=True)
+class TrialRecord(Record):
+    """One finished (``COMPLETE``) or failed (``FAIL``) trial of a search."""
+
+    FILE: ClassVar[str] = "result.json trial"
+
+    number: int
+    state: str
+    arch_id: str | None
+    choices: dict[str, Any]
+    cost: dict[str, Any] | None
+    metrics: dict[str, Any] | None
+    values: tuple[float, ...] | None
+    seconds: float | None
+    start: str | None
+
+    @property
+    def acc(self) -> float:
+        """The trial's validation accuracy (completed trials only)."""
+        if not self.metrics or "acc" not in self.metrics:
+            raise ValueError(f"trial {self.number} ({self.state}) has no accuracy")
+        return float(self.metrics["acc"])
+
+
+@dataclass(frozen=True)
+class RankCheckRow(Record):
+    """One sampled architecture: its one-shot score and standalone accuracy (mean over seeds)."""
+
+    arch_id: str
+    macs: int
+    oneshot_acc: float
+    standalone_acc: float
+    standalone_seeds: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class RankCheck(Record):
+    """``nasengine rankcheck``: one-shot scores against standalone training.
+
+    ``seed_to_seed_tau`` is the mean Kendall tau-b between the standalone rankings of two
+    training seeds (``None`` with one seed): the ceiling for any proxy.
+    """
+
+    FILE: ClassVar[str] = "rankcheck.json"
+
+    samples: int
+    epochs: int
+    seed: int
+    seeds: int
+    evaluator: str
+    kendall_tau: float
+    spearman_rho: float
+    seed_to_seed_tau: float | None
+    seconds: float
+    rows: tuple[RankCheckRow, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.rows) != self.samples or self.samples < 2:
+            raise ValueError(f"samples is {self.samples} but there are {len(self.rows)} rows (need >= 2)")
+
+
+@dataclass(frozen=True)
+class StandaloneAcc(Record):
+    """A cached standalone training of one architecture (one seed, one epoch budget)."""
+
+    FILE: ClassVar[str] = "rankcheck cache entry"
+
+    arch_id: str
+    epochs: int
+    seed: int
+    standalone_acc: float
+
+
+#: ``pareto_front`` keys: accuracy against each cost.
+FRONTS = {"macs": "acc_vs_macs", "params": "acc_vs_params", "latency": "acc_vs_latency"}
+
+
+@dataclass(frozen=True)
+class SearchResult(Record):
+    """``result.json``: every finished trial, the best one, the accuracy-vs-cost Pareto
+    fronts (``FRONTS``; latency only with a latency table), and the rank check once run."""
+
+    FILE: ClassVar[str] = "result.json"
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("rankcheck",)
+
+    space: str
+    space_config: dict[str, Any]
+    strategy: str | None
+    controller: str
+    evaluator: str
+    objectives: tuple[str, ...]
+    constraints: dict[str, Any]
+    completed: int
+    best: TrialRecord | None
+    pareto_front: dict[str, tuple[TrialRecord, ...]]
+    trials: tuple[TrialRecord, ...]
+    rankcheck: RankCheck | None = None
+
+    @property
+    def completed_trials(self) -> list[TrialRecord]:
+        return [t for t in self.trials if t.state == "COMPLETE" and t.metrics]

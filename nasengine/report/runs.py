@@ -1,0 +1,139 @@
+"""Search run folders as a report reads them: the ``result.json`` record, ``config.yaml``,
+the export records under ``exports/``, and the RL controller's log in ``controller.pt``;
+and what the report derives from them (Pareto series, progress curves, top architectures,
+the equivalent ``nasengine search`` command)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from nasengine.pareto import pareto_front
+from nasengine.records import ExportRecord, SearchResult, TrialRecord
+from nasengine.search.config import SearchConfig
+
+
+@dataclass
+class Run:
+    """One search run folder, read."""
+
+    path: Path
+    label: str
+    result: SearchResult
+    config: dict[str, Any]
+    exports: list[ExportRecord]
+    rl_log: list[dict[str, Any]]
+
+    @property
+    def completed(self) -> list[TrialRecord]:
+        return self.result.completed_trials
+
+
+def load_run(path: str | Path, label: str | None = None) -> Run:
+    """Read a run folder; ``ValueError`` when it holds no readable ``result.json``."""
+    path = Path(path)
+    result_file = path / "result.json"
+    if not result_file.is_file():
+        raise ValueError(f"run {str(path)!r} has no result.json (is it a `nasengine search --out` folder?)")
+    result = SearchResult.load(result_file)
+    config_file = path / "config.yaml"
+    config = (yaml.safe_load(config_file.read_text()) or {}) if config_file.is_file() else {}
+    exports = [ExportRecord.load(f) for f in sorted(path.glob("exports/*/arch.json"))]
+    return Run(path, label or path.name, result, config, exports, read_rl_log(path / "controller.pt"))
+
+
+def read_rl_log(path: Path) -> list[dict[str, Any]]:
+    """Learned-trial entries (``trial``, ``reward``, ``baseline``) of a saved controller
+    state; empty when there is none or the controller keeps no such log."""
+    if not path.is_file():
+        return []
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    log = state.get("log") if isinstance(state, dict) else None
+    return [e for e in log or [] if isinstance(e, dict) and "reward" in e and "baseline" in e]
+
+
+def pareto_series(run: Run, key: str) -> dict[str, list[tuple[float, float]]]:
+    """Every completed trial as ``(cost[key], acc)`` and the accuracy-vs-cost Pareto
+    front (``nasengine.pareto``), sorted by cost; trials without ``key`` are left out."""
+    rows = [r for r in run.completed if (r.cost or {}).get(key) is not None]
+    points = [(float(r.cost[key]), r.acc) for r in rows]
+    front = [points[i] for i in pareto_front([(acc, cost) for cost, acc in points], (True, False))]
+    return {"points": points, "front": sorted(set(front))}
+
+
+def progress_curve(run: Run) -> dict[str, list[tuple[int, float]]]:
+    """Each completed trial's accuracy and the best so far, in trial order."""
+    trials = sorted((r.number, r.acc) for r in run.completed)
+    best, running = [], float("-inf")
+    for number, acc in trials:
+        running = max(running, acc)
+        best.append((number, running))
+    return {"trials": trials, "best": best}
+
+
+def top_archs(run: Run, k: int) -> list[ExportRecord]:
+    """The run's ``k`` best architectures: its exports by validation accuracy, else its best trial."""
+    docs = sorted(run.exports, key=lambda d: -(d.val_acc or 0.0))
+    best = run.result.best
+    if not docs and best is not None:
+        docs = [ExportRecord(space=run.result.space, config=run.result.space_config, choices=best.choices,
+                             id=str(best.arch_id), cost=dict(best.cost or {}), metrics={"val_acc": best.acc},
+                             trial=best.number)]
+    return docs[:k]
+
+
+def search_command(config: dict[str, Any]) -> str:
+    """A ``nasengine search`` command line equivalent to a run's ``config.yaml``.
+
+    Every config key that ``nasengine search`` has an option for is written out (``*_options``
+    and ``space_config`` as repeated ``--*-set`` / ``--set``), so new search options carry over.
+    """
+    import argparse
+
+    from nasengine.cli import search as cli_search  # its parser is the reference for option names
+
+    sub = argparse.ArgumentParser(prog="nasengine").add_subparsers()
+    cli_search.add_parser(sub)
+    flags = {a.dest: a.option_strings[-1] for a in sub.choices["search"]._actions if a.option_strings}
+    defaults = SearchConfig().to_dict()
+    options = dict(config.get("evaluator_options") or {})
+    parts = ["nasengine", "search"]
+    for key, value in config.items():
+        derived = key == "controller" and config.get("strategy")  # the strategy names it
+        if key == "evaluator_options" or value is None or value == {} or derived:
+            continue
+        if key == "evaluator":
+            if value != "train":
+                path = options.pop("path", None) if value == "table" else None
+                parts += ["--evaluator", f"{value}:{path}" if path else str(value)]
+            continue
+        if isinstance(value, dict):
+            flag = flags.get("set" if key == "space_config" else key.replace("_options", "_set"))
+            if flag is None:
+                raise ValueError(f"config key {key!r} has no `nasengine search` option")
+            parts += [item for k, v in value.items() for item in (flag, f"{k}={_flow(v)}")]
+            continue
+        if key not in flags or (value == defaults.get(key) and key not in _ALWAYS):
+            continue
+        if isinstance(value, (list, tuple)):
+            value = ",".join(map(str, value))
+        elif isinstance(value, float) and value.is_integer():
+            value = int(value)
+        parts += [flags[key], str(value)]
+    parts += [item for k, v in options.items() for item in (flags.get("evaluator_set", "--evaluator-set"),
+                                                             f"{k}={_flow(v)}")]
+    return shlex.join(parts)
+
+
+#: Search options written even at their default value: they say what the run was.
+_ALWAYS = ("space", "strategy", "controller", "dataset", "epochs", "trials", "seed", "out")
+
+
+def _flow(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
