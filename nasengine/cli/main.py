@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from nasengine import __version__
-from nasengine.bench import controllers as _bc, dynamic as _bd, kernels as _bk, metapruning as _bm, supernet as _bs  # noqa: F401
+from nasengine.bench import controllers as _bc, dynamic as _bd, kernels as _bk  # noqa: F401
 from nasengine.bench import suites as bench
 from nasengine.cli import dynamic as cli_dynamic, export as cli_export, latency as cli_latency, report as cli_report
 from nasengine.cli import search as cli_search, space as cli_space, train as cli_train

@@ -21,12 +21,11 @@ from typing import Any, Sequence
 from nasengine.bench.suites import write_report
 from nasengine.constraints import Constraints
 from nasengine.evaluators.train import TrainEvaluator
-from nasengine.utils.progress import progress_bar
 from nasengine.registry import EVALUATORS, get_space
+from nasengine.search.config import SearchConfig, search_limits
 from nasengine.search.runner import make_evaluator, run_pretrain
-from nasengine.search.config import SearchConfig
 from nasengine.utils.files import save_json_atomic
-from supernet.spos import search_limits
+from nasengine.utils.progress import progress_bar
 
 
 def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
