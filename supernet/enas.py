@@ -16,7 +16,6 @@ BN recalibrated on ``bn_batches`` training batches, so exports carry usable weig
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +25,22 @@ from torch import nn
 from torch.utils.data import default_collate
 
 from nasengine.arch import Arch
-from nasengine.evaluators.base import Evaluation, Evaluator
+from nasengine.evaluators.base import Evaluation
+from nasengine.search.config import Strategy
 from nasengine.space import SearchSpace
-from nasengine.train.loop import TrainConfig, evaluate, make_optimizer, recalibrate_bn
-from nasengine.utils.files import save_atomic
-from nasengine.utils.validation import positive_int
+from nasengine.train.loop import TrainConfig, make_optimizer
+from nasengine.utils.files import jsonable, save_atomic
+from nasengine.utils.seeding import epoch_permutation
+from nasengine.utils.validation import non_negative_int, positive_int
+from supernet.evaluator import WeightSharingEvaluator
 from supernet.sampling import step_rng
-from supernet.spos import PathSelector, space_data
+from supernet.spos import PathSelector
 
 #: The shared-weight state inside the run folder.
 STATE_FILE = "enas_shared.pt"
 
 
-class EnasEvaluator(Evaluator):
+class EnasEvaluator(WeightSharingEvaluator):
     """Trains shared weights along each proposed path, then scores it on a minibatch.
 
     Args:
@@ -62,17 +64,14 @@ class EnasEvaluator(Evaluator):
                  weight_decay: float = 1e-4, bn_batches: int = 10, device: str = "cpu") -> None:
         positive_int("train_steps", train_steps)
         positive_int("val_batch_size", val_batch_size)
-        for name, value in (("warmup_steps", warmup_steps), ("bn_batches", bn_batches)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-        self.space, self.seed, self.device = space, seed, device
-        self.train_steps, self.warmup_steps, self.bn_batches = train_steps, warmup_steps, bn_batches
+        non_negative_int("warmup_steps", warmup_steps)
         self.config = TrainConfig(batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
                                   label_smoothing=0.0, seed=seed, device=device)
-        self.data = space_data(space, dataset, data_root)
+        super().__init__(space, dataset=dataset, data_root=data_root, bn_batches=bn_batches, batch_size=batch_size,
+                         seed=seed, device=device)
+        self.seed, self.train_steps, self.warmup_steps = seed, train_steps, warmup_steps
         self.batch_size = min(batch_size, len(self.data.train))
         self.val_batch_size = min(val_batch_size, len(self.data.val))
-        self.train_loader, _, self.test_loader = self.data.loaders(batch_size, seed=seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.net = space.network().to(device)
@@ -81,7 +80,7 @@ class EnasEvaluator(Evaluator):
         self.step = 0  # shared-weight steps taken
         self.evals = 0  # rewards measured (picks the validation minibatch)
         self.rng_state = torch.Generator().manual_seed(seed).get_state()  # dropout randomness
-        self.identity = {"space": space.name, "space_config": json.loads(json.dumps(space.config.to_dict())),
+        self.identity = {"space": space.name, "space_config": jsonable(space.config.to_dict()),
                          "seed": seed, "batch_size": batch_size, "lr": lr, "momentum": momentum,
                          "weight_decay": weight_decay, "warmup_steps": warmup_steps}
         self.path = None if run_dir is None else Path(run_dir) / STATE_FILE
@@ -97,15 +96,8 @@ class EnasEvaluator(Evaluator):
         acc, loss = self._reward(arch)
         self.evals += 1
         self._save()
-        model = self.space.build(arch, from_supernet=self.net).to(self.device)
-        if self.bn_batches:
-            recalibrate_bn(model, self.train_loader, batches=self.bn_batches, device=self.device)
+        model = self.recalibrate(self.space.build(arch, from_supernet=self.net).to(self.device))
         return Evaluation({"acc": acc, "minibatch_loss": loss, "shared_steps": float(self.step)}, model.eval())
-
-    def test_accuracy(self, arch: Arch, model: nn.Module | None) -> float | None:
-        if model is None:
-            return None
-        return evaluate(model.to(self.device), self.test_loader, device=self.device)["acc"]
 
     # --- shared-weight training -----------------------------------------------------------
     def _train_step(self, arch: Arch) -> None:
@@ -146,11 +138,8 @@ class EnasEvaluator(Evaluator):
         in an order that depends only on (seed, epoch), so a resumed run sees the same."""
         per_epoch = max(1, len(dataset) // size)
         epoch, k = divmod(index, per_epoch)
-        if shuffle:
-            order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
-        else:
-            order = torch.arange(len(dataset))
-        x, y = default_collate([dataset[i] for i in order[k * size: (k + 1) * size].tolist()])
+        order = epoch_permutation(len(dataset), self.seed, epoch) if shuffle else range(len(dataset))
+        x, y = default_collate([dataset[i] for i in order[k * size: (k + 1) * size]])
         return x.to(self.device), y.to(self.device)
 
     # --- state ----------------------------------------------------------------------------
@@ -168,3 +157,7 @@ class EnasEvaluator(Evaluator):
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.evals, self.rng_state = state["step"], state["evals"], state["rng"].cpu()
+
+
+#: ``--strategy enas``: the ``rl`` controller learning from the shared weights' rewards.
+STRATEGY = Strategy("rl", "enas")

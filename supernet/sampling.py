@@ -28,7 +28,7 @@ from nasengine.arch import Arch, ArchError
 from nasengine.constraints import Constraints
 from nasengine.cost import Cost, human
 from nasengine.space import RandomLike, SearchSpace, as_random
-from nasengine.utils.validation import one_of, positive_int
+from nasengine.utils.validation import non_negative_int, one_of, positive_int
 
 SAMPLING_MODES = ("uniform", "binned")
 BIN_METRICS = ("macs", "params")
@@ -62,8 +62,7 @@ class SamplingConfig:
         one_of("bin_by", self.bin_by, BIN_METRICS)
         positive_int("bins", self.bins)
         positive_int("max_tries", self.max_tries)
-        if not isinstance(self.walk_steps, int) or isinstance(self.walk_steps, bool) or self.walk_steps < 0:
-            raise ValueError(f"walk_steps must be an integer >= 0, got {self.walk_steps!r}")
+        non_negative_int("walk_steps", self.walk_steps)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

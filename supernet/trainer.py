@@ -26,13 +26,15 @@ from nasengine.arch import Arch
 from nasengine.data.datasets import DataSplits
 from nasengine.train.loop import TrainConfig, cosine_schedule, make_optimizer
 from nasengine.utils.files import save_atomic
-from nasengine.utils.validation import one_of, positive_int
+from nasengine.utils.seeding import epoch_seed
+from nasengine.utils.validation import non_negative_int, one_of, positive_int
 from supernet.distributed import World, average_buffers, broadcast_state, sync_path_grads, world
 from supernet.sampling import step_rng
 
 SYNC_MODES = ("path", "ddp")
-#: Config fields that may change between a run and its resumption.
-_RESUMABLE_CHANGES = ("device", "log_every", "num_workers")
+#: Config fields that do not change the trained weights: they may differ between a run and
+#: its resumption, and a saved network's identity leaves them out.
+RESUMABLE_CHANGES = ("device", "log_every", "num_workers")
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,7 @@ class OneShotConfig:
         one_of("sync", self.sync, SYNC_MODES)
         if not self.warmup_epochs >= 0:
             raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
-        if not isinstance(self.num_workers, int) or self.num_workers < 0:
-            raise ValueError(f"num_workers must be an integer >= 0, got {self.num_workers!r}")
+        non_negative_int("num_workers", self.num_workers)
         # The optimizer settings are validated by the train loop's own config.
         self.optimizer_config()
 
@@ -91,6 +92,10 @@ class OneShotConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def weight_settings(self) -> dict[str, Any]:
+        """The fields that decide the trained weights (all but ``RESUMABLE_CHANGES``)."""
+        return {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_CHANGES}
 
 
 def train_one_shot(model: nn.Module, sample_arch: Callable[[np.random.Generator], Arch],
@@ -139,7 +144,7 @@ def train_one_shot(model: nn.Module, sample_arch: Callable[[np.random.Generator]
                 apply_arch(model, arch)
                 x, y = x.to(w.device, non_blocking=True), y.to(w.device, non_blocking=True)
                 clean = False
-                loss, hits = _update(net, model, optimizer, x, y, config, w)
+                loss, hits = update_step(net, model, optimizer, x, y, config, w)
                 scheduler.step()
                 step += 1
                 clean = True
@@ -175,9 +180,18 @@ def load_history(checkpoint: Path) -> list[dict[str, Any]]:
     return torch.load(checkpoint, map_location="cpu", weights_only=False)["history"]
 
 
-def _update(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-            config: OneShotConfig, w: World) -> tuple[float, int]:
-    """One optimizer step over ``accumulate`` micro-batches; (mean loss, correct count)."""
+def update_step(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                y: torch.Tensor, config: OneShotConfig, w: World) -> tuple[float, int]:
+    """One optimizer step over ``accumulate`` micro-batches; (mean loss, correct count).
+
+    Args:
+        net: What runs the forward pass (``model`` itself, or its DDP wrapper).
+        model: The trained module (its sampled path's gradients are synchronised).
+        optimizer: Steps ``model``'s parameters.
+        x, y: This rank's batch.
+        config: Label smoothing, ``accumulate`` and ``sync``.
+        w: The process group (``World()``: a single process).
+    """
     optimizer.zero_grad(set_to_none=True)  # unused candidates keep no gradient: SGD skips them
     loss_sum, hits = 0.0, 0
     chunks = list(zip(x.tensor_split(config.accumulate), y.tensor_split(config.accumulate)))
@@ -207,7 +221,7 @@ def _per_rank_batch(config: OneShotConfig, w: World, n_train: int) -> int:
 def _loader(data: DataSplits, config: OneShotConfig, w: World, epoch: int, skip: int, per_rank: int,
             steps: int) -> DataLoader:
     """This rank's batches of ``epoch`` from step ``skip`` on; the order depends on (seed, epoch)."""
-    gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+    gen = torch.Generator().manual_seed(epoch_seed(config.seed, epoch))
     order = torch.randperm(len(data.train), generator=gen)
     batch = per_rank * w.size
     batches = [order[s * batch: (s + 1) * batch].tensor_split(w.size)[w.rank].tolist() for s in range(skip, steps)]
@@ -220,8 +234,8 @@ def _restore(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, sch
              config: OneShotConfig, w: World) -> dict[str, Any]:
     state = torch.load(path, map_location=w.device, weights_only=False)
     saved = dict(state["config"])
-    now = config.to_dict()
-    differ = sorted(k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k) != now[k])
+    now = config.weight_settings()
+    differ = sorted(k for k in now if saved.get(k) != now[k])
     if differ:
         changes = ", ".join(f"{k} {saved.get(k)!r} -> {now[k]!r}" for k in differ)
         raise ValueError(f"checkpoint {str(path)!r} was made with other settings ({changes}); "

@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML file of search options (command-line values win)")
     p.add_argument("--space")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="space config value (repeatable)")
-    p.add_argument("--strategy", help=f"one of {', '.join(STRATEGIES)}")
+    p.add_argument("--strategy", help=f"one of {', '.join(STRATEGIES.names())}")
     p.add_argument("--controller", help="controller name (instead of --strategy)")
     p.add_argument("--controller-set", action="append", metavar="KEY=VALUE", help="controller option (repeatable)")
     p.add_argument("--evaluator", help="train (default) or table:FILE")
@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def config_from_args(args: argparse.Namespace) -> SearchConfig:
     controller = args.controller
     if args.strategy is not None and args.strategy not in STRATEGIES:
-        raise UsageError(f"unknown strategy {args.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        raise UsageError(f"unknown strategy {args.strategy!r}; choose one of {', '.join(STRATEGIES.names())}")
     if controller is not None and controller not in CONTROLLERS:
         raise UsageError(f"unknown controller {controller!r}; available: {', '.join(CONTROLLERS.names())}")
     evaluator, evaluator_options = (None, None)

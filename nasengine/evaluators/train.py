@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from nasengine.arch import Arch
-from nasengine.data.datasets import load_dataset
+from nasengine.data.space_data import load_space_data
 from nasengine.evaluators.base import Evaluation, Evaluator
 from nasengine.space import SearchSpace
 from nasengine.train.loop import TrainConfig, evaluate, fit
@@ -17,7 +17,7 @@ class TrainEvaluator(Evaluator):
 
     Args:
         space: The search space (its config fixes the input size and channels).
-        dataset, data_root: Data, adapted to the space's input (see ``load_dataset``).
+        dataset, data_root: Data, adapted to the space's input (see ``load_space_data``).
         epochs, max_steps, batch_size, lr, optimizer, seed, device: Proxy training budget.
     """
 
@@ -27,11 +27,7 @@ class TrainEvaluator(Evaluator):
         self.space = space
         self.config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
                                   optimizer=optimizer, seed=seed, device=device)
-        cfg = space.config
-        self.data = load_dataset(dataset, data_root=data_root, image_size=cfg.input_size, channels=cfg.in_channels)
-        if self.data.num_classes != cfg.num_classes:
-            raise ValueError(f"{dataset} has {self.data.num_classes} classes but the space has num_classes="
-                             f"{cfg.num_classes}; add --set num_classes={self.data.num_classes}")
+        self.data = load_space_data(space, dataset, data_root)
         self.train_loader, self.val_loader, self.test_loader = self.data.loaders(batch_size, seed=seed)
 
     def evaluate(self, arch: Arch) -> Evaluation:

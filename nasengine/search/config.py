@@ -5,21 +5,31 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import yaml
 
+from nasengine.constraints import Constraints
+from nasengine.registry import Registry
+
+if TYPE_CHECKING:
+    from nasengine.space import SearchSpace
+
 OBJECTIVES = ("acc", "macs", "params", "latency")
+
+#: A strategy's pretraining step: ``step(cfg, space, out, *, progress)`` trains (or reuses)
+#: what its evaluator needs in the run folder ``out`` and returns evaluator options.
+PretrainStep = Callable[..., Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
 class Strategy:
     """A search pipeline in one word: the controller, the evaluator and an optional
-    pretraining step (``"module:function"``, called before the study; see ``run_search``)."""
+    pretraining step (called before the study; see ``run_search``)."""
 
     controller: str
     evaluator: str = "train"
-    pretrain: str | None = None
+    pretrain: PretrainStep | None = None
 
     @property
     def one_shot(self) -> bool:
@@ -27,16 +37,24 @@ class Strategy:
         return self.pretrain is not None or self.evaluator != "train"
 
 
-STRATEGIES: dict[str, Strategy] = {
-    "rl": Strategy("rl"),
-    "evolution": Strategy("evolution"),
-    "random": Strategy("random"),
-    "tpe": Strategy("tpe"),
-    "nsga2": Strategy("nsga2"),
-    "spos": Strategy("evolution", "supernet", "supernet.spos:pretrain"),
-    "enas": Strategy("rl", "enas"),
-    "metapruning": Strategy("evolution", "pruningnet", "supernet.metapruning:pretrain"),
-}
+#: Strategies by name. The plain ones (a controller with the ``train`` evaluator) are
+#: registered here; one-shot methods come from plug-ins (entry-point group
+#: ``nasengine.strategies``: spos, enas and metapruning from ``supernet``).
+STRATEGIES: Registry[Strategy] = Registry("strategy", "nasengine.strategies")
+for _name in ("rl", "evolution", "random", "tpe", "nsga2"):
+    STRATEGIES.register(_name, Strategy(_name))
+
+
+def search_limits(cfg: SearchConfig, space: SearchSpace) -> Constraints:
+    """The hard limits of a search (MACs, params and, with a latency table, latency)."""
+    table = getattr(cfg, "latency_table", None)
+    if table is None:
+        latency = None
+    else:
+        from nasengine.latency.table import LatencyPredictor  # reads the table file; torch-backed
+
+        latency = LatencyPredictor(space, table)
+    return Constraints(cfg.max_macs, cfg.max_params, getattr(cfg, "max_latency_ms", None), latency)
 
 
 @dataclass(frozen=True)
@@ -90,8 +108,8 @@ class SearchConfig:
         spec = None
         if self.strategy is not None:
             if self.strategy not in STRATEGIES:
-                raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-            spec = STRATEGIES[self.strategy]
+                raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES.names())}")
+            spec = STRATEGIES.get(self.strategy)
         for key, default in (("controller", "evolution"), ("evaluator", "train")):
             given = getattr(self, key)
             wanted = getattr(spec, key) if spec is not None and (key == "controller" or spec.one_shot) else None
@@ -101,9 +119,9 @@ class SearchConfig:
             object.__setattr__(self, key, given or wanted or default)
 
     @property
-    def pretrain(self) -> str | None:
-        """The strategy's pretraining step (``"module:function"``), if it has one."""
-        return None if self.strategy is None else STRATEGIES[self.strategy].pretrain
+    def pretrain(self) -> PretrainStep | None:
+        """The strategy's pretraining step, if it has one."""
+        return None if self.strategy is None else STRATEGIES.get(self.strategy).pretrain
 
     @property
     def storage_url(self) -> str:

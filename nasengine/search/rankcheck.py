@@ -20,11 +20,10 @@ from typing import Any, Sequence
 from nasengine.constraints import Constraints
 from nasengine.evaluators.train import TrainEvaluator
 from nasengine.records import RankCheck, RankCheckRow, SearchResult, StandaloneAcc, read_json
-from nasengine.utils.progress import progress_bar
 from nasengine.registry import EVALUATORS, get_space
+from nasengine.search.config import SearchConfig, search_limits
 from nasengine.search.runner import make_evaluator, run_pretrain
-from nasengine.search.config import SearchConfig
-from supernet.spos import search_limits
+from nasengine.utils.progress import progress_bar
 
 
 def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:

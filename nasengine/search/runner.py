@@ -7,7 +7,6 @@ state, TensorBoard), so an interrupted search loses at most the trial in flight,
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import os
 import sys
@@ -20,8 +19,8 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from nasengine.controller import suggest_arch
 from nasengine.constraints import Constraints
+from nasengine.controller import suggest_arch
 from nasengine.cost import human
 from nasengine.export.export import export_top
 from nasengine.latency.table import LatencyPredictor
@@ -119,8 +118,7 @@ def run_pretrain(cfg: SearchConfig, space: Any, out: Path, *, progress: bool) ->
     """Run the strategy's pretraining step; its result becomes evaluator options."""
     if cfg.pretrain is None:
         return {}
-    module, _, name = cfg.pretrain.partition(":")
-    step = getattr(importlib.import_module(module), name)
+    step = cfg.pretrain
     out.mkdir(parents=True, exist_ok=True)
     return dict(step(cfg, space, out, progress=progress))
 

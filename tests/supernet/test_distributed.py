@@ -11,8 +11,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import nasengine
+from nasengine.data.space_data import load_space_data
 from supernet.sampling import PathSampler
-from supernet.spos import PathSelector, space_data
+from supernet.spos import PathSelector
 from supernet.trainer import OneShotConfig, train_one_shot
 from tests.supernet.oneshot_helpers import TINY
 
@@ -24,7 +25,7 @@ def _train(seed: int, checkpoint: Path, **config) -> torch.nn.Module:
     space = nasengine.get_space("shufflenet", **SPACE)
     torch.manual_seed(seed)
     net = space.network()
-    train_one_shot(net, PathSampler(space), PathSelector(net), space_data(space, "digits", None),
+    train_one_shot(net, PathSampler(space), PathSelector(net), load_space_data(space, "digits"),
                    OneShotConfig(**CONFIG, **config), checkpoint, progress=False)
     return net
 

@@ -6,11 +6,12 @@ from torch import nn
 
 import nasengine
 from nasengine.constraints import Constraints
+from nasengine.data.space_data import load_space_data
 from nasengine.nn import select_path
 from nasengine.registry import EVALUATORS
 from supernet.evaluator import SupernetEvaluator
 from supernet.sampling import SamplingConfig
-from supernet.spos import space_data, train_supernet
+from supernet.spos import train_supernet
 from supernet.trainer import OneShotConfig
 from tests.supernet.oneshot_helpers import TINY, TINY_CELL
 
@@ -26,7 +27,7 @@ def trained(request, tmp_path_factory):
     name, config = CASES[request.param]
     space = nasengine.get_space(name, **config)
     out = tmp_path_factory.mktemp(request.param)
-    path = train_supernet(space, space_data(space, "digits", None), Constraints(), SamplingConfig(),
+    path = train_supernet(space, load_space_data(space, "digits"), Constraints(), SamplingConfig(),
                           OneShotConfig(epochs=1, max_steps=15), out, progress=False)
     return space, path
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import nasengine
+from nasengine.data.space_data import load_space_data
 from nasengine.registry import EVALUATORS
 from supernet.metapruning import (
     CHECKPOINT,
@@ -18,7 +19,6 @@ from supernet.metapruning import (
 )
 from supernet.pruningnet import PruningNet
 from supernet.pruningnet_blocks import ChoiceBatchNorm2d
-from supernet.spos import space_data
 from supernet.trainer import load_history
 
 SPACE = dict(backbone="small", input_size=8, in_channels=1, num_classes=10, rounding="floor")
@@ -31,7 +31,7 @@ def space():
 
 @pytest.fixture(scope="module")
 def data(space):
-    return space_data(space, "digits", None)
+    return load_space_data(space, "digits")
 
 
 def _train(space, data, out: Path, epochs: int = 2) -> Path:

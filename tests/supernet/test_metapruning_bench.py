@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-import json
+import argparse
 
 import pytest
 
 import nasengine
-from nasengine.bench.metapruning import SPACE_CONFIG, uniform_arch
-from nasengine.cli.main import main
+from nasengine.bench.base import BENCH_SUITES
+from supernet.bench_metapruning import SPACE_CONFIG, uniform_arch
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    """The suite's own options, parsed as ``nasengine bench metapruning`` would."""
+    parser = argparse.ArgumentParser()
+    BENCH_SUITES.get("metapruning").add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def _run(*argv: str) -> list[dict]:
+    return BENCH_SUITES.get("metapruning").run(_args(*argv))
 
 
 def test_uniform_arch_is_the_widest_uniform_net_within_the_limit() -> None:
@@ -22,12 +33,9 @@ def test_uniform_arch_is_the_widest_uniform_net_within_the_limit() -> None:
 
 
 @pytest.mark.slow
-def test_bench_compares_metapruning_with_uniform_widths(tmp_path, capsys) -> None:
-    out = tmp_path / "metapruning.json"
-    code = main(["bench", "metapruning", "--seeds", "2", "--trials", "4", "--pretrain-epochs", "1",
-                 "--retrain-epochs", "1", "--out", str(out)])
-    assert code == 0
-    rows = {r["method"]: r for r in json.loads(out.read_text())["rows"]}
+def test_bench_compares_metapruning_with_uniform_widths() -> None:
+    rows = {r["method"]: r for r in _run("--seeds", "2", "--trials", "4", "--pretrain-epochs", "1",
+                                         "--retrain-epochs", "1")}
     assert set(rows) == {"metapruning", "uniform"}
     for row in rows.values():
         assert row["macs"] <= row["max_macs"] and row["params"] > 0
@@ -36,11 +44,17 @@ def test_bench_compares_metapruning_with_uniform_widths(tmp_path, capsys) -> Non
     assert set(rows["uniform"]["choices"].values()) == {0.5}  # default limit: the uniform 0.5x net
     assert rows["uniform"]["macs"] == rows["uniform"]["max_macs"]
     assert rows["metapruning"]["trials"] == 4 and rows["metapruning"]["pretrain_s"] > 0
-    assert "test_acc_mean" in capsys.readouterr().out
 
 
-def test_bench_rejects_an_unreachable_limit(capsys) -> None:
-    assert main(["bench", "metapruning", "--max-macs", "1K", "--out", "unused.json"]) == 2
-    assert "below the minimum" in capsys.readouterr().err
-    assert main(["bench", "metapruning", "--retrain-epochs", "0"]) == 2
-    assert "--retrain-epochs must be >= 1" in capsys.readouterr().err
+def test_bench_options_and_defaults() -> None:
+    args = _args()
+    assert (args.seeds, args.trials, args.pretrain_epochs, args.retrain_epochs, args.max_macs) == (10, 50, 30, 30, None)
+
+
+def test_bench_rejects_an_unreachable_limit() -> None:
+    with pytest.raises(ValueError, match="below the minimum"):
+        _run("--max-macs", "1K")
+    with pytest.raises(ValueError, match="--retrain-epochs must be >= 1"):
+        _run("--retrain-epochs", "0")
+    with pytest.raises(ValueError, match="--seeds must be >= 1"):
+        _run("--seeds", "0")

@@ -7,8 +7,8 @@ import pytest
 from scipy.stats import chisquare
 
 import nasengine
-from nasengine.testing.controllers import SMALL
 from nasengine.constraints import ConstraintError, Constraints
+from nasengine.testing.controllers import SMALL
 from supernet.sampling import PathSampler, SamplingConfig, SamplingError, step_rng
 
 

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import nasengine
+from nasengine.data.space_data import load_space_data
 from supernet.sampling import PathSampler
-from supernet.spos import PathSelector, space_data
+from supernet.spos import PathSelector
 from supernet.trainer import OneShotConfig, load_history, train_one_shot
 from tests.supernet.oneshot_helpers import TINY, TINY_CELL
 
@@ -17,7 +18,7 @@ def space():
 
 @pytest.fixture(scope="module")
 def data(space):
-    return space_data(space, "digits", None)
+    return load_space_data(space, "digits")
 
 
 def _train(space, data, path, sampler=None, tb_dir=None, **config):
@@ -33,7 +34,7 @@ def _train(space, data, path, sampler=None, tb_dir=None, **config):
                                                          ("nas_cell", TINY_CELL, 0.05, 0.1, 0.18)])
 def test_the_supernet_learns(name, config, lr, drop, acc, tmp_path):
     space = nasengine.get_space(name, **config)
-    data = space_data(space, "digits", None)
+    data = load_space_data(space, "digits")
     _train(space, data, tmp_path / "ck.pt", epochs=5, batch_size=32, lr=lr, tb_dir=tmp_path / "tb")
     history = load_history(tmp_path / "ck.pt")
     assert len(history) == 5 and history[-1]["step"] == 5 * (len(data.train) // 32)

@@ -19,17 +19,17 @@ from typing import Any
 import optuna
 import torch
 
-from nasengine.controller import suggest_arch
 from nasengine.arch import Arch
-from nasengine.bench.suites import suite
+from nasengine.bench.base import BenchSuite, Rows
 from nasengine.constraints import Constraints
+from nasengine.controller import suggest_arch
 from nasengine.cost import human, parse_amount
 from nasengine.data.datasets import DataSplits
+from nasengine.data.space_data import load_space_data
 from nasengine.registry import CONTROLLERS, get_space
 from nasengine.space import SearchSpace
 from nasengine.train.loop import TrainConfig, evaluate, fit
 from supernet.metapruning import PruningNetEvaluator, split_options, train_pruningnet
-from supernet.spos import space_data
 
 #: The benchmark's space: the small residual CNN on native 8x8 digits, two blocks per
 #: stage (10 width decisions), MetaPruning's floor rounding so every width option differs.
@@ -72,13 +72,21 @@ def retrain(space: SearchSpace, arch: Arch, data: DataSplits, epochs: int, seed:
     return {"val_acc": history[-1]["val_acc"], "test_acc": evaluate(model, test_loader)["acc"]}
 
 
-@suite("metapruning")
-def bench_metapruning(args: argparse.Namespace) -> list[dict[str, Any]]:
-    for name in ("pretrain_epochs", "retrain_epochs"):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seeds", type=int, default=10, help="seeds per retrained network")
+    parser.add_argument("--trials", type=int, default=50, help="trials of the evolutionary search")
+    parser.add_argument("--pretrain-epochs", type=int, default=30, help="PruningNet training epochs")
+    parser.add_argument("--retrain-epochs", type=int, default=30, help="from-scratch training epochs")
+    parser.add_argument("--max-macs", help="MACs limit, e.g. 400K (default: the uniform 0.5x net's)")
+
+
+def bench_metapruning(args: argparse.Namespace) -> Rows:
+    """MetaPruning's best architecture and the uniform-width one, retrained over seeds."""
+    for name in ("seeds", "trials", "pretrain_epochs", "retrain_epochs"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     space = get_space("channel_width", **SPACE_CONFIG)
-    data = space_data(space, "digits", None)
+    data = load_space_data(space, "digits")
     if args.max_macs is None:
         limit = float(space.cost(space.arch({d.name: DEFAULT_WIDTH for d in space.decisions()})).macs)
     else:
@@ -113,3 +121,8 @@ def bench_metapruning(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows[0].update({"pretrain_epochs": args.pretrain_epochs, "trials": args.trials,
                     "pretrain_s": round(pretrain_s, 1), "search_s": round(search_s, 1)})
     return rows
+
+
+#: ``nasengine bench metapruning`` (entry point ``metapruning`` of ``nasengine.bench``).
+SUITE = BenchSuite(help="MetaPruning against uniform width multipliers at equal MACs",
+                   add_arguments=add_arguments, run=bench_metapruning)

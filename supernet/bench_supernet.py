@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 
-from nasengine.bench.suites import suite
+from nasengine.bench.base import BenchSuite, Rows
 from nasengine.registry import get_space
 from nasengine.train.loop import make_optimizer
 from supernet.distributed import World
 from supernet.spos import PathSelector
-from supernet.trainer import OneShotConfig, _update
+from supernet.trainer import OneShotConfig, update_step
 
 #: (name, space, config, batch size): the digits setting, a CIFAR-size SPOS supernet,
 #: channel search (elastic slicing) and the ENAS micro space.
@@ -59,10 +59,10 @@ def step_ratio(space: Any, arch_seed: int, batch: int, repeats: int) -> dict[str
 
     def supernet_step() -> None:
         select(net, arch)
-        _update(net, net, opt_net, x, y, config, w)
+        update_step(net, net, opt_net, x, y, config, w)
 
     def standalone_step() -> None:
-        _update(alone, alone, opt_alone, x, y, config, w)
+        update_step(alone, alone, opt_alone, x, y, config, w)
 
     times: dict[str, list[float]] = {"supernet": [], "standalone": []}
     for i in range(repeats + 3):  # 3 warm-up rounds, then alternate which goes first
@@ -76,8 +76,12 @@ def step_ratio(space: Any, arch_seed: int, batch: int, repeats: int) -> dict[str
     return {"supernet_ms": s * 1e3, "standalone_ms": a * 1e3, "ratio": s / a}
 
 
-@suite("supernet")
-def bench_supernet(args: argparse.Namespace) -> list[dict[str, Any]]:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--archs", type=int, default=8, help="sampled architectures per case")
+    parser.add_argument("--repeats", type=int, default=20, help="timed steps per architecture")
+
+
+def bench_supernet(args: argparse.Namespace) -> Rows:
     """Supernet-step / standalone-step ratio per case (median over sampled archs)."""
     archs, repeats = args.archs, args.repeats
     if archs < 1 or repeats < 1:
@@ -97,3 +101,8 @@ def bench_supernet(args: argparse.Namespace) -> list[dict[str, Any]]:
                      "sample_ms": round((time.perf_counter() - t0) / 200 * 1e3, 3),
                      "per_arch_ratio": [round(r, 3) for r in ratios]})
     return rows
+
+
+#: ``nasengine bench supernet`` (entry point ``supernet`` of ``nasengine.bench``).
+SUITE = BenchSuite(help="one-shot training step cost over a standalone step (target <= 1.15)",
+                   add_arguments=add_arguments, run=bench_supernet)
