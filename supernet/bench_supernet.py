@@ -19,6 +19,7 @@ import torch
 from nasengine.bench.base import BenchSuite, Rows
 from nasengine.registry import get_space
 from nasengine.train.loop import make_optimizer
+from nasengine.utils.timing import time_calls
 from supernet.distributed import World
 from supernet.spos import PathSelector
 from supernet.trainer import OneShotConfig, update_step
@@ -42,7 +43,7 @@ CASES: list[tuple[str, str, dict[str, Any], int]] = [
 
 
 def step_ratio(space: Any, arch_seed: int, batch: int, repeats: int) -> dict[str, float]:
-    """Median seconds of a supernet step and a standalone step for one sampled arch."""
+    """Median milliseconds of a supernet step and a standalone step for one sampled arch."""
     config = OneShotConfig(batch_size=batch)
     torch.manual_seed(arch_seed)
     net = space.network()
@@ -64,16 +65,9 @@ def step_ratio(space: Any, arch_seed: int, batch: int, repeats: int) -> dict[str
     def standalone_step() -> None:
         update_step(alone, alone, opt_alone, x, y, config, w)
 
-    times: dict[str, list[float]] = {"supernet": [], "standalone": []}
-    for i in range(repeats + 3):  # 3 warm-up rounds, then alternate which goes first
-        order = [("supernet", supernet_step), ("standalone", standalone_step)]
-        for name, fn in order if i % 2 else order[::-1]:
-            t0 = time.perf_counter()
-            fn()
-            if i >= 3:
-                times[name].append(time.perf_counter() - t0)
-    s, a = statistics.median(times["supernet"]), statistics.median(times["standalone"])
-    return {"supernet_ms": s * 1e3, "standalone_ms": a * 1e3, "ratio": s / a}
+    # Round 0 runs the standalone step first; the order alternates after that.
+    alone_ms, super_ms = time_calls([standalone_step, supernet_step], warmup=3, repeats=repeats, alternate=True)
+    return {"supernet_ms": super_ms, "standalone_ms": alone_ms, "ratio": super_ms / alone_ms}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
