@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from nasengine.dynamic.methods import DYNAMIC_METHODS
+from nasengine.utils.files import save_json_atomic
 
 FORMAT = 1
 
@@ -30,7 +31,7 @@ def save_dynamic(model: nn.Module, folder: str | Path, *, extra: dict[str, Any] 
     folder.mkdir(parents=True, exist_ok=True)
     doc = {"format": FORMAT, "method": model.method, "config": model.config.to_dict(), **(extra or {})}
     torch.save(model.state_dict(), folder / "weights.pt")
-    (folder / "dynamic.json").write_text(json.dumps(doc, indent=2) + "\n")
+    save_json_atomic(doc, folder / "dynamic.json", indent=2)
     return folder
 
 

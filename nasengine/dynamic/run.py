@@ -26,7 +26,7 @@ from nasengine.dynamic.metrics import dense_reference, evaluate_dynamic, evaluat
 from nasengine.dynamic.timing import speed_report
 from nasengine.dynamic.trainer import DynamicTrainConfig, train_dynamic
 from nasengine.utils.devices import resolve_device
-from nasengine.utils.files import jsonable
+from nasengine.utils.files import jsonable, save_json_atomic
 
 
 def model_config(method: str, *, backbone: str | None = None, widths: Sequence[int] | None = None,
@@ -112,7 +112,7 @@ def train_run(method: str, config: dict[str, Any], cfg: DynamicTrainConfig, data
                "full_path_acc": evaluate_full_path(model, test_loader, device=cfg.device),
                "history": history, "seconds": time.perf_counter() - t0}
     save_dynamic(model.cpu(), out / "model", extra={"dataset": dataset})
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    save_json_atomic(metrics, out / "metrics.json", indent=2)
     (out / "checkpoint.pt").unlink(missing_ok=True)
     return TrainedRun(out, metrics)
 
@@ -152,7 +152,7 @@ def evaluate_run(run: str | Path, *, batches: Sequence[int] = (1, 64), images: i
     timed = torch.cat([x for x, _ in test_loader])[:images].to(device)
     result["speed"] = [speed_report(model, timed, b, repeats=repeats) for b in batches]
     path = Path(out) if out else folder.parent / "eval.json" if folder.name == "model" else folder / "eval.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    save_json_atomic(result, path, indent=2)
     return result, path
 
 
@@ -170,5 +170,5 @@ def export_run(run: str | Path, out: str | Path) -> Path:
         shutil.copyfile(source / name, out / name)
     if (run / "metrics.json").is_file():
         metrics = json.loads((run / "metrics.json").read_text())
-        (out / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2) + "\n")
+        save_json_atomic({k: v for k, v in metrics.items() if k != "history"}, out / "metrics.json", indent=2)
     return out

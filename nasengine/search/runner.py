@@ -19,15 +19,13 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from nasengine.constraints import Constraints
 from nasengine.controller import suggest_arch
 from nasengine.cost import human
 from nasengine.export.export import export_top
-from nasengine.latency.table import LatencyPredictor
 from nasengine.registry import CONTROLLERS, EVALUATORS, get_space
-from nasengine.search.config import SearchConfig
+from nasengine.search.config import SearchConfig, search_limits
 from nasengine.search.results import ResultWriter
-from nasengine.utils.files import save_atomic
+from nasengine.utils.files import jsonable, save_atomic
 
 
 class SearchError(ValueError):
@@ -43,8 +41,7 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
     """
     out = Path(cfg.out)
     space = get_space(cfg.space, **cfg.space_config)
-    latency = None if cfg.latency_table is None else LatencyPredictor(space, cfg.latency_table)
-    limits = Constraints(cfg.max_macs, cfg.max_params, cfg.max_latency_ms, latency)
+    limits = search_limits(cfg, space)
     limits.check_satisfiable(space)
     if int(os.environ.get("RANK", "0")) > 0:
         run_pretrain(cfg, space, out, progress=False)
@@ -180,7 +177,7 @@ def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> optuna.Study:
     stored = study.user_attrs.get("identity")
     if stored is None:
         study.set_user_attr("identity", identity)
-    elif stored != _jsonable(identity):
+    elif stored != jsonable(identity):
         raise SearchError(f"study {cfg.study!r} in {cfg.storage_url} was started with {stored}, "
                           f"which differs from this run's {identity}")
     if resume:
@@ -205,9 +202,3 @@ def _requeue_unfinished(study: optuna.Study) -> None:
 
 def _count(study: optuna.Study, state: TrialState) -> int:
     return len(study.get_trials(deepcopy=False, states=(state,)))
-
-
-def _jsonable(value: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(value))

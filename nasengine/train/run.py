@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -13,11 +12,11 @@ import torch
 import yaml
 
 from nasengine.arch import Arch
-from nasengine.data.datasets import load_dataset
+from nasengine.data.space_data import load_space_data
 from nasengine.space import SearchSpace
 from nasengine.train.loop import TrainConfig, evaluate, fit
 from nasengine.utils.devices import resolve_device
-from nasengine.utils.files import jsonable
+from nasengine.utils.files import jsonable, save_json_atomic
 
 
 def train_arch(space: SearchSpace, arch: Arch, cfg: TrainConfig, out: str | Path, *, dataset: str = "digits",
@@ -35,11 +34,7 @@ def train_arch(space: SearchSpace, arch: Arch, cfg: TrainConfig, out: str | Path
         The metrics written to ``metrics.json`` (``val_acc``, ``test_acc``, ``cost``, ``history``...).
     """
     resolve_device(cfg.device)
-    data = load_dataset(dataset, data_root=data_root, image_size=space.config.input_size,
-                        channels=space.config.in_channels, augment=augment)
-    if data.num_classes != space.config.num_classes:
-        raise ValueError(f"{dataset} has {data.num_classes} classes but the architecture has "
-                         f"num_classes={space.config.num_classes}; add --set num_classes={data.num_classes}")
+    data = load_space_data(space, dataset, data_root, augment=augment)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "arch.json").write_text(arch.to_json(indent=2) + "\n")
@@ -57,6 +52,6 @@ def train_arch(space: SearchSpace, arch: Arch, cfg: TrainConfig, out: str | Path
     torch.save(model.state_dict(), out / "weights.pt")
     metrics = {"arch_id": arch.id, "cost": space.cost(arch).to_dict(), "val_acc": history[-1]["val_acc"],
                "test_acc": test["acc"], "history": history, "seconds": time.perf_counter() - t0}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    save_json_atomic(metrics, out / "metrics.json", indent=2)
     (out / "checkpoint.pt").unlink(missing_ok=True)
     return metrics
