@@ -8,7 +8,6 @@ run started again with the same arguments continues where it stopped.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import time
 from pathlib import Path
@@ -23,14 +22,6 @@ from nasengine.space import SearchSpace
 MAX_ARCHS = 5000
 
 
-def all_archs(space: SearchSpace, limit: int = MAX_ARCHS) -> list:
-    if space.size() > limit:
-        raise ValueError(f"space has {space.size():,} architectures; tabulate handles at most {limit:,} "
-                         "(shrink the space with --set)")
-    names = [d.name for d in space.decisions()]
-    return [space.arch(dict(zip(names, combo))) for combo in itertools.product(*(d.options for d in space.decisions()))]
-
-
 def tabulate(space: SearchSpace, out: str | Path, *, repeats: int = 1, progress: bool = True,
              **train_options: Any) -> dict[str, Any]:
     """Train every arch of ``space`` with ``TrainEvaluator(**train_options)``; write JSON.
@@ -42,7 +33,7 @@ def tabulate(space: SearchSpace, out: str | Path, *, repeats: int = 1, progress:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     out = Path(out)
     partial = out.with_name(out.name + ".partial.jsonl")
-    archs = all_archs(space)
+    archs = list(space.all_archs(limit=MAX_ARCHS))
     done: dict[str, dict[str, Any]] = {}
     if partial.exists():
         for line in partial.read_text().splitlines():
