@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from nasengine.data import vision
-from nasengine.data.splits import DataError, DataSplits, EpochShuffle, split
+from nasengine.data.splits import DataError, DataSplits, split
 
-__all__ = ["DATASETS", "DataError", "DataSplits", "EpochShuffle", "load_dataset"]
+__all__ = ["DATASETS", "DataError", "DataSplits", "load_dataset"]
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagefolder", "fake")
 
