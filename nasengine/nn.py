@@ -168,3 +168,12 @@ def inherit_weights(standalone: nn.Module, supernet: nn.Module) -> nn.Module:
             raise ValueError(f"{key!r}: supernet shape {tuple(src.shape)} cannot cover {tuple(target.shape)}")
         target.copy_(src[tuple(slice(0, n) for n in target.shape)])
     return standalone
+
+
+def conv_out_size(size: int, kernel: int, stride: int = 1, padding: int | None = None) -> int:
+    """Spatial output size of a conv or pooling window over a ``size``-wide input.
+
+    ``padding`` defaults to ``kernel // 2`` (the "same" padding of odd kernels).
+    """
+    pad = kernel // 2 if padding is None else padding
+    return (size + 2 * pad - kernel) // stride + 1

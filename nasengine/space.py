@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import itertools
 import math
 import random
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Iterator, Mapping
 
 import numpy as np
 from torch import nn
@@ -56,6 +57,14 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     if hint is int and isinstance(value, bool):
         raise ValueError(f"config key {name!r} must be int, got {value!r}")
     return value
+
+
+#: Default cap of ``SearchSpace.all_archs``: enumerating more takes too long to be useful.
+MAX_ENUMERATED = 200_000
+
+
+class SpaceTooLarge(ValueError):
+    """A space has more architectures than an enumeration allows."""
 
 
 RandomLike = typing.Union[random.Random, np.random.Generator, int, None]
@@ -120,7 +129,10 @@ class SearchSpace(abc.ABC):
     def cost_bounds(self) -> tuple[Cost, Cost]:
         """(minimum, maximum) cost over the whole space. Override when cost is monotone
         or decomposable; this default is exact only for small spaces."""
-        costs = [self.cost(self.arch(dict(zip(self._names(), combo)))) for combo in self._all_combos()]
+        try:
+            costs = [self.cost(arch) for arch in self.all_archs()]
+        except SpaceTooLarge as exc:
+            raise NotImplementedError(f"{exc}; override cost_bounds()") from None
         return Cost(min(c.macs for c in costs), min(c.params for c in costs)), Cost(
             max(c.macs for c in costs), max(c.params for c in costs)
         )
@@ -146,6 +158,28 @@ class SearchSpace(abc.ABC):
     def size(self) -> int:
         """Number of architectures (product of the option counts)."""
         return math.prod(len(d.options) for d in self.decisions())
+
+    def all_archs(self, limit: int = MAX_ENUMERATED) -> Iterator[Arch]:
+        """Every valid architecture, decisions varying in ``itertools.product`` order.
+
+        Combinations that ``check`` rejects are skipped. The size is checked here, before
+        the first architecture is made.
+
+        Raises:
+            SpaceTooLarge: The space has more than ``limit`` combinations.
+        """
+        if self.size() > limit:
+            raise SpaceTooLarge(f"space {self.name!r} has {self.size():,} architectures; "
+                                f"at most {limit:,} can be enumerated")
+        return self._enumerate()
+
+    def _enumerate(self) -> Iterator[Arch]:
+        names = self._names()
+        for combo in itertools.product(*(d.options for d in self.decisions())):
+            try:
+                yield self.arch(dict(zip(names, combo)))
+            except ArchError:  # a rule spanning decisions rejects it
+                continue
 
     def decision(self, name: str) -> Decision:
         if self._decisions_by_name is None:
@@ -200,13 +234,6 @@ class SearchSpace(abc.ABC):
 
     def _names(self) -> tuple[str, ...]:
         return tuple(d.name for d in self.decisions())
-
-    def _all_combos(self):
-        import itertools
-
-        if self.size() > 200_000:
-            raise NotImplementedError(f"space {self.name!r} is too large to enumerate; override cost_bounds()")
-        return itertools.product(*(d.options for d in self.decisions()))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"

@@ -4,7 +4,15 @@ import pytest
 import torch
 from torch import nn
 
-from nasengine.nn import ChoiceOp, ElasticBatchNorm2d, ElasticConv2d, InputChoice, inherit_weights, select_path
+from nasengine.nn import (
+    ChoiceOp,
+    ElasticBatchNorm2d,
+    ElasticConv2d,
+    InputChoice,
+    conv_out_size,
+    inherit_weights,
+    select_path,
+)
 
 
 def test_elastic_conv_equals_a_plain_conv_with_the_leading_weights():
@@ -64,3 +72,11 @@ def test_inherit_weights_rejects_mismatched_networks():
         inherit_weights(nn.Sequential(nn.Linear(2, 2)), nn.Sequential(nn.Identity(), nn.Linear(2, 2)))
     with pytest.raises(ValueError, match="cannot cover"):
         inherit_weights(nn.Linear(4, 4), nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("kernel,stride,padding", [(1, 1, None), (3, 2, None), (5, 2, None), (7, 2, 3), (3, 2, 0)])
+def test_conv_out_size_is_the_size_a_conv_produces(kernel, stride, padding):
+    for size in (7, 8, 15):
+        pad = kernel // 2 if padding is None else padding
+        out = nn.Conv2d(1, 1, kernel, stride, pad)(torch.zeros(1, 1, size, size))
+        assert conv_out_size(size, kernel, stride, padding) == out.shape[-1]

@@ -7,56 +7,18 @@ any architecture of a space can train on digits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
+from torch.utils.data import TensorDataset
+
+from nasengine.data import vision
+from nasengine.data.splits import DataError, DataSplits, split
+
+__all__ = ["DATASETS", "DataError", "DataSplits", "load_dataset"]
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagefolder", "fake")
-
-
-class DataError(ValueError):
-    """A dataset cannot be loaded as asked (unknown name, missing files)."""
-
-
-@dataclass(frozen=True)
-class DataSplits:
-    """Train / validation / test splits and what a model needs to know about them."""
-
-    name: str
-    train: Dataset
-    val: Dataset
-    test: Dataset
-    num_classes: int
-    in_channels: int
-    image_size: int
-
-    def loaders(self, batch_size: int, *, seed: int = 0, num_workers: int = 0) -> tuple[DataLoader, DataLoader, DataLoader]:
-        """Shuffled (seeded) train loader; ordered val and test loaders."""
-        train = DataLoader(self.train, batch_size=batch_size, sampler=EpochShuffle(len(self.train), seed),
-                           num_workers=num_workers, drop_last=len(self.train) > batch_size)
-        val = DataLoader(self.val, batch_size=batch_size, num_workers=num_workers)
-        test = DataLoader(self.test, batch_size=batch_size, num_workers=num_workers)
-        return train, val, test
-
-
-class EpochShuffle(Sampler[int]):
-    """Shuffles with a seed derived from (seed, epoch): a resumed run sees the same order."""
-
-    def __init__(self, n: int, seed: int = 0) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=gen).tolist())
-
-    def __len__(self) -> int:
-        return self.n
 
 
 def load_dataset(
@@ -94,11 +56,9 @@ def load_dataset(
     root = Path(data_root)
     if not root.is_dir():
         raise DataError(f"--data-root {str(root)!r} is not a directory")
-    from nasengine.data import vision as data_vision  # torchvision-backed readers
-
     if name in ("cifar10", "cifar100"):
-        return data_vision.cifar(name, root, image_size, augment, split_seed)
-    return data_vision.imagefolder(root, image_size, augment, split_seed)
+        return vision.cifar(name, root, image_size, augment, split_seed)
+    return vision.imagefolder(root, image_size, augment, split_seed)
 
 
 def _digits(image_size: int | None, channels: int | None, split_seed: int) -> DataSplits:
@@ -113,26 +73,11 @@ def _digits(image_size: int | None, channels: int | None, split_seed: int) -> Da
         images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
     if channels == 3:
         images = images.repeat(1, 3, 1, 1)
-    return _split("digits", TensorDataset(images, labels), 10, channels or 1, size, split_seed)
+    return split("digits", TensorDataset(images, labels), 10, channels or 1, size, split_seed)
 
 
 def _fake(image_size: int, channels: int, split_seed: int, n: int = 512, classes: int = 10) -> DataSplits:
     gen = torch.Generator().manual_seed(split_seed)
     images = torch.randn(n, channels, image_size, image_size, generator=gen)
     labels = torch.randint(0, classes, (n,), generator=gen)
-    return _split("fake", TensorDataset(images, labels), classes, channels, image_size, split_seed)
-
-
-def _split(name: str, full: Dataset, classes: int, channels: int, size: int, seed: int, fractions=(0.6, 0.2)) -> DataSplits:
-    n = len(full)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    n_train, n_val = int(n * fractions[0]), int(n * fractions[1])
-    return DataSplits(
-        name,
-        Subset(full, order[:n_train]),
-        Subset(full, order[n_train : n_train + n_val]),
-        Subset(full, order[n_train + n_val :]),
-        classes,
-        channels,
-        size,
-    )
+    return split("fake", TensorDataset(images, labels), classes, channels, image_size, split_seed)

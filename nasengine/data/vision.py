@@ -1,13 +1,15 @@
-"""torchvision-backed readers for local CIFAR and ImageFolder data (never downloaded)."""
+"""torchvision-backed readers for local CIFAR and ImageFolder data (never downloaded).
+
+torchvision is imported inside the readers, so importing this module stays cheap.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch.utils.data import Subset
 
-from nasengine.data.datasets import DataError, DataSplits
+from nasengine.data.splits import DataError, DataSplits, split_order
 
 _CIFAR_STATS = {"cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
                 "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))}
@@ -37,7 +39,7 @@ def cifar(name: str, root: Path, image_size: int | None, augment: bool, split_se
         test = cls(str(root), train=False, download=False, transform=eval_t)
     except RuntimeError as exc:
         raise DataError(f"{name} not found under {str(root)!r} ({exc}); put the python-version archive's folder there") from None
-    order = torch.randperm(len(train_full), generator=torch.Generator().manual_seed(split_seed)).tolist()
+    order = split_order(len(train_full), split_seed)
     classes = 10 if name == "cifar10" else 100
     return DataSplits(name, Subset(train_full, order[val_size:]), Subset(train_eval, order[:val_size]), test, classes, 3, size)
 
@@ -56,7 +58,7 @@ def imagefolder(root: Path, image_size: int | None, augment: bool, split_seed: i
         test = datasets.ImageFolder(str(root / "test"), transform=eval_t) if (root / "test").is_dir() else val
         return DataSplits("imagefolder", train_full, val, test, classes, 3, size)
     train_eval = datasets.ImageFolder(str(root / "train"), transform=eval_t)
-    order = torch.randperm(len(train_full), generator=torch.Generator().manual_seed(split_seed)).tolist()
+    order = split_order(len(train_full), split_seed)
     n_val = max(1, len(order) // 10)
     return DataSplits("imagefolder", Subset(train_full, order[2 * n_val :]), Subset(train_eval, order[:n_val]),
                       Subset(train_eval, order[n_val : 2 * n_val]), classes, 3, size)

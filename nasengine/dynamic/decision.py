@@ -104,7 +104,7 @@ class DecisionNetwork(nn.Module):
         """
         # Plain tensors looked up once: module attribute access is a visible share of a step
         # at batch 1 (loads, mode switches and device moves clear the cache).
-        enc_w, enc_b, w1, b1, w2, b2 = self._step_params[t]
+        enc_w, enc_b, w1, b1, w2, b2 = self.step_params[t]
         if self.input_norms is not None and self.training:  # in eval mode it is folded into enc_w, enc_b
             norm = self.input_norms[t]
             pooled = features.mean((2, 3)) if features.dim() == 4 else features
@@ -144,7 +144,7 @@ class DecisionNetwork(nn.Module):
         return int(out.decision), state
 
     @property
-    def _step_params(self) -> list[tuple[torch.Tensor, ...]]:
+    def step_params(self) -> list[tuple[torch.Tensor, ...]]:
         """Per step: encoder weight and bias (input normalisation folded in, in eval mode),
         then the head's FC weights and biases (None, None for a single-FC head)."""
         if self._params_cache is None:

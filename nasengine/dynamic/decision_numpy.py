@@ -12,16 +12,28 @@ the last switch to eval mode.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import Protocol, Sequence
 
 import numpy as np
 import torch
-
-if TYPE_CHECKING:
-    from nasengine.dynamic.decision import DecisionNetwork
+from torch import nn
 
 #: ``gate_head`` modes the replica implements (the inference ones).
 NUMPY_MODES = ("argmax", "sigmoid")
+
+
+class DecisionParameters(Protocol):
+    """What the replica reads from a ``DecisionNetwork`` (described here, so this module
+    does not import the network that uses it)."""
+
+    cell_kind: str
+    hidden: int
+    cell: nn.GRUCell | nn.LSTMCell | None
+
+    @property
+    def step_params(self) -> Sequence[tuple[torch.Tensor | None, ...]]:
+        """Per step: encoder weight and bias, then the head's weights and biases."""
+        ...
 
 
 def _view(t: torch.Tensor) -> np.ndarray:
@@ -57,9 +69,9 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class NumpyDecider:
     """A NumPy replica of a ``DecisionNetwork`` for single CPU float32 samples."""
 
-    def __init__(self, net: DecisionNetwork) -> None:
+    def __init__(self, net: DecisionParameters) -> None:
         self.kind, self.hidden = net.cell_kind, net.hidden
-        steps = [tuple(None if p is None else _view(p) for p in params) for params in net._step_params]
+        steps = [tuple(None if p is None else _view(p) for p in params) for params in net.step_params]
         self.encoders = [params[:2] for params in steps]
         self.heads = [params[2:] for params in steps]
         cell = net.cell

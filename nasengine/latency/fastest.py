@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from nasengine.arch import Arch, ArchError
 from nasengine.space import SearchSpace
@@ -30,7 +30,7 @@ def fastest(space: SearchSpace, predict: Predict, *, restarts: int = 4, seed: in
             if predict(arch) <= stop_at:
                 return predict(arch), arch
     if space.size() <= 20_000:
-        return min(((predict(a), a) for a in every_arch(space)), key=lambda t: t[0])
+        return min(((predict(a), a) for a in space.all_archs(limit=20_000)), key=lambda t: t[0])
     best: tuple[float, Arch] | None = None
     for _ in range(restarts):
         arch = space.sample(rng)
@@ -75,15 +75,6 @@ def interacting_pairs(space: SearchSpace, arch: Arch) -> list[tuple[str, str]]:
             touched[d.name] = positions
     names = list(touched)
     return [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if touched[a] & touched[b]]
-
-
-def every_arch(space: SearchSpace) -> Iterator[Arch]:
-    """Every valid architecture (for small spaces)."""
-    names = [d.name for d in space.decisions()]
-    for combo in itertools.product(*(d.options for d in space.decisions())):
-        arch = _with(space, None, dict(zip(names, combo)))
-        if arch is not None:
-            yield arch
 
 
 def _with(space: SearchSpace, arch: Arch | None, changes: dict[str, Any]) -> Arch | None:

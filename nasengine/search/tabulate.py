@@ -7,7 +7,6 @@ run started again with the same arguments continues where it stopped.
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from pathlib import Path
@@ -18,14 +17,6 @@ from nasengine.utils.progress import progress_bar
 from nasengine.space import SearchSpace
 
 MAX_ARCHS = 5000
-
-
-def all_archs(space: SearchSpace, limit: int = MAX_ARCHS) -> list:
-    if space.size() > limit:
-        raise ValueError(f"space has {space.size():,} architectures; tabulate handles at most {limit:,} "
-                         "(shrink the space with --set)")
-    names = [d.name for d in space.decisions()]
-    return [space.arch(dict(zip(names, combo))) for combo in itertools.product(*(d.options for d in space.decisions()))]
 
 
 def tabulate(space: SearchSpace, out: str | Path, *, seeds: int = 1, progress: bool = True,
@@ -41,7 +32,7 @@ def tabulate(space: SearchSpace, out: str | Path, *, seeds: int = 1, progress: b
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     out = Path(out)
     partial = out.with_name(out.name + ".partial.jsonl")
-    archs = all_archs(space)
+    archs = list(space.all_archs(limit=MAX_ARCHS))
     done: dict[str, dict[str, Any]] = {}
     if partial.exists():
         for line in partial.read_text().splitlines():

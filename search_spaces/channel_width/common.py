@@ -52,11 +52,6 @@ def linear_terms(cin: str, cout: str) -> list[Term]:
     return [Term((cin, cout), 1, 1), Term((cout,), 0, 1)]
 
 
-def out_size(size: int, k: int, stride: int, padding: int) -> int:
-    """Spatial output size of a conv or pooling window."""
-    return (size + 2 * padding - k) // stride + 1
-
-
 @dataclass(frozen=True)
 class Width:
     """How a module builder sizes one slot: ``channels`` allocated, and for searched slots

@@ -11,20 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Container, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasengine.arch import Arch
-from nasengine.nn import ElasticLinear
+from nasengine.nn import ElasticLinear, conv_out_size
 from nasengine.space import LatencyUnit
 from search_spaces.channel_width import mobilenet_v2
-from search_spaces.channel_width.common import CLASSES, INPUT, Resolver, bn, conv, out_size
-
-if TYPE_CHECKING:
-    from search_spaces.channel_width.space import ChannelWidthSpace
+from search_spaces.channel_width.common import CLASSES, INPUT, Resolver, bn, conv
 
 
 @dataclass(frozen=True)
@@ -59,9 +55,9 @@ def _seq(*parts: nn.Module) -> nn.Sequential:
 def mobilenet_v2_layers(blocks: list[mobilenet_v2.IRBlock], input_size: int) -> list[Layer]:
     cbr = mobilenet_v2.ConvBNAct
     layers = [Layer("cbr6", INPUT, "stem", 3, 2, input_size, lambda w: cbr(w(INPUT), w("stem"), 3, 2))]
-    hw = out_size(input_size, 3, 2, 1)
+    hw = conv_out_size(input_size, 3, 2, 1)
     for b in blocks:
-        hw_out = out_size(hw, 3, b.stride, 1)
+        hw_out = conv_out_size(hw, 3, b.stride, 1)
         if b.expand:
             layers.append(Layer("cbr6", b.cin, b.hidden, 1, 1, hw, partial(_expand, b)))
         layers.append(Layer("dw6", b.hidden, b.hidden, 3, b.stride, hw, partial(_depthwise, b)))
@@ -91,13 +87,13 @@ def resnet_layers(blocks: list, input_size: int, *, bottleneck: bool) -> list[La
     if bottleneck:  # 7x7 stride-2 conv, BN, ReLU, 3x3 stride-2 max-pool
         layers = [Layer("stem7", INPUT, "stem", 7, 2, input_size, lambda w: _seq(
             conv(w(INPUT), w("stem"), 7, 2), bn(w("stem")), relu(), nn.MaxPool2d(3, 2, 1)))]
-        hw = out_size(out_size(input_size, 7, 2, 3), 3, 2, 1)
+        hw = conv_out_size(conv_out_size(input_size, 7, 2, 3), 3, 2, 1)
     else:
         layers = [Layer("cbr", INPUT, "stem", 3, 1, input_size, lambda w: _seq(
             conv(w(INPUT), w("stem"), 3), bn(w("stem")), relu()))]
         hw = input_size
     for b in blocks:
-        hw_out = out_size(hw, 3, b.stride, 1)
+        hw_out = conv_out_size(hw, 3, b.stride, 1)
         if bottleneck:
             layers.append(Layer("cbr", b.cin, b.mid, 1, 1, hw, partial(_cbr, b.cin, b.mid, 1, 1)))
             layers.append(Layer("cbr", b.mid, b.mid, 3, b.stride, hw, partial(_cbr, b.mid, b.mid, 3, b.stride)))
@@ -122,31 +118,40 @@ def _cbr(cin: str, cout: str, k: int, stride: int, w: Resolver) -> nn.Module:
     return _seq(conv(w(cin), w(cout), k, stride), bn(w(cout)), nn.ReLU(inplace=True))
 
 
-def latency_units(space: ChannelWidthSpace, arch: Arch | None = None) -> list[LatencyUnit]:
-    """Every layer at every (input, output) width pair, or at ``arch``'s widths."""
-    picked = None if arch is None else {k: space._index[v] for k, v in space.arch(arch).choices.items()}
+def latency_units(layers: list[Layer], resolver: Callable[[Mapping[str, int] | None], Resolver],
+                  fixed: Container[str], n_options: int, picked: Mapping[str, int] | None = None) -> list[LatencyUnit]:
+    """Every layer at every (input, output) width pair, or at the ``picked`` option indices.
+
+    Args:
+        layers: The backbone's timed layers.
+        resolver: Width resolver for option indices per searched slot.
+        fixed: Slots no decision controls.
+        n_options: Options of every searched slot.
+        picked: Option index per searched slot of one architecture; None for every pair.
+    """
     units: list[LatencyUnit] = []
     seen: set[str] = set()
-    for layer in space._latency_layers():
-        for combo in _combos(space, layer, picked):
-            width = space._resolver(combo)
+    for layer in layers:
+        for combo in _combos(layer, fixed, n_options, picked):
+            width = resolver(combo)
             c_in, c_out = width(layer.cin).channels, width(layer.cout).channels
             key = f"{layer.kind}:{c_in}>{c_out}:k{layer.k}:s{layer.stride}:{layer.size}"
-            if arch is None and key in seen:
+            if picked is None and key in seen:
                 continue
             seen.add(key)
             shape = (c_in, layer.size, layer.size)
-            fixed = layer.cin in space._fixed and layer.cout in space._fixed
-            units.append(LatencyUnit(key, partial(layer.make, width), shape, fixed=fixed))
+            is_fixed = layer.cin in fixed and layer.cout in fixed
+            units.append(LatencyUnit(key, partial(layer.make, width), shape, fixed=is_fixed))
     return units
 
 
-def _combos(space: ChannelWidthSpace, layer: Layer, picked: dict[str, int] | None) -> list[dict[str, int]]:
+def _combos(layer: Layer, fixed: Container[str], n_options: int,
+            picked: Mapping[str, int] | None) -> list[dict[str, int]]:
     """Option indices of the layer's searched slots: the arch's, or every pair."""
-    slots = [s for s in dict.fromkeys((layer.cin, layer.cout)) if s not in space._fixed]
+    slots = [s for s in dict.fromkeys((layer.cin, layer.cout)) if s not in fixed]
     if picked is not None:
         return [{s: picked[s] for s in slots}]
     combos: list[dict[str, int]] = [{}]
     for s in slots:
-        combos = [{**c, s: i} for c in combos for i in range(len(space.config.widths))]
+        combos = [{**c, s: i} for c in combos for i in range(n_options)]
     return combos

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasengine.nn import ElasticLinear
+from nasengine.nn import ElasticLinear, conv_out_size
 from search_spaces.channel_width.common import (
     CLASSES,
     INPUT,
@@ -27,7 +27,6 @@ from search_spaces.channel_width.common import (
     conv,
     conv_terms,
     linear_terms,
-    out_size,
 )
 
 #: torchvision's inverted-residual settings: expansion t, channels c, repeats n, stride s.
@@ -76,10 +75,10 @@ def layout(*, search_last: bool) -> tuple[list[Slot], list[IRBlock]]:
 
 def terms(blocks: list[IRBlock], input_size: int) -> list[Term]:
     """Cost terms of every Conv2d, BatchNorm and the classifier."""
-    hw = out_size(input_size, 3, 2, 1)
+    hw = conv_out_size(input_size, 3, 2, 1)
     out = conv_terms(INPUT, "stem", 3, hw)
     for b in blocks:
-        hw_out = out_size(hw, 3, b.stride, 1)
+        hw_out = conv_out_size(hw, 3, b.stride, 1)
         if b.expand:
             out += conv_terms(b.cin, b.hidden, 1, hw)
         out += conv_terms(b.hidden, b.hidden, 3, hw_out, depthwise=True)

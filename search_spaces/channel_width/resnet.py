@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nasengine.nn import ElasticLinear
+from nasengine.nn import ElasticLinear, conv_out_size
 from search_spaces.channel_width.common import (
     CLASSES,
     INPUT,
@@ -26,7 +26,6 @@ from search_spaces.channel_width.common import (
     conv,
     conv_terms,
     linear_terms,
-    out_size,
 )
 
 #: ResNet-50: (inner width, output width, blocks, stride) per stage; stem 64.
@@ -77,14 +76,14 @@ def small_stages(widths: tuple[int, ...], repeats: tuple[int, ...]) -> tuple[tup
 def terms(blocks: list[ResBlock], input_size: int, *, bottleneck: bool) -> list[Term]:
     """Cost terms of every Conv2d, BatchNorm and the classifier."""
     if bottleneck:  # 7x7 stride-2 stem, then 3x3 stride-2 max-pool
-        hw = out_size(input_size, 7, 2, 3)
+        hw = conv_out_size(input_size, 7, 2, 3)
         out = conv_terms(INPUT, "stem", 7, hw)
-        hw = out_size(hw, 3, 2, 1)
+        hw = conv_out_size(hw, 3, 2, 1)
     else:
         hw = input_size
         out = conv_terms(INPUT, "stem", 3, hw)
     for b in blocks:
-        hw_out = out_size(hw, 3, b.stride, 1)
+        hw_out = conv_out_size(hw, 3, b.stride, 1)
         if bottleneck:
             out += conv_terms(b.cin, b.mid, 1, hw)
             out += conv_terms(b.mid, b.mid, 3, hw_out)

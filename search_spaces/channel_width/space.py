@@ -12,7 +12,7 @@ from nasengine.arch import Arch, Decision
 from nasengine.cost import Cost
 from nasengine.nn import inherit_weights
 from nasengine.space import LatencyUnit, SearchSpace
-from search_spaces.channel_width import mobilenet_v2, resnet
+from search_spaces.channel_width import latency, mobilenet_v2, resnet
 from search_spaces.channel_width.common import CLASSES, INPUT, Resolver, Term, Width, init_weights
 from search_spaces.channel_width.config import METAPRUNING_WIDTHS, ChannelWidthConfig
 
@@ -172,13 +172,10 @@ class ChannelWidthSpace(SearchSpace):
     # --- latency ----------------------------------------------------------------------------
     def latency_units(self, arch: Arch | None = None) -> list[LatencyUnit]:
         """Each layer keyed by its (input, output) channels, kernel, stride and resolution."""
-        from search_spaces.channel_width.latency import latency_units
+        picked = None if arch is None else {k: self._index[v] for k, v in self.arch(arch).choices.items()}
+        return latency.latency_units(self._latency_layers(), self._resolver, self._fixed, len(self.config.widths), picked)
 
-        return latency_units(self, arch)
-
-    def _latency_layers(self) -> list[Any]:
-        from search_spaces.channel_width import latency
-
+    def _latency_layers(self) -> list[latency.Layer]:
         size = self.config.input_size
         if self.config.backbone == "mobilenet_v2":
             return latency.mobilenet_v2_layers(self._blocks, size)

@@ -25,14 +25,13 @@ def rnp_run(tmp_path_factory):
 
 def test_train_writes_config_model_and_metrics(rnp_run):
     metrics = json.loads((rnp_run / "metrics.json").read_text())
-    assert 0 <= metrics["test_acc"] <= 1 and 0 <= metrics["dense_test_acc"] <= 1
-    assert metrics["mac_reduction"] == pytest.approx(metrics["dense_macs"] / metrics["macs"])
     assert [r["phase"] for r in metrics["history"]] == ["pretrain", "nested", "policy", "finetune"]
     config = yaml.safe_load((rnp_run / "config.yaml").read_text())
     assert config["method"] == "rnp" and config["model"]["backbone"]["widths"] == [8, 16]
     assert not (rnp_run / "checkpoint.pt").exists()
     model = load_dynamic(rnp_run)
     assert not model.training and model.config.backbone.input_size == 8
+    assert metrics["dense_macs"] == model.dense_macs()  # the metrics describe the saved network
 
 
 def test_rerunning_a_finished_run_does_nothing(rnp_run, capsys):
@@ -51,7 +50,6 @@ def test_eval_reports_accuracy_macs_and_speed(rnp_run, capsys):
     assert {r["batch"] for r in result["speed"]} == {1, 64}
     for row in result["speed"]:
         assert row["dense_ms"] > 0 and row["dynamic_ms"] > 0
-        assert row["efficiency"] == pytest.approx(row["speedup"] / row["mac_reduction"])
         # the baseline is the dense network in its faster memory layout
         assert row["dense_ms"] == min(row["dense_nchw_ms"], row["dense_nhwc_ms"])
         assert row["dense_ms"] == row[f"dense_{row['dense_layout']}_ms"]

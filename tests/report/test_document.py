@@ -148,7 +148,7 @@ def test_training_is_cached_per_seed(tmp_path, monkeypatch):
     build = lambda: build_baseline(BaselineSpec("timm", "mobilenetv3_small_050"), 10)  # noqa: E731
     cfg = RetrainConfig(epochs=1, seeds=1)
     first = train_seed(build, data, cfg, 0, tmp_path)
-    assert 0 <= first["test_acc"] <= 1 and not list(tmp_path.rglob("*.ckpt"))
+    assert not list(tmp_path.rglob("*.ckpt"))
     monkeypatch.setattr(baselines_module, "fit", lambda *a, **k: pytest.fail("a cached seed was retrained"))
     assert train_seed(build, data, cfg, 0, tmp_path) == first
 

@@ -153,7 +153,7 @@ def test_real_search_on_digits_exports_trained_models_that_retrain(tmp_path, cap
     folders = sorted((out / "exports").iterdir())
     assert len(folders) == 2
     doc = ExportRecord.load(folders[0] / "arch.json")
-    assert 0 < doc.metrics["test_acc"] <= 1 and (folders[0] / "weights.pt").exists()
+    assert doc.metrics["test_acc"] > 0.3 and (folders[0] / "weights.pt").exists()  # the trained model, not chance
     assert (out / "tb").is_dir() and "controller: random" in (out / "config.yaml").read_text()
     assert main(["train", "--arch", str(folders[0]), "--epochs", "1", "--out", str(tmp_path / "retrain"), "--quiet"]) == 0
     assert json.loads((tmp_path / "retrain" / "metrics.json").read_text())["arch_id"] == doc.id

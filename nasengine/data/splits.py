@@ -1,0 +1,76 @@
+"""What every dataset reader returns: the splits, the error type, the seeded order.
+
+Both the built-in readers (``datasets``) and the torchvision-backed ones (``vision``)
+import from here, so neither needs the other's names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+
+
+class DataError(ValueError):
+    """A dataset cannot be loaded as asked (unknown name, missing files)."""
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """Train / validation / test splits and what a model needs to know about them."""
+
+    name: str
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    num_classes: int
+    in_channels: int
+    image_size: int
+
+    def loaders(self, batch_size: int, *, seed: int = 0, num_workers: int = 0) -> tuple[DataLoader, DataLoader, DataLoader]:
+        """Shuffled (seeded) train loader; ordered val and test loaders."""
+        train = DataLoader(self.train, batch_size=batch_size, sampler=EpochShuffle(len(self.train), seed),
+                           num_workers=num_workers, drop_last=len(self.train) > batch_size)
+        val = DataLoader(self.val, batch_size=batch_size, num_workers=num_workers)
+        test = DataLoader(self.test, batch_size=batch_size, num_workers=num_workers)
+        return train, val, test
+
+
+class EpochShuffle(Sampler[int]):
+    """Shuffles with a seed derived from (seed, epoch): a resumed run sees the same order."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=gen).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def split_order(n: int, seed: int) -> list[int]:
+    """The fixed permutation of ``n`` samples that a split seed stands for."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+def split(name: str, full: Dataset, classes: int, channels: int, size: int, seed: int,
+          fractions: tuple[float, float] = (0.6, 0.2)) -> DataSplits:
+    """Split ``full`` into train / val / test by ``fractions`` (the rest is test), seeded."""
+    n = len(full)
+    order = split_order(n, seed)
+    n_train, n_val = int(n * fractions[0]), int(n * fractions[1])
+    return DataSplits(
+        name,
+        Subset(full, order[:n_train]),
+        Subset(full, order[n_train : n_train + n_val]),
+        Subset(full, order[n_train + n_val :]),
+        classes,
+        channels,
+        size,
+    )
