@@ -25,11 +25,11 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
-from nasengine.controller import ArchSampler, completed_trials
 from nasengine.arch import ArchError
+from nasengine.controller import ArchSampler, completed_trials
+from nasengine.pareto import crowding_distance, nondominated_fronts
 from nasengine.space import SearchSpace
 from nasengine.utils.validation import boolean, positive_int, probability
-from nasengine.pareto import crowding_distance, nondominated_fronts
 
 Key = tuple[int, ...]  # option indices in decisions() order: the arch's identity in its space
 

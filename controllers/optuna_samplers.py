@@ -37,13 +37,15 @@ class OptunaController(ArchSampler):
         self.inner.after_trial(study, trial, state, values)
 
 
-def tpe(space: SearchSpace, *, seed: int | None = None, n_startup_trials: int = 10, multivariate: bool = True) -> OptunaController:
+def tpe(space: SearchSpace, *, seed: int | None = None, n_startup_trials: int = 10,
+        multivariate: bool = True) -> OptunaController:
     """Optuna's Tree-structured Parzen Estimator (multivariate by default)."""
     inner = optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials, multivariate=multivariate)
     return OptunaController(space, inner, seed=seed)
 
 
-def nsga2(space: SearchSpace, *, seed: int | None = None, population_size: int = 20, mutation_prob: float | None = None) -> OptunaController:
+def nsga2(space: SearchSpace, *, seed: int | None = None, population_size: int = 20,
+          mutation_prob: float | None = None) -> OptunaController:
     """Optuna's NSGA-II (for multi-objective searches; works single-objective too)."""
     inner = optuna.samplers.NSGAIISampler(seed=seed, population_size=population_size, mutation_prob=mutation_prob)
     return OptunaController(space, inner, seed=seed)

@@ -30,9 +30,9 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
-from nasengine.controller import ArchSampler, completed_trials, reward_of
 from controllers.rl_policy import PolicyNet
 from nasengine.arch import Arch, ArchError
+from nasengine.controller import ArchSampler, completed_trials, reward_of
 from nasengine.space import SearchSpace
 from nasengine.utils.validation import boolean, finite_number, positive_int
 

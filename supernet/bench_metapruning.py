@@ -24,8 +24,7 @@ from nasengine.bench.base import BenchSuite, Rows
 from nasengine.constraints import Constraints
 from nasengine.controller import suggest_arch
 from nasengine.cost import human, parse_amount
-from nasengine.data.datasets import DataSplits
-from nasengine.data.space_data import load_space_data
+from nasengine.data import DataSplits, load_space_data
 from nasengine.registry import CONTROLLERS, get_space
 from nasengine.space import SearchSpace
 from nasengine.train.loop import TrainConfig, evaluate, fit

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from torch import nn
 
 from nasengine.arch import Arch
-from nasengine.data.datasets import DataSplits
+from nasengine.data import DataSplits
 from nasengine.search.config import Strategy
 from nasengine.space import SearchSpace
 from supernet.evaluator import SupernetEvaluator

@@ -22,8 +22,7 @@ import torch
 from torch import nn
 
 from nasengine.arch import Arch
-from nasengine.data.datasets import DataSplits
-from nasengine.data.space_data import load_space_data
+from nasengine.data import DataSplits, load_space_data
 from nasengine.space import SearchSpace
 from nasengine.utils.files import jsonable, save_atomic
 from supernet.distributed import world

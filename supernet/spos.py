@@ -17,7 +17,7 @@ from torch import nn
 
 from nasengine.arch import Arch
 from nasengine.constraints import Constraints
-from nasengine.data.datasets import DataSplits
+from nasengine.data import DataSplits
 from nasengine.nn import selectables
 from nasengine.search.config import Strategy, search_limits
 from nasengine.space import SearchSpace

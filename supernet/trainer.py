@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from nasengine.arch import Arch
-from nasengine.data.datasets import DataSplits
+from nasengine.data import DataSplits
 from nasengine.train.loop import TrainConfig, cosine_schedule, make_optimizer
 from nasengine.utils.files import save_atomic
 from nasengine.utils.seeding import epoch_seed

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from nasengine.testing.controllers import SMALL, small_space, synthetic_score
 
-SPACE_ARGS = [item for key, value in SMALL.items() for item in ("--set", f"{key}={json.dumps(list(value) if isinstance(value, tuple) else value)}")]
+SPACE_ARGS = [item for key, value in SMALL.items()
+              for item in ("--set", f"{key}={json.dumps(list(value) if isinstance(value, tuple) else value)}")]
 
 
 def synthetic_table(path: Path) -> Path:

@@ -9,8 +9,17 @@ from pathlib import Path
 import pytest
 
 from nasengine.records import (
-    BenchReport, ExportRecord, LatencyCheck, LatencyCheckRow, ParityInputs, ParityRecord, RankCheck, RankCheckRow,
-    SearchResult, StandaloneAcc, TrialRecord,
+    BenchReport,
+    ExportRecord,
+    LatencyCheck,
+    LatencyCheckRow,
+    ParityInputs,
+    ParityRecord,
+    RankCheck,
+    RankCheckRow,
+    SearchResult,
+    StandaloneAcc,
+    TrialRecord,
 )
 from nasengine.search.rankcheck import summarize_check
 

@@ -34,7 +34,8 @@ class ToySpace(SearchSpace):
         conv = {k: nn.Conv2d(c.in_channels, 4, int(k[1]), padding=int(k[1]) // 2) for k in kernels}
         conv2 = ElasticConv2d(4, w, 3, padding=1, decision="width" if width is None else "", widths={v: v for v in WIDTHS})
         return nn.Sequential(ChoiceOp("kernel", conv), nn.ReLU(), conv2, ElasticBatchNorm2d(w), nn.ReLU(),
-                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), ElasticLinear(max(WIDTHS) if width is None else w, c.num_classes))
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             ElasticLinear(max(WIDTHS) if width is None else w, c.num_classes))
 
     def network(self) -> nn.Module:
         return self._make(("k3", "k5"), None)

@@ -14,8 +14,8 @@ from typing import Any
 
 import optuna
 
-from nasengine.controller import suggest_arch
 from nasengine.bench.base import BenchSuite
+from nasengine.controller import suggest_arch
 from nasengine.evaluators.table import TableEvaluator
 from nasengine.registry import CONTROLLERS, get_space
 
@@ -23,7 +23,8 @@ DEFAULT_TABLE = "reports/tables/shufflenet_digits.json"
 DEFAULT_CONTROLLERS = ("random", "evolution", "rl", "tpe")
 
 
-def regret_curve(name: str, space: Any, table: TableEvaluator, seed: int, trials: int, options: dict | None = None) -> list[float]:
+def regret_curve(name: str, space: Any, table: TableEvaluator, seed: int, trials: int,
+                 options: dict | None = None) -> list[float]:
     """Regret after each trial of one seeded search."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = CONTROLLERS.create(name, space, seed=seed, **(options or {}))

@@ -21,10 +21,22 @@ from typing import Any
 import torch
 
 from nasengine.bench.base import BenchSuite
-from nasengine.data.datasets import load_dataset
-from nasengine.dynamic import (BackboneConfig, DynamicTrainConfig, GatedConfig, GatedNetwork, RNPConfig,
-                               RNPNetwork, dense_reference, evaluate_dynamic, evaluate_full_path, load_dynamic,
-                               recipe_for, speed_report, train_dynamic)
+from nasengine.data import load_dataset
+from nasengine.dynamic import (
+    BackboneConfig,
+    DynamicTrainConfig,
+    GatedConfig,
+    GatedNetwork,
+    RNPConfig,
+    RNPNetwork,
+    dense_reference,
+    evaluate_dynamic,
+    evaluate_full_path,
+    load_dynamic,
+    recipe_for,
+    speed_report,
+    train_dynamic,
+)
 from nasengine.dynamic.io import saved_dataset, saved_dense_accuracy
 from nasengine.utils.devices import resolve_device
 

@@ -54,7 +54,8 @@ def resolve_arch(arch_arg: str, space_name: str | None, sets: dict[str, Any]) ->
         space = make_space(space_name, sets)
         presets = space.presets()
         if arch_arg not in presets:
-            raise UsageError(f"space {space_name!r} has no preset {arch_arg!r} for this config; presets: {', '.join(presets) or 'none'}")
+            raise UsageError(f"space {space_name!r} has no preset {arch_arg!r} for this config; "
+                             f"presets: {', '.join(presets) or 'none'}")
         return space, presets[arch_arg]
     try:
         data = json.loads(text)

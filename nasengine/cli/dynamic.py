@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from nasengine.cli.common import UsageError
-from nasengine.data.datasets import DATASETS
+from nasengine.data import DATASETS
 from nasengine.dynamic.backbones import BACKBONES
 from nasengine.dynamic.gated import GATES
 from nasengine.dynamic.methods import DYNAMIC_METHODS
@@ -141,7 +141,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"{result['distinct_routes']} distinct routes; the most common one takes "
           f"{100 * result['top_route_share']:.1f}% of the images")
     for row in result["speed"]:
-        print(f"batch {row['batch']:>3}: dense ({row['dense_layout']}) {row['dense_ms']:.3f} ms/image, dynamic {row['dynamic_ms']:.3f} ms/image, "
+        print(f"batch {row['batch']:>3}: dense ({row['dense_layout']}) {row['dense_ms']:.3f} ms/image, "
+              f"dynamic {row['dynamic_ms']:.3f} ms/image, "
               f"speedup {row['speedup']:.2f}x (MAC reduction of these images {row['mac_reduction']:.2f}x, "
               f"efficiency {row['efficiency']:.2f})"
               + (f"; plain network of each route: {row['static_route_speedup']:.2f}x" if "static_route_speedup" in row

@@ -11,11 +11,18 @@ import sys
 
 from nasengine import __version__
 from nasengine.arch import ArchError
-from nasengine.cli import bench as cli_bench, dynamic as cli_dynamic, export as cli_export, latency as cli_latency
-from nasengine.cli import rankcheck as cli_rankcheck, report as cli_report, search as cli_search, space as cli_space
-from nasengine.cli import tabulate as cli_tabulate, train as cli_train
+from nasengine.cli import bench as cli_bench
+from nasengine.cli import dynamic as cli_dynamic
+from nasengine.cli import export as cli_export
+from nasengine.cli import latency as cli_latency
+from nasengine.cli import rankcheck as cli_rankcheck
+from nasengine.cli import report as cli_report
+from nasengine.cli import search as cli_search
+from nasengine.cli import space as cli_space
+from nasengine.cli import tabulate as cli_tabulate
+from nasengine.cli import train as cli_train
 from nasengine.cli.common import Parser, UsageError
-from nasengine.data.datasets import DataError
+from nasengine.data import DataError
 from nasengine.registry import PluginLoadError
 
 

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 from nasengine.cli.common import UsageError, deprecated_alias
-from nasengine.data.datasets import DATASETS
+from nasengine.data import DATASETS
 
 DEFAULTS = {"seeds": 3, "epochs": 10, "top_k": 1, "batch_size": 64, "lr": 0.05, "baseline_size": 32,
             "latency_runs": 50}

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+
 from nasengine.cli.common import UsageError, parse_sets
 from nasengine.cost import human, parse_amount
-from nasengine.data.datasets import DATASETS
+from nasengine.data import DATASETS
 from nasengine.evaluators.base import parse_evaluator
 from nasengine.registry import CONTROLLERS, EVALUATORS
 from nasengine.search.config import STRATEGIES, SearchConfig

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from nasengine.cli.common import deprecated_alias, make_space, parse_sets
-from nasengine.data.datasets import DATASETS
+from nasengine.data import DATASETS
 from nasengine.search.tabulate import tabulate
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from nasengine.cli.common import parse_sets, resolve_arch
-from nasengine.data.datasets import DATASETS
+from nasengine.data import DATASETS
 from nasengine.train.loop import OPTIMIZERS, TrainConfig
 from nasengine.train.run import train_arch
 

@@ -30,8 +30,9 @@ class DataSplits:
 
     def loaders(self, batch_size: int, *, seed: int = 0, num_workers: int = 0) -> tuple[DataLoader, DataLoader, DataLoader]:
         """Shuffled (seeded) train loader; ordered val and test loaders."""
-        train = DataLoader(self.train, batch_size=batch_size, sampler=EpochShuffle(len(self.train), seed),
-                           num_workers=num_workers, drop_last=len(self.train) > batch_size)
+        n_train = len(self.train)  # type: ignore[arg-type]  # map-style datasets have a length
+        train = DataLoader(self.train, batch_size=batch_size, sampler=EpochShuffle(n_train, seed),
+                           num_workers=num_workers, drop_last=n_train > batch_size)
         val = DataLoader(self.val, batch_size=batch_size, num_workers=num_workers)
         test = DataLoader(self.test, batch_size=batch_size, num_workers=num_workers)
         return train, val, test
@@ -62,7 +63,7 @@ def split_order(n: int, seed: int) -> list[int]:
 def split(name: str, full: Dataset, classes: int, channels: int, size: int, seed: int,
           fractions: tuple[float, float] = (0.6, 0.2)) -> DataSplits:
     """Split ``full`` into train / val / test by ``fractions`` (the rest is test), seeded."""
-    n = len(full)
+    n = len(full)  # type: ignore[arg-type]  # map-style datasets have a length
     order = split_order(n, seed)
     n_train, n_val = int(n * fractions[0]), int(n * fractions[1])
     return DataSplits(

@@ -23,7 +23,8 @@ def _transforms(size: int, mean, std, augment: bool, native: int):
     eval_t = T.Compose(base + [T.CenterCrop(size), T.ToTensor(), T.Normalize(mean, std)])
     if not augment:
         return eval_t, eval_t
-    train_t = T.Compose(base + [T.RandomCrop(size, padding=size // 8), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(mean, std)])
+    train_t = T.Compose(base + [T.RandomCrop(size, padding=size // 8), T.RandomHorizontalFlip(), T.ToTensor(),
+                                T.Normalize(mean, std)])
     return train_t, eval_t
 
 

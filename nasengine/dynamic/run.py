@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import torch
 import yaml
 
-from nasengine.data.datasets import load_dataset
+from nasengine.data import load_dataset
 from nasengine.dynamic.backbones import BackboneConfig
 from nasengine.dynamic.io import build_dynamic, load_dynamic, model_folder, save_dynamic, saved_dataset, saved_dense_accuracy
 from nasengine.dynamic.methods import DYNAMIC_METHODS

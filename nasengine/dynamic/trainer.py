@@ -19,10 +19,10 @@ from torch.utils.data import DataLoader
 
 from nasengine.dynamic.costs import COSTS
 from nasengine.dynamic.metrics import evaluate_dynamic
-from nasengine.utils.progress import progress_bar
 from nasengine.train.loop import TrainConfig, cosine_schedule, make_optimizer, recalibrate_bn
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import save_atomic
+from nasengine.utils.progress import progress_bar
 from nasengine.utils.validation import non_negative_int, one_of, positive_int
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from nasengine.arch import Arch
-from nasengine.data.space_data import load_space_data
+from nasengine.data import load_space_data
 from nasengine.evaluators.base import Evaluation, Evaluator
 from nasengine.space import SearchSpace
 from nasengine.train.loop import TrainConfig, evaluate, fit

@@ -14,8 +14,14 @@ import torch
 
 from nasengine.kernels import reference
 from nasengine.kernels.loader import triton_available
-from nasengine.kernels.results import (Buckets, GateOutput, check_epilogue_args, check_gate_args,
-                                       check_route_args, check_route_counts)
+from nasengine.kernels.results import (
+    Buckets,
+    GateOutput,
+    check_epilogue_args,
+    check_gate_args,
+    check_route_args,
+    check_route_counts,
+)
 
 BACKENDS = ("auto", "triton", "reference")
 ENV_BACKEND = "NASENGINE_KERNELS"

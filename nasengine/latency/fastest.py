@@ -61,14 +61,14 @@ def interacting_pairs(space: SearchSpace, arch: Arch) -> list[tuple[str, str]]:
     base = [u.key for u in space.latency_units(arch)]
     touched: dict[str, set[int]] = {}
     for d in space.decisions():
-        positions: set[int] | None = set()
+        positions: set[int] = set()
         for option in d.options:
             candidate = _with(space, arch, {d.name: option})
             if candidate is None:
                 continue
             keys = [u.key for u in space.latency_units(candidate)]
             if len(keys) != len(base):
-                positions = None
+                positions = set()  # the unit count changes: no fixed positions to swap
                 break
             positions |= {i for i, (a, b) in enumerate(zip(base, keys)) if a != b}
         if positions:

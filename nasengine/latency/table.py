@@ -19,15 +19,11 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Sequence
-
-import torch
-from torch import nn
+from typing import Any, Sequence
 
 from nasengine.arch import Arch
 from nasengine.latency.fastest import fastest
 from nasengine.records import LatencyCheck, LatencyCheckRow
-from nasengine.utils.progress import progress_bar
 from nasengine.space import SearchSpace
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import jsonable, save_json_atomic

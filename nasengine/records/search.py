@@ -4,7 +4,7 @@ standalone cache ``rankcheck/<arch>_e<epochs>_s<seed>.json``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from nasengine.records.base import Record

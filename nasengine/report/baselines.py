@@ -20,11 +20,11 @@ import torch
 from torch import nn
 
 from nasengine.cost import count_cost
-from nasengine.data.datasets import DataSplits
-from nasengine.utils.timing import Timing
-from nasengine.utils.progress import progress_bar
+from nasengine.data import DataSplits
 from nasengine.train.loop import TrainConfig, evaluate, fit
 from nasengine.utils.files import save_json_atomic
+from nasengine.utils.progress import progress_bar
+from nasengine.utils.timing import Timing
 from nasengine.utils.validation import positive_int
 
 #: Model sources a baseline spec may name, as ``SOURCE:MODEL``.

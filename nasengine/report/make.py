@@ -18,14 +18,22 @@ from typing import Any
 
 from nasengine.bench.suites import machine_info
 from nasengine.cost import count_cost
-from nasengine.data.datasets import DataSplits, load_dataset
+from nasengine.data import DataSplits, load_dataset
 from nasengine.pareto import pareto_front
 from nasengine.records import RankCheck
 from nasengine.registry import get_space
 from nasengine.report import figures as plots
 from nasengine.report.baselines import (
-    SPACE_REFERENCES, BaselineSpec, Candidate, Published, RetrainConfig, build_baseline, check_baseline_input,
-    parse_baseline, published_baseline, retrain_all,
+    SPACE_REFERENCES,
+    BaselineSpec,
+    Candidate,
+    Published,
+    RetrainConfig,
+    build_baseline,
+    check_baseline_input,
+    parse_baseline,
+    published_baseline,
+    retrain_all,
 )
 from nasengine.report.document import report_blocks, to_html, to_markdown
 from nasengine.report.runs import Run, load_run, pareto_series, progress_curve, top_archs

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from nasengine.evaluators.train import TrainEvaluator
-from nasengine.utils.progress import progress_bar
 from nasengine.space import SearchSpace
+from nasengine.utils.progress import progress_bar
 
 MAX_ARCHS = 5000
 

@@ -16,8 +16,8 @@ from typing import Callable
 
 import optuna
 
-from nasengine.controller import ArchSampler, suggest_arch
 from nasengine.arch import Arch
+from nasengine.controller import ArchSampler, suggest_arch
 from nasengine.registry import get_space
 from nasengine.space import SearchSpace
 
@@ -85,8 +85,9 @@ def check_resume(factory: Factory, tmp_path: Path, *, exact: bool = True) -> Non
     first = factory(space, 5)
     run_study(first, space, 8, storage=storage)
     second = factory(space, 5)
-    if first.state() is not None:
-        second.restore(first.state())
+    state = first.state()
+    if state is not None:
+        second.restore(state)
     resumed = run_study(second, space, 8, storage=storage)
     numbers = sorted(t.number for t in resumed.trials)
     assert numbers == list(range(16))

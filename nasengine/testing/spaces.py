@@ -109,10 +109,11 @@ def randomize_batchnorm(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in net.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+            if (isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
+                    and m.running_var is not None):
                 m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
                 m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                if m.affine:
+                if m.affine and m.weight is not None and m.bias is not None:
                     m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
                     m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
     return net

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from nasengine.arch import Arch
-from nasengine.data.space_data import load_space_data
+from nasengine.data import load_space_data
 from nasengine.space import SearchSpace
 from nasengine.train.loop import TrainConfig, evaluate, fit
 from nasengine.utils.devices import resolve_device

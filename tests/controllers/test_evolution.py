@@ -11,13 +11,13 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import create_trial
 
-from nasengine.controller import suggest_arch
 from controllers.evolution import EvolutionController, crossover, mutate, rank_trials
 from controllers.random_search import RandomController
-from nasengine.testing.controllers import run_study, small_space, synthetic_score
 from nasengine.arch import Arch, Decision
+from nasengine.controller import suggest_arch
 from nasengine.registry import get_space
 from nasengine.space import SearchSpace, SpaceConfig
+from nasengine.testing.controllers import run_study, small_space, synthetic_score
 
 
 def nas_cell_space() -> SearchSpace:

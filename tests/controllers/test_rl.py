@@ -9,12 +9,12 @@ import pytest
 import torch
 from optuna.distributions import CategoricalDistribution
 
-from nasengine.controller import suggest_arch
 from controllers.random_search import RandomController
 from controllers.rl import RLController
 from controllers.rl_policy import base_anchor_count
-from nasengine.testing.controllers import run_study, small_space
+from nasengine.controller import suggest_arch
 from nasengine.registry import get_space
+from nasengine.testing.controllers import run_study, small_space
 
 
 def _tail_mean(study: optuna.Study, n: int = 20) -> float:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nasengine.data.datasets import DataError, load_dataset
+from nasengine.data import DataError, load_dataset
 
 
 def test_digits_are_real_and_split_deterministically():

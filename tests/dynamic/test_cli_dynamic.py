@@ -8,7 +8,7 @@ import yaml
 
 import nasengine.dynamic.run as dynamic_run
 from nasengine.cli.main import main
-from nasengine.data.datasets import load_dataset
+from nasengine.data import load_dataset
 from nasengine.dynamic import load_dynamic
 
 TINY = ["--image-size", "8", "--widths", "8,16", "--depths", "2,2", "--epochs", "1", "--nested-epochs", "1",

@@ -7,7 +7,6 @@ import torch
 from nasengine.dynamic.decision import DecisionNetwork
 from nasengine.dynamic.decision_numpy import NumpyDecider, pooled_vector
 
-
 WIDTHS = (8, 16, 16)
 
 

@@ -5,9 +5,18 @@ import copy
 import pytest
 import torch
 
-from nasengine.data.datasets import load_dataset
-from nasengine.dynamic import (DynamicTrainConfig, GatedConfig, GatedNetwork, GatedRecipe, RNPConfig, RNPNetwork,
-                               RNPRecipe, evaluate_dynamic, train_dynamic)
+from nasengine.data import load_dataset
+from nasengine.dynamic import (
+    DynamicTrainConfig,
+    GatedConfig,
+    GatedNetwork,
+    GatedRecipe,
+    RNPConfig,
+    RNPNetwork,
+    RNPRecipe,
+    evaluate_dynamic,
+    train_dynamic,
+)
 from nasengine.dynamic.rnp_training import epsilon_at, sample_widths
 from nasengine.dynamic.trainer import schedule
 

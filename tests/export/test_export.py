@@ -6,15 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from nasengine.testing.controllers import SMALL
-from nasengine.export import export, formats
 from nasengine.cli.main import main
+from nasengine.export import export, formats
 from nasengine.export.export import ExportError, export_model, export_run
 from nasengine.export.load import read_arch
 from nasengine.records import ExportRecord, ParityRecord, SearchResult, TrialRecord
 from nasengine.registry import get_space
-from nasengine.search.runner import run_search
 from nasengine.search.config import SearchConfig
+from nasengine.search.runner import run_search
+from nasengine.testing.controllers import SMALL
 from tests.search_helpers import synthetic_table
 
 

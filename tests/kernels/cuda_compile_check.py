@@ -16,7 +16,7 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from nasengine.kernels import epilogue, gate, buckets
+from nasengine.kernels import buckets, epilogue, gate
 from nasengine.kernels.loader import kernel_module
 
 POINTER_TYPES = {torch.float32: "*fp32", torch.float16: "*fp16", torch.bfloat16: "*bf16",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nasengine.kernels import route_buckets, unbucket, reference
+from nasengine.kernels import reference, route_buckets, unbucket
 
 
 def check_buckets(route_ids: torch.Tensor, num_routes: int) -> None:

@@ -9,18 +9,18 @@ import re
 import pytest
 import torch
 
-from nasengine.testing.controllers import SMALL
 from nasengine.cli.main import main
 from nasengine.constraints import ConstraintError, Constraints
 from nasengine.cost import trace_cost
 from nasengine.latency import table as latency_table
 from nasengine.latency.table import LatencyPredictor, LatencyTable, build_table, check_table
 from nasengine.records import LatencyCheck, SearchResult
+from nasengine.registry import get_space
+from nasengine.testing.controllers import SMALL
 from nasengine.utils.files import jsonable
 from nasengine.utils.timing import Timing
-from nasengine.registry import get_space
-from tests import toy_space  # noqa: F401  registers the "toy" space
 from search_spaces.shufflenet import BLOCK_OPTIONS
+from tests import toy_space  # noqa: F401  registers the "toy" space
 from tests.search_helpers import SPACE_ARGS
 
 #: Small configs of every built-in space (as in the conformance suite).

@@ -11,23 +11,30 @@ import pytest
 import torch
 import yaml
 
-from nasengine.report import baselines as baselines_module
-from nasengine.report.baselines import (
-    BaselineSpec, Candidate, RetrainConfig, build_baseline, check_baseline_input, parse_baseline, parse_baselines,
-    retrain_all, train_seed,
-)
 from nasengine.cli.main import build_parser, main
 from nasengine.cli.search import config_from_args
 from nasengine.cost import count_cost, trace_cost
-from nasengine.data.datasets import load_dataset
-from nasengine.utils.timing import Timing
+from nasengine.data import load_dataset
 from nasengine.pareto import pareto_front
 from nasengine.records import RankCheckRow, SearchResult
 from nasengine.report import ReportConfig, make_report
+from nasengine.report import baselines as baselines_module
+from nasengine.report.baselines import (
+    BaselineSpec,
+    Candidate,
+    RetrainConfig,
+    build_baseline,
+    check_baseline_input,
+    parse_baseline,
+    parse_baselines,
+    retrain_all,
+    train_seed,
+)
 from nasengine.report.runs import load_run, pareto_series, progress_curve, search_command
+from nasengine.search.config import SearchConfig
 from nasengine.search.rankcheck import record_check, summarize_check
 from nasengine.search.runner import run_search
-from nasengine.search.config import SearchConfig
+from nasengine.utils.timing import Timing
 
 TINY = {"input_size": 8, "num_classes": 10, "in_channels": 1, "stem_channels": 8, "stem_stride": 1,
         "stage_repeats": [1, 1, 1, 1], "stage_channels": [16, 24, 32, 48], "last_channels": 64}

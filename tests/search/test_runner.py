@@ -8,12 +8,12 @@ import time
 
 import pytest
 
-from nasengine.testing.controllers import SMALL, small_space
 from nasengine.cli.main import main
 from nasengine.records import ExportRecord, SearchResult
 from nasengine.report.runs import load_run
-from nasengine.search.runner import run_search
 from nasengine.search.config import SearchConfig
+from nasengine.search.runner import run_search
+from nasengine.testing.controllers import SMALL, small_space
 from tests.search_helpers import SPACE_ARGS, synthetic_table
 
 

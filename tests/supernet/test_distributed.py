@@ -11,7 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import nasengine
-from nasengine.data.space_data import load_space_data
+from nasengine.data import load_space_data
 from supernet.sampling import PathSampler
 from supernet.spos import PathSelector
 from supernet.trainer import OneShotConfig, train_one_shot

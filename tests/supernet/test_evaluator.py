@@ -6,7 +6,7 @@ from torch import nn
 
 import nasengine
 from nasengine.constraints import Constraints
-from nasengine.data.space_data import load_space_data
+from nasengine.data import load_space_data
 from nasengine.nn import select_path
 from nasengine.registry import EVALUATORS
 from supernet.evaluator import SupernetEvaluator

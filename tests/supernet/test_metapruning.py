@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import nasengine
-from nasengine.data.space_data import load_space_data
+from nasengine.data import load_space_data
 from nasengine.registry import EVALUATORS
 from supernet.metapruning import (
     CHECKPOINT,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import nasengine
-from nasengine.data.space_data import load_space_data
+from nasengine.data import load_space_data
 from supernet.sampling import PathSampler
 from supernet.spos import PathSelector
 from supernet.trainer import OneShotConfig, load_history, train_one_shot

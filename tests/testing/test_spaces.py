@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import nasengine
-from nasengine.data.datasets import load_dataset
+from nasengine.data import load_dataset
 from nasengine.testing.spaces import SPACE_CHECKS
 from nasengine.train.loop import TrainConfig, evaluate, fit
 
@@ -15,7 +15,8 @@ DIGITS = {"input_size": 8, "num_classes": 10, "in_channels": 1}
 #: Small configurations per space; a registered space without one fails the suite.
 SMALL_CONFIGS: dict[str, list[dict]] = {
     "shufflenet": [
-        {**DIGITS, "stem_channels": 8, "stem_stride": 1, "stage_repeats": [1, 1, 2, 1], "stage_channels": [16, 32, 64, 128], "last_channels": 128},
+        {**DIGITS, "stem_channels": 8, "stem_stride": 1, "stage_repeats": [1, 1, 2, 1], "stage_channels": [16, 32, 64, 128],
+         "last_channels": 128},
         {"input_size": 16, "num_classes": 5, "stem_channels": 8, "stem_stride": 1, "stage_repeats": [1, 2, 1, 1],
          "stage_channels": [16, 32, 48, 64], "last_channels": 64, "channel_search": True},
     ],

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from nasengine.data.datasets import load_dataset
+from nasengine.data import load_dataset
 from nasengine.train.loop import TrainConfig, evaluate, fit, recalibrate_bn
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from nasengine.data.datasets import EpochShuffle
+from nasengine.data.splits import EpochShuffle
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import jsonable, save_json_atomic
 from nasengine.utils.seeding import epoch_permutation, epoch_seed
