@@ -25,16 +25,16 @@ _LAZY = {
     "Constraints": "nasengine.constraints",
     "Evaluation": "nasengine.evaluators.base",
     "Evaluator": "nasengine.evaluators.base",
-    "SearchConfig": "nasengine.search.config",
-    "run_search": "nasengine.search.runner",
+    "SearchConfig": "nasengine.search",
+    "run_search": "nasengine.search",
     "select_path": "nasengine.nn",
     "inherit_weights": "nasengine.nn",
     "load_dataset": "nasengine.data",
     "load_space_data": "nasengine.data",
-    "TrainConfig": "nasengine.train.loop",
-    "fit": "nasengine.train.loop",
-    "load": "nasengine.export.load",
-    "register_timm": "nasengine.export.timm",
+    "TrainConfig": "nasengine.train",
+    "fit": "nasengine.train",
+    "load": "nasengine.export",
+    "register_timm": "nasengine.export",
 }
 
 
