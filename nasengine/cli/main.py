@@ -55,3 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nasengine: interrupted; finished work is saved (run the same command to resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a reader that stopped early (`| head`): not an error
+        sys.stderr.close()
+        return 0

@@ -27,6 +27,7 @@ from nasengine.records import LatencyCheck, LatencyCheckRow
 from nasengine.space import SearchSpace
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import jsonable, save_json_atomic
+from nasengine.utils.stats import kendall_tau, spearman_rho
 from nasengine.utils.timing import Timing
 from nasengine.utils.validation import non_negative_int, positive_int
 
@@ -196,7 +197,6 @@ def check_table(table: LatencyTable, space: SearchSpace, *, samples: int = 20, s
     """Time ``samples`` random architectures end to end with the table's timing and compare
     them with the predictions: mean / max relative error, Kendall's tau, Spearman's rho.
     The record carries the table's timing; its path and the machine are the caller's to add."""
-    from scipy import stats
 
     table.check_space(space)
     resolve_device(table.timing.device)
@@ -214,8 +214,8 @@ def check_table(table: LatencyTable, space: SearchSpace, *, samples: int = 20, s
         mean_rel_error=statistics.fmean(errors),
         max_rel_error=max(errors),
         mean_rel_error_without_glue=statistics.fmean(unglued),
-        kendall_tau=float(stats.kendalltau(predicted, measured).statistic),
-        spearman_rho=float(stats.spearmanr(predicted, measured).statistic),
+        kendall_tau=kendall_tau(predicted, measured),
+        spearman_rho=spearman_rho(predicted, measured),
         rows=tuple(LatencyCheckRow(a.id, p, m) for a, p, m in zip(archs, predicted, measured)),
         timing=asdict(table.timing),
     )

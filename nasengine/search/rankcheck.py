@@ -11,7 +11,6 @@ interrupted check resumes; the record (``nasengine.records.RankCheck``) goes int
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,59 +23,7 @@ from nasengine.registry import EVALUATORS, get_space
 from nasengine.search.config import SearchConfig, search_limits
 from nasengine.search.runner import make_evaluator, run_pretrain
 from nasengine.utils.progress import progress_bar
-
-
-def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall's tau-b: (concordant - discordant) pairs over the geometric mean of the pairs
-    not tied in x and not tied in y. ``nan`` when either side is constant."""
-    _check_pair(x, y)
-    concordant = discordant = ties_x = ties_y = 0
-    n = len(x)
-    for i in range(n):
-        for j in range(i + 1, n):
-            dx, dy = x[i] - x[j], y[i] - y[j]
-            if dx == 0 and dy == 0:
-                continue  # tied in both: counts in neither denominator term
-            if dx == 0:
-                ties_x += 1
-            elif dy == 0:
-                ties_y += 1
-            elif (dx > 0) == (dy > 0):
-                concordant += 1
-            else:
-                discordant += 1
-    denom = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
-    return (concordant - discordant) / denom if denom else math.nan
-
-
-def spearman_rho(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rho: Pearson correlation of the ranks (ties get their average rank)."""
-    _check_pair(x, y)
-    rx, ry = average_ranks(x), average_ranks(y)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
-    var = math.sqrt(sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry))
-    return cov / var if var else math.nan
-
-
-def average_ranks(values: Sequence[float]) -> list[float]:
-    """1-based ranks; tied values share the mean of the ranks they span."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
-def _check_pair(x: Sequence[float], y: Sequence[float]) -> None:
-    if len(x) != len(y) or len(x) < 2:
-        raise ValueError(f"rank correlation needs two sequences of equal length >= 2, got {len(x)} and {len(y)}")
+from nasengine.utils.stats import kendall_tau, spearman_rho
 
 
 def one_shot_evaluator(cfg: SearchConfig, space: Any, run: Path) -> Any:
@@ -148,7 +95,7 @@ def summarize_check(rows: Sequence[RankCheckRow], *, epochs: int, seed: int, see
     one-shot and standalone accuracies, and the standalone seed-to-seed tau."""
     x, y = [r.oneshot_acc for r in rows], [r.standalone_acc for r in rows]
     return RankCheck(samples=len(rows), epochs=epochs, seed=seed, seeds=seeds, evaluator=evaluator,
-                     kendall_tau=kendall_tau_b(x, y), spearman_rho=spearman_rho(x, y),
+                     kendall_tau=kendall_tau(x, y), spearman_rho=spearman_rho(x, y),
                      seed_to_seed_tau=_seed_to_seed_tau(rows), seconds=seconds, rows=tuple(rows))
 
 
@@ -168,7 +115,7 @@ def _seed_to_seed_tau(rows: Sequence[RankCheckRow]) -> float | None:
     """Mean Kendall tau-b between the standalone rankings of two training seeds: how well
     training agrees with itself, a ceiling for any proxy (``None`` with one seed)."""
     seeds = len(rows[0].standalone_seeds)
-    taus = [kendall_tau_b([r.standalone_seeds[i] for r in rows], [r.standalone_seeds[j] for r in rows])
+    taus = [kendall_tau([r.standalone_seeds[i] for r in rows], [r.standalone_seeds[j] for r in rows])
             for i in range(seeds) for j in range(i + 1, seeds)]
     return sum(taus) / len(taus) if taus else None
 
