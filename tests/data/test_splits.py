@@ -10,7 +10,7 @@ from nasengine.data.splits import EpochShuffle, split
 
 
 def test_public_names_are_the_loader_and_its_types():
-    assert set(data.__all__) == {"DATASETS", "DataError", "DataSplits", "load_dataset"}
+    assert set(data.__all__) == {"DATASETS", "DataError", "DataSplits", "load_dataset", "load_space_data"}
     assert isinstance(data.load_dataset("fake", image_size=4), data.DataSplits)
 
 
