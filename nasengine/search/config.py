@@ -37,12 +37,10 @@ class Strategy:
         return self.pretrain is not None or self.evaluator != "train"
 
 
-#: Strategies by name. The plain ones (a controller with the ``train`` evaluator) are
-#: registered here; one-shot methods come from plug-ins (entry-point group
-#: ``nasengine.strategies``: spos, enas and metapruning from ``supernet``).
+#: Strategies by name, from the entry-point group ``nasengine.strategies``: the plain ones
+#: (a controller with the ``train`` evaluator) in ``builtin_strategies``, the one-shot
+#: methods (spos, enas, metapruning) in the ``supernet`` plug-in.
 STRATEGIES: Registry[Strategy] = Registry("strategy", "nasengine.strategies")
-for _name in ("rl", "evolution", "random", "tpe", "nsga2"):
-    STRATEGIES.register(_name, Strategy(_name))
 
 
 def search_limits(cfg: SearchConfig, space: SearchSpace) -> Constraints:
