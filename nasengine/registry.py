@@ -61,17 +61,24 @@ class Registry(Generic[T]):
         self._objects[name] = obj
         return obj
 
+    def options(self, name: str) -> dict[str, Any] | None:
+        """The keyword options of factory ``name`` and their defaults (``None``: it takes any)."""
+        factory: Callable[..., Any] = self.get(name)  # type: ignore[assignment]
+        params = inspect.signature(factory).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return None
+        return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY
+                or (p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and p.default is not p.empty)}
+
     def create(self, name: str, *args: Any, **options: Any) -> Any:
         """Call the registered factory, first checking option names against its signature
         so that a typo is a ``ValueError`` listing the options, not a ``TypeError``."""
-        factory: Callable[..., Any] = self.get(name)  # type: ignore[assignment]
-        params = inspect.signature(factory).parameters.values()
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-            allowed = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY
-                       or (p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and p.default is not p.empty)]
+        allowed = self.options(name)
+        if allowed is not None:
             unknown = sorted(set(options) - set(allowed))
             if unknown:
-                raise ValueError(f"{self.kind} {name!r} has no option(s) {unknown}; its options are {allowed}")
+                raise ValueError(f"{self.kind} {name!r} has no option(s) {unknown}; its options are {list(allowed)}")
+        factory: Callable[..., Any] = self.get(name)  # type: ignore[assignment]
         return factory(*args, **options)
 
     def names(self) -> list[str]:

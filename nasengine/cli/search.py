@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import inspect
+from typing import Any
+
+import yaml
 
 from nasengine.cli.common import UsageError, parse_sets
 from nasengine.cost import human, parse_amount
 from nasengine.data import DATASETS
 from nasengine.evaluators.base import parse_evaluator
-from nasengine.registry import CONTROLLERS, EVALUATORS
+from nasengine.registry import CONTROLLERS, EVALUATORS, PluginLoadError, Registry
 from nasengine.search.config import STRATEGIES, SearchConfig
+from nasengine.utils.files import jsonable
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,9 +24,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="space config value (repeatable)")
     p.add_argument("--strategy", help=f"one of {', '.join(STRATEGIES.names())}")
     p.add_argument("--controller", help="controller name (instead of --strategy)")
-    p.add_argument("--controller-set", action="append", metavar="KEY=VALUE", help="controller option (repeatable)")
+    p.add_argument("--controller-set", action="append", metavar="KEY=VALUE",
+                   help=f"controller option (repeatable); keys: {options_help(CONTROLLERS, skip=('seed',))}")
     p.add_argument("--evaluator", help="train (default) or table:FILE")
-    p.add_argument("--evaluator-set", action="append", metavar="KEY=VALUE", help="evaluator option (repeatable)")
+    p.add_argument("--evaluator-set", action="append", metavar="KEY=VALUE",
+                   help=f"evaluator option (repeatable); keys: {options_help(EVALUATORS, skip=_FROM_SEARCH)}")
     p.add_argument("--pretrain-epochs", type=int, help="supernet / PruningNet training epochs (spos, metapruning)")
     p.add_argument("--pretrain-set", action="append", metavar="KEY=VALUE",
                    help="pretraining option, e.g. sampling=binned, batch_size=32 (repeatable)")
@@ -41,8 +48,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--study", help="study name inside the storage")
     p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search in --out")
+    p.add_argument("--device", help="where candidates train and are scored: cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved options as YAML (every key, with defaults; usable as --config) and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_search)
+
+
+#: Evaluator options the search fills in itself (from --dataset, --epochs, --seed, --out, --device).
+_FROM_SEARCH = ("dataset", "data_root", "epochs", "seed", "run_dir", "device")
+
+
+def options_help(registry: Registry[Any], *, skip: tuple[str, ...] = ()) -> str:
+    """``name: key=default, ...`` for every registered factory (for --help)."""
+    parts = []
+    for name in registry.names():
+        try:
+            options = registry.options(name)
+        except PluginLoadError:
+            parts.append(f"{name}: (failed to load)")
+            continue
+        if options is None:
+            parts.append(f"{name}: any")
+            continue
+        keys = [f"{k}={v!r}" if v is not inspect.Parameter.empty else k for k, v in options.items() if k not in skip]
+        parts.append(f"{name}: {', '.join(keys) or '-'}")
+    return "; ".join(parts)
 
 
 def config_from_args(args: argparse.Namespace) -> SearchConfig:
@@ -83,6 +114,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         storage=args.storage,
         study=args.study,
         timeout=args.timeout,
+        device=args.device,
     )
 
 
@@ -90,6 +122,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     from nasengine.search.runner import run_search
 
     cfg = config_from_args(args)
+    if args.print_config:
+        print(yaml.safe_dump(jsonable(cfg.to_dict()), sort_keys=False), end="")
+        return 0
     result = run_search(cfg, resume=args.resume, progress=not args.quiet)
     if not result:  # a torchrun rank > 0: it helped pretrain; rank 0 runs the search
         return 0

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import yaml
 
 from nasengine.constraints import Constraints
+from nasengine.cost import parse_amount
 from nasengine.registry import Registry
+from nasengine.utils.devices import resolve_device
 
 if TYPE_CHECKING:
     from nasengine.space import SearchSpace
@@ -55,6 +57,20 @@ def search_limits(cfg: SearchConfig, space: SearchSpace) -> Constraints:
     return Constraints(cfg.max_macs, cfg.max_params, getattr(cfg, "max_latency_ms", None), latency)
 
 
+#: The value types of each search option (YAML files are checked against them), and
+#: whether it may be null.
+_KINDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "space": ((str,), False), "space_config": ((dict,), False), "strategy": ((str,), True),
+    "controller": ((str,), True), "controller_options": ((dict,), False), "evaluator": ((str,), True),
+    "evaluator_options": ((dict,), False), "dataset": ((str,), False), "data_root": ((str,), True),
+    "epochs": ((int,), False), "pretrain_epochs": ((int,), False), "pretrain_options": ((dict,), False),
+    "max_macs": ((int, float), True), "max_params": ((int, float), True), "max_latency_ms": ((int, float), True),
+    "latency_table": ((str,), True), "trials": ((int,), False), "seed": ((int,), False),
+    "objectives": ((tuple, list), False), "top_k": ((int,), False), "out": ((str,), False),
+    "storage": ((str,), True), "study": ((str,), False), "timeout": ((int, float), True), "device": ((str,), False),
+}
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Everything that defines a search; saved as ``config.yaml`` next to the results."""
@@ -83,8 +99,10 @@ class SearchConfig:
     storage: str | None = None
     study: str = "search"
     timeout: float | None = None
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
+        self._check_types()
         objectives = tuple(self.objectives)
         object.__setattr__(self, "objectives", objectives)
         bad = [o for o in objectives if o not in OBJECTIVES]
@@ -95,10 +113,29 @@ class SearchConfig:
             raise ValueError("a latency limit or objective needs --latency-table FILE (see `nasengine latency build`)")
         if self.max_latency_ms is not None and not self.max_latency_ms > 0:
             raise ValueError(f"max_latency_ms must be > 0, got {self.max_latency_ms}")
+        resolve_device(self.device)
         self._fill_from_strategy()
         for name in ("trials", "top_k", "epochs", "pretrain_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def _check_types(self) -> None:
+        """One clear error per bad value (a YAML file may hold anything); limits also take the
+        command line's amounts (``max_macs: 100K``)."""
+        for name in ("max_macs", "max_params"):
+            value = getattr(self, name)
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                    raise ValueError(f"{name} must be an amount such as 300M or 3.5e6, got {value!r}")
+                object.__setattr__(self, name, parse_amount(value))
+        for f in dataclasses.fields(self):
+            allowed, nullable = _KINDS[f.name]
+            value = getattr(self, f.name)
+            if value is None and nullable:
+                continue
+            if isinstance(value, bool) or not isinstance(value, allowed):
+                wanted = " or ".join(k.__name__ for k in allowed) + (" or null" if nullable else "")
+                raise ValueError(f"search option {f.name} must be {wanted}, got {value!r}")
 
     def _fill_from_strategy(self) -> None:
         """The controller (and a one-shot strategy's evaluator) follow ``strategy``; an

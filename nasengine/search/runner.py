@@ -124,7 +124,7 @@ def make_evaluator(cfg: SearchConfig, space: Any, pretrained: dict[str, Any] | N
     """The evaluator, given the search's data, budget, seed and run folder where it takes
     them, the pretraining step's options, then ``--evaluator-set`` options."""
     common = {"dataset": cfg.dataset, "data_root": cfg.data_root, "epochs": cfg.epochs, "seed": cfg.seed,
-              "run_dir": str(cfg.out)}
+              "run_dir": str(cfg.out), "device": cfg.device}
     params = inspect.signature(EVALUATORS.get(cfg.evaluator)).parameters
     options = {k: v for k, v in common.items() if k in params and params[k].kind != inspect.Parameter.VAR_KEYWORD}
     options.update(pretrained or {})
