@@ -27,6 +27,9 @@ from nasengine.search.config import SearchConfig, search_limits
 from nasengine.search.results import ResultWriter
 from nasengine.utils.files import jsonable, save_atomic
 
+#: The study's metric name of each objective (what Optuna's dashboard and plots label).
+METRIC_NAMES = {"acc": "acc", "macs": "macs", "params": "params", "latency": "latency_ms"}
+
 
 class SearchError(ValueError):
     """A search cannot start as configured."""
@@ -173,6 +176,10 @@ def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> optuna.Study:
     directions = ["maximize"] + ["minimize"] * (len(cfg.objectives) - 1)
     study = optuna.create_study(storage=storage, study_name=cfg.study, sampler=sampler, directions=directions,
                                 load_if_exists=True)
+    if study.metric_names is None:
+        with warnings.catch_warnings():  # marked experimental since Optuna 3.2; the dashboard reads it
+            warnings.simplefilter("ignore")
+            study.set_metric_names([METRIC_NAMES[o] for o in cfg.objectives])
     identity = _identity(cfg)
     stored = study.user_attrs.get("identity")
     if stored is None:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import optuna
 import pytest
 
 from nasengine.cli.main import main
@@ -55,6 +56,9 @@ def test_multi_objective_search_has_a_pareto_front(table, tmp_path):
     for a in front:  # nothing in the search dominates a front member
         assert not any(b["metrics"]["acc"] >= a["metrics"]["acc"] and b["cost"]["macs"] < a["cost"]["macs"]
                        for b in result["trials"])
+    # The study names its objectives, so Optuna's dashboard and plots label them.
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
+    assert study.metric_names == ["acc", "macs"]
 
 
 def test_existing_run_needs_resume_and_resume_adds_trials(table, tmp_path):
