@@ -9,6 +9,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from nasengine.cost import human
 from nasengine.pareto import pareto_front
 from nasengine.records import FRONTS, SearchResult, TrialRecord
 from nasengine.search.config import SearchConfig
@@ -70,6 +71,8 @@ class ResultWriter:
                         default=None)
         self._tb = None
         self._bar = None
+        # Not a terminal (a log file, a job scheduler): one line per trial instead of a bar.
+        self._log_lines = progress and not sys.stderr.isatty()
         if progress and sys.stderr.isatty():
             from tqdm.auto import tqdm
 
@@ -90,7 +93,16 @@ class ResultWriter:
             if self._bar is not None:
                 self._bar.update(1)
                 self._bar.set_postfix(best=f"{self.best:.4f}", last=f"{acc:.4f}")
+            if self._log_lines:
+                print(self._log_line(trial, acc), file=sys.stderr, flush=True)
         self.write()
+
+    def _log_line(self, trial: FrozenTrial, acc: float) -> str:
+        done = len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        cost = trial.user_attrs["cost"]
+        latency = f"  latency {cost['latency_ms']:.3f} ms" if "latency_ms" in cost else ""
+        return (f"trial {trial.number} ({done}/{self.cfg.trials})  arch {trial.user_attrs['arch_id']}  acc {acc:.4f}  "
+                f"MACs {human(cost['macs'])}{latency}  {trial.user_attrs.get('seconds', 0.0):.1f}s  best {self.best:.4f}")
 
     def write(self) -> dict[str, Any]:
         """Rewrite ``result.json``; returns it as ``run_search`` does, a plain dict."""

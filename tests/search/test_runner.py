@@ -161,3 +161,16 @@ def test_real_search_on_digits_exports_trained_models_that_retrain(tmp_path, cap
     assert (out / "tb").is_dir() and "controller: random" in (out / "config.yaml").read_text()
     assert main(["train", "--arch", str(folders[0]), "--epochs", "1", "--out", str(tmp_path / "retrain"), "--quiet"]) == 0
     assert json.loads((tmp_path / "retrain" / "metrics.json").read_text())["arch_id"] == doc.id
+
+
+def test_progress_without_a_terminal_is_one_line_per_trial(table, tmp_path, capsys):
+    run_search(_config(table, tmp_path, trials=3), progress=True)  # pytest's stderr is not a terminal
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("trial ")]
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert len(lines) == 3 == result["completed"]
+    for line, trial in zip(lines, result["trials"]):
+        assert line.startswith(f"trial {trial['number']} (") and f"arch {trial['arch_id']}" in line
+        assert f"acc {trial['metrics']['acc']:.4f}" in line and "MACs " in line
+    assert lines[-1].endswith(f"best {result['best']['metrics']['acc']:.4f}") and "(3/3)" in lines[-1]
+    run_search(_config(table, tmp_path / "quiet", trials=2), progress=False)
+    assert "trial " not in capsys.readouterr().err
