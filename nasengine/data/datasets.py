@@ -1,4 +1,5 @@
-"""Datasets: scikit-learn's real digits (embedded default), CIFAR-10/100 and ImageFolder
+"""Datasets: scikit-learn's real digits (embedded default), cluttered digits generated from
+them (``nasengine.data.cluttered``), CIFAR-10/100 and ImageFolder
 from a local ``--data-root`` (never downloaded), and synthetic ``fake`` data.
 
 Data adapts to the model: ``image_size`` resizes and ``channels`` repeats grey images, so
@@ -14,11 +15,12 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from nasengine.data import vision
+from nasengine.data.cluttered import ClutterConfig, cluttered_digits
 from nasengine.data.splits import DataError, DataSplits, split
 
 __all__ = ["DATASETS", "DataError", "DataSplits", "load_dataset"]
 
-DATASETS = ("digits", "cifar10", "cifar100", "imagefolder", "fake")
+DATASETS = ("digits", "cluttered", "cifar10", "cifar100", "imagefolder", "fake")
 
 
 def load_dataset(
@@ -49,6 +51,8 @@ def load_dataset(
         raise DataError(f"channels must be 1 or 3, got {channels}")
     if name == "digits":
         return _digits(image_size, channels, split_seed)
+    if name == "cluttered":
+        return _resized(cluttered_digits(ClutterConfig(), split_seed), image_size, channels)
     if name == "fake":
         return _fake(image_size or 32, channels or 3, split_seed)
     if data_root is None:
@@ -74,6 +78,22 @@ def _digits(image_size: int | None, channels: int | None, split_seed: int) -> Da
     if channels == 3:
         images = images.repeat(1, 3, 1, 1)
     return split("digits", TensorDataset(images, labels), 10, channels or 1, size, split_seed)
+
+
+def _resized(data: DataSplits, image_size: int | None, channels: int | None) -> DataSplits:
+    """``data`` (tensor datasets, grey) resized to ``image_size`` and repeated to ``channels``."""
+    size = image_size or data.image_size
+    if size == data.image_size and channels in (None, 1):
+        return data
+
+    def adapt(part: TensorDataset) -> TensorDataset:
+        images, labels = part.tensors
+        if size != data.image_size:
+            images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+        return TensorDataset(images.repeat(1, 3, 1, 1) if channels == 3 else images, labels)
+
+    return DataSplits(data.name, adapt(data.train), adapt(data.val), adapt(data.test),  # type: ignore[arg-type]
+                      data.num_classes, channels or 1, size)
 
 
 def _fake(image_size: int, channels: int, split_seed: int, n: int = 512, classes: int = 10) -> DataSplits:
