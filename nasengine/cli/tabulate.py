@@ -7,12 +7,13 @@ from __future__ import annotations
 import argparse
 
 from nasengine.cli.common import deprecated_alias, make_space, parse_sets
+from nasengine.cost import parse_amount
 from nasengine.data import DATASETS
 from nasengine.search.tabulate import tabulate
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tabulate", help="train every architecture of a small space (benchmark table)")
+    p = sub.add_parser("tabulate", help="train every architecture of a small space, or a random sample (benchmark table)")
     p.add_argument("--space", required=True)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="space config value (repeatable)")
     p.add_argument("--dataset", default="digits", choices=DATASETS)
@@ -20,9 +21,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=3, help="training epochs per architecture")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--warmup-epochs", type=float, default=0.0, help="linear learning-rate warm-up before the cosine decay")
     p.add_argument("--seed", type=int, default=0, help="first training seed")
     p.add_argument("--seeds", type=int, default=1, help="trainings per architecture, seeds SEED.. (mean accuracy is stored)")
     deprecated_alias(p, "--repeats", "--seeds", type=int)
+    p.add_argument("--samples", type=int, help="train this many distinct random archs (seeded by --seed) instead of all")
+    p.add_argument("--max-macs", type=parse_amount, metavar="N", help="only archs with at most N MACs (accepts 40K, 1.5M)")
+    p.add_argument("--workers", type=int, default=1, help="processes training at once (one thread each)")
     p.add_argument("--out", required=True, help="table JSON file (an interrupted run resumes from FILE.partial.jsonl)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_tabulate)
@@ -30,8 +35,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_tabulate(args: argparse.Namespace) -> int:
     space = make_space(args.space, parse_sets(args.set))
-    table = tabulate(space, args.out, seeds=args.seeds, progress=not args.quiet, dataset=args.dataset,
-                     data_root=args.data_root, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    table = tabulate(space, args.out, seeds=args.seeds, samples=args.samples, max_macs=args.max_macs,
+                     workers=args.workers, progress=not args.quiet, dataset=args.dataset,
+                     data_root=args.data_root, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                     warmup_epochs=args.warmup_epochs, val_every=args.epochs, seed=args.seed)
     accs = sorted(e["acc"] for e in table["entries"])
     print(f"{len(accs)} architectures: acc min {accs[0]:.4f}  median {accs[len(accs) // 2]:.4f}  max {accs[-1]:.4f}")
     print(f"wrote {args.out}")

@@ -34,7 +34,10 @@ class ClutterConfig:
         fragments: Fragments of other digits per image.
         fragment_size: Side in pixels of each square fragment.
         noise: Standard deviation of the added Gaussian noise (digit ink is 0..1).
-        copies: Renderings of every source digit (the train split has 0.6 * 1797 * copies images).
+        copies: Renderings of every training digit (the train split has 0.6 * 1797 * copies images).
+        eval_copies: Renderings of every validation and test digit: large evaluation splits
+            keep the sampling noise of an accuracy small (1,436 images give +-1.2 points at
+            70%; 5,744 give +-0.6).
     """
 
     canvas: int = 32
@@ -45,10 +48,12 @@ class ClutterConfig:
     fragment_size: int = 8
     noise: float = 0.1
     copies: int = 4
+    eval_copies: int = 16
 
     def __post_init__(self) -> None:
         positive_int("canvas", self.canvas)
         positive_int("copies", self.copies)
+        positive_int("eval_copies", self.eval_copies)
         positive_int("fragment_size", self.fragment_size)
         if not isinstance(self.fragments, int) or isinstance(self.fragments, bool) or self.fragments < 0:
             raise ValueError(f"fragments must be an integer >= 0, got {self.fragments!r}")
@@ -61,9 +66,9 @@ class ClutterConfig:
             raise ValueError(f"noise and rotation must be >= 0, got {self.noise}, {self.rotation}")
 
     def tag(self) -> str:
-        """The parameters as a name suffix, e.g. ``c32-s12-20-r20-f4x8-n0.1-x4``."""
+        """The parameters as a name suffix, e.g. ``c32-s12-20-r20-f4x8-n0.1-x4-v16``."""
         return (f"c{self.canvas}-s{self.min_scale:g}-{self.max_scale:g}-r{self.rotation:g}-"
-                f"f{self.fragments}x{self.fragment_size}-n{self.noise:g}-x{self.copies}")
+                f"f{self.fragments}x{self.fragment_size}-n{self.noise:g}-x{self.copies}-v{self.eval_copies}")
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -112,7 +117,7 @@ def render(digits: torch.Tensor, cfg: ClutterConfig, gen: torch.Generator) -> to
 
 def cluttered_digits(cfg: ClutterConfig, split_seed: int = 0, fractions: tuple[float, float] = (0.6, 0.2)) -> DataSplits:
     """Render the splits (source digits split by ``split_seed`` first, then each rendered
-    ``cfg.copies`` times); pixels normalised with the training split's mean and std."""
+    ``cfg.copies`` or ``cfg.eval_copies`` times); pixels normalised with the training split's mean and std."""
     from sklearn.datasets import load_digits  # ships its data: works offline
 
     bunch = load_digits()
@@ -124,8 +129,9 @@ def cluttered_digits(cfg: ClutterConfig, split_seed: int = 0, fractions: tuple[f
     rendered = {}
     for i, (name, index) in enumerate(parts.items()):
         gen = torch.Generator().manual_seed(split_seed * 1_000 + i)
-        images = torch.cat([render(digits[index], cfg, gen) for _ in range(cfg.copies)])
-        rendered[name] = (images, labels[index].repeat(cfg.copies))
+        copies = cfg.copies if name == "train" else cfg.eval_copies
+        images = torch.cat([render(digits[index], cfg, gen) for _ in range(copies)])
+        rendered[name] = (images, labels[index].repeat(copies))
     mean, std = rendered["train"][0].mean(), rendered["train"][0].std()
     sets = {name: TensorDataset((x - mean) / std, y) for name, (x, y) in rendered.items()}
     return DataSplits(f"cluttered-{cfg.tag()}", sets["train"], sets["val"], sets["test"], 10, 1, cfg.canvas)

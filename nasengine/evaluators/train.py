@@ -19,14 +19,17 @@ class TrainEvaluator(Evaluator):
         space: The search space (its config fixes the input size and channels).
         dataset, data_root: Data, adapted to the space's input (see ``load_space_data``).
         epochs, max_steps, batch_size, lr, optimizer, seed, device: Proxy training budget.
+        warmup_epochs: Linear warm-up before the cosine decay (steadies narrow networks).
+        val_every: Validate every this many epochs (always after the last one).
     """
 
     def __init__(self, space: SearchSpace, *, dataset: str = "digits", data_root: str | None = None, epochs: int = 3,
                  max_steps: int | None = None, batch_size: int = 64, lr: float = 0.1, optimizer: str = "sgd",
-                 seed: int = 0, device: str = "cpu") -> None:
+                 warmup_epochs: float = 0.0, val_every: int = 1, seed: int = 0, device: str = "cpu") -> None:
         self.space = space
         self.config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
-                                  optimizer=optimizer, seed=seed, device=device)
+                                  optimizer=optimizer, warmup_epochs=warmup_epochs, val_every=val_every,
+                                  seed=seed, device=device)
         self.data = load_space_data(space, dataset, data_root)
         self.train_loader, self.val_loader, self.test_loader = self.data.loaders(batch_size, seed=seed)
 

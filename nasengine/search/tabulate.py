@@ -1,62 +1,136 @@
-"""Benchmark tables: train every architecture of a small space and store the
-accuracies, so that controllers can be compared by replay (``--evaluator table:FILE``).
+"""Benchmark tables: train every architecture of a small space (or a seeded random sample of
+a large one) and store the accuracies, so that controllers can be compared by replay
+(``--evaluator table:FILE``) and the task itself can be measured (``nasengine bench task``).
 
 Progress is appended to ``FILE.partial.jsonl`` after every architecture; an interrupted
-run started again with the same arguments continues where it stopped.
+run started again with the same arguments continues where it stopped. ``workers`` trains
+several architectures at once, one process and one thread each (small networks on a CPU
+are bound by per-operation overhead, which threads do not share out but processes do).
 """
 
 from __future__ import annotations
 
 import json
+import random
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
-from nasengine.evaluators.train import TrainEvaluator
+from nasengine.arch import Arch
 from nasengine.space import SearchSpace
 from nasengine.utils.progress import progress_bar
 
 MAX_ARCHS = 5000
 
 
-def tabulate(space: SearchSpace, out: str | Path, *, seeds: int = 1, progress: bool = True,
+def tabulate(space: SearchSpace, out: str | Path, *, seeds: int = 1, samples: int | None = None,
+             max_macs: int | None = None, workers: int = 1, progress: bool = True,
              **train_options: Any) -> dict[str, Any]:
-    """Train every arch of ``space`` with ``TrainEvaluator(**train_options)``; write JSON.
+    """Train the archs of ``space`` with ``TrainEvaluator(**train_options)``; write JSON.
 
-    With ``seeds`` > 1 each arch is trained with seeds ``seed .. seed+seeds-1`` and the
-    mean accuracy is stored: training noise would otherwise swamp small differences. The
-    table records the count as ``train.repeats``, like the tables written before the option
-    was renamed.
+    Args:
+        space: The space; every arch is trained unless ``samples`` is given.
+        out: Table file.
+        seeds: Trainings per arch (seeds ``seed .. seed+seeds-1``); the mean accuracy is
+            stored as ``acc`` and each run's in ``accs``. The table records the count as
+            ``train.repeats``, like the tables written before the option was renamed.
+        samples: Train this many distinct random archs (drawn with ``random.Random(seed)``)
+            instead of all of them.
+        max_macs: Only archs with at most this many MACs.
+        workers: Processes training at once.
+        train_options: ``TrainEvaluator`` options (dataset, epochs, lr, seed...).
     """
-    if seeds < 1:
-        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    if seeds < 1 or workers < 1:
+        raise ValueError(f"seeds and workers must be >= 1, got {seeds}, {workers}")
+    if samples is not None and samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
     out = Path(out)
     partial = out.with_name(out.name + ".partial.jsonl")
-    archs = list(space.all_archs(limit=MAX_ARCHS))
+    seed = train_options.pop("seed", 0)
+    archs = choose_archs(space, samples=samples, max_macs=max_macs, seed=seed)
     done: dict[str, dict[str, Any]] = {}
     if partial.exists():
         for line in partial.read_text().splitlines():
             if line.strip():
                 entry = json.loads(line)
                 done[entry["id"]] = entry
-    seed = train_options.pop("seed", 0)
-    evaluators = [TrainEvaluator(space, seed=seed + r, **train_options) for r in range(seeds)]
     out.parent.mkdir(parents=True, exist_ok=True)
     todo = [a for a in archs if a.id not in done]
+    job = {"space": space.name, "config": space.config.to_dict(), "seeds": [seed + r for r in range(seeds)],
+           "train": train_options}
     with partial.open("a") as log:
-        for arch in progress_bar(todo, enabled=progress, desc="tabulate", total=len(todo)):
-            t0 = time.perf_counter()
-            accs = [ev.evaluate(arch).metrics["acc"] for ev in evaluators]
-            acc = sum(accs) / len(accs)
-            cost = space.cost(arch)
-            entry = {"id": arch.id, "choices": dict(arch.choices), "acc": acc, "accs": accs, **cost.to_dict(),
-                     "seconds": round(time.perf_counter() - t0, 3)}
-            done[arch.id] = entry
+        for entry in progress_bar(_train_all(job, todo, workers), enabled=progress, desc="tabulate", total=len(todo)):
+            done[entry["id"]] = entry
             log.write(json.dumps(entry) + "\n")
             log.flush()
     table = {"space": space.name, "config": json.loads(json.dumps(space.config.to_dict())),
              "train": {**train_options, "seed": seed, "repeats": seeds},
+             "selection": {"samples": samples, "max_macs": max_macs},
              "entries": [done[a.id] for a in archs]}
     out.write_text(json.dumps(table, indent=1) + "\n")
     partial.unlink()
     return table
+
+
+def choose_archs(space: SearchSpace, *, samples: int | None, max_macs: int | None, seed: int) -> list[Arch]:
+    """All archs under ``max_macs`` in enumeration order, or ``samples`` distinct random ones."""
+    def fits(arch: Arch) -> bool:
+        return max_macs is None or space.cost(arch).macs <= max_macs
+
+    if samples is None:
+        return [a for a in space.all_archs(limit=MAX_ARCHS) if fits(a)]
+    rng, chosen, tries = random.Random(seed), {}, 0
+    while len(chosen) < samples:
+        tries += 1
+        if tries > 200 * samples:
+            raise ValueError(f"found only {len(chosen)} distinct archs under the limit in {tries - 1:,} draws; "
+                             f"ask for fewer than {samples} samples or raise the limit")
+        arch = space.sample(rng)
+        if fits(arch):
+            chosen.setdefault(arch.id, arch)
+    return list(chosen.values())
+
+
+def _train_all(job: dict[str, Any], archs: list[Arch], workers: int) -> Iterator[dict[str, Any]]:
+    """Table entries in completion order (in order, in this process, with one worker)."""
+    if workers == 1:
+        _start_worker(job, threads=None)
+        yield from (_train_one(dict(a.choices)) for a in archs)
+        return
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
+                             initargs=(job, 1)) as pool:
+        yield from _as_completed(pool.submit(_train_one, dict(a.choices)) for a in archs)
+
+
+def _as_completed(futures: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    from concurrent.futures import as_completed
+
+    for future in as_completed(list(futures)):
+        yield future.result()
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(job: dict[str, Any], threads: int | None) -> None:
+    """Build the space and one evaluator per seed (once per process)."""
+    import torch
+
+    from nasengine.evaluators.train import TrainEvaluator
+    from nasengine.registry import get_space
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    space = get_space(job["space"], **job["config"])
+    _WORKER.update(space=space, evaluators=[TrainEvaluator(space, seed=s, **job["train"]) for s in job["seeds"]])
+
+
+def _train_one(choices: dict[str, Any]) -> dict[str, Any]:
+    space, evaluators = _WORKER["space"], _WORKER["evaluators"]
+    arch = space.arch(choices)  # choices cross the process boundary, not the Arch
+    t0 = time.perf_counter()
+    accs = [ev.evaluate(arch).metrics["acc"] for ev in evaluators]
+    return {"id": arch.id, "choices": dict(arch.choices), "acc": sum(accs) / len(accs), "accs": accs,
+            **space.cost(arch).to_dict(), "seconds": round(time.perf_counter() - t0, 3)}

@@ -38,12 +38,14 @@ class TrainConfig:
     label_smoothing: float = 0.1
     warmup_epochs: float = 0.0
     max_steps: int | None = None
+    val_every: int = 1
     seed: int = 0
     device: str = "cpu"
 
     def __post_init__(self) -> None:
         positive_int("epochs", self.epochs)
         positive_int("batch_size", self.batch_size)
+        positive_int("val_every", self.val_every)
         one_of("optimizer", self.optimizer, OPTIMIZERS)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
@@ -148,7 +150,8 @@ def fit(
                 break
         record: dict[str, Any] = {"epoch": epoch + 1, "step": step, "train_loss": loss_sum / max(1, seen),
                                   "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0}
-        if val_loader is not None:
+        last = epoch + 1 == cfg.epochs or step >= total_steps
+        if val_loader is not None and (last or (epoch + 1) % cfg.val_every == 0):
             record.update({f"val_{k}": v for k, v in evaluate(model, val_loader, device=device).items()})
         history.append(record)
         if ckpt_path:

@@ -10,16 +10,16 @@ from nasengine.data.cluttered import ClutterConfig, cluttered_digits, render
 
 
 def test_same_parameters_give_the_same_tensors():
-    small = ClutterConfig(canvas=16, min_scale=8, max_scale=12, fragment_size=4, copies=1)
+    small = ClutterConfig(canvas=16, min_scale=8, max_scale=12, fragment_size=4, copies=1, eval_copies=1)
     a, b = cluttered_digits(small), cluttered_digits(small)
     assert torch.equal(a.train.tensors[0], b.train.tensors[0])
     assert torch.equal(a.test.tensors[1], b.test.tensors[1])
-    assert a.name == "cluttered-c16-s8-12-r20-f4x4-n0.1-x1"
+    assert a.name == "cluttered-c16-s8-12-r20-f4x4-n0.1-x1-v1"
 
 
 def test_split_sizes_follow_the_source_split_times_copies():
-    data = cluttered_digits(ClutterConfig(canvas=16, min_scale=8, max_scale=12, fragment_size=4, copies=2))
-    assert (len(data.train), len(data.val), len(data.test)) == (2 * 1078, 2 * 359, 2 * 360)
+    data = cluttered_digits(ClutterConfig(canvas=16, min_scale=8, max_scale=12, fragment_size=4, copies=2, eval_copies=3))
+    assert (len(data.train), len(data.val), len(data.test)) == (2 * 1078, 3 * 359, 3 * 360)
     assert data.train.tensors[0].shape[1:] == (1, 16, 16)
     # normalised with the training split's statistics
     assert abs(float(data.train.tensors[0].mean())) < 1e-4

@@ -63,3 +63,26 @@ def test_tabulate_cli_seeds_and_its_old_spelling(tmp_path, capsys, option):
         assert err == "nasengine: note: --repeats is deprecated; use --seeds\n"
     else:
         assert "deprecated" not in err
+
+
+def test_tabulate_samples_distinct_archs_under_the_limit(tmp_path):
+    space = ToySpace()
+    costs = sorted({space.cost(a).macs for a in space.all_archs()})
+    table = tabulate(space, tmp_path / "s.json", samples=2, max_macs=costs[-2], progress=False, epochs=1)
+    entries = table["entries"]
+    assert len({e["id"] for e in entries}) == 2 and all(e["macs"] <= costs[-2] for e in entries)
+    assert table["selection"] == {"samples": 2, "max_macs": costs[-2]}
+    with pytest.raises(ValueError, match="distinct archs under the limit"):
+        tabulate(space, tmp_path / "t.json", samples=4, max_macs=costs[0], progress=False, epochs=1)
+
+
+def test_tabulate_workers_give_the_table_one_process_gives(tmp_path):
+    from nasengine.registry import get_space
+
+    # a registered built-in space: spawned workers rebuild it by name
+    space = get_space("channel_width", backbone="small", input_size=8, num_classes=10, in_channels=1, stem_width=4,
+                      stage_widths=[4], stage_repeats=[1], widths=[0.5, 1.0], rounding="floor")
+    one = tabulate(space, tmp_path / "one.json", progress=False, epochs=1, max_steps=3)
+    two = tabulate(space, tmp_path / "two.json", workers=2, progress=False, epochs=1, max_steps=3)
+    assert [e["id"] for e in one["entries"]] == [e["id"] for e in two["entries"]]  # table order, not finish order
+    assert [e["acc"] for e in one["entries"]] == pytest.approx([e["acc"] for e in two["entries"]], abs=0.02)

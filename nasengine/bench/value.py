@@ -1,0 +1,119 @@
+"""``nasengine bench value``: does a search find better architectures than random picks?
+
+Runs real searches (training proxies, supernets) on the space and data of a benchmark
+table, several search seeds per strategy, and judges each search's best architecture by
+its accuracy in the table: every table entry was trained from scratch with the same
+budget and seeds, so the table *is* the retraining, the same for found and random archs.
+The reference is the median table accuracy of the archs under the same limit (what a
+random pick gets), and the yardstick the table's seed-to-seed standard deviation.
+For one-shot strategies the supernet's ranking of every feasible table arch is also
+compared with the table (Kendall tau): the rank check over the whole feasible set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from nasengine.bench.base import BenchSuite
+from nasengine.bench.task import task_figures
+from nasengine.cli.common import parse_sets
+from nasengine.cost import parse_amount
+from nasengine.registry import get_space
+from nasengine.search.config import STRATEGIES, SearchConfig
+from nasengine.utils.stats import kendall_tau
+
+DEFAULT_STRATEGIES = ("spos", "evolution", "rl", "random")
+#: How far (in seed standard deviations) a search's find must beat the median random arch.
+MIN_MARGIN = 2.0
+
+
+def load_table(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"table {str(path)!r} does not exist; make one with `nasengine tabulate --seeds 2`")
+    return json.loads(path.read_text())
+
+
+def search_config(table: dict[str, Any], strategy: str, seed: int, args: argparse.Namespace, out: Path) -> SearchConfig:
+    """The search one (strategy, seed) cell runs: the table's space and data, the bench's budget."""
+    one_shot = STRATEGIES.get(strategy).pretrain is not None
+    return SearchConfig(space=table["space"], space_config=table["config"], strategy=strategy,
+                        dataset=table["train"].get("dataset", "digits"), epochs=args.epochs,
+                        pretrain_epochs=args.pretrain_epochs, pretrain_options=parse_sets(args.pretrain_set),
+                        max_macs=args.max_macs, trials=args.oneshot_trials if one_shot else args.trials,
+                        seed=seed, top_k=1, out=str(out))
+
+
+def oneshot_tau(cfg: SearchConfig, run: Path, feasible: list[dict[str, Any]]) -> float:
+    """Kendall tau between the run's one-shot scores and the table's accuracies over ``feasible``."""
+    from nasengine.search.rankcheck import one_shot_evaluator
+
+    space = get_space(cfg.space, **cfg.space_config)
+    scorer = one_shot_evaluator(cfg, space, run)
+    scores = [scorer.evaluate(space.arch(e["choices"])).metrics["acc"] for e in feasible]
+    return kendall_tau(scores, [e["acc"] for e in feasible])
+
+
+def bench_value(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from nasengine.search.runner import run_search
+
+    table = load_table(args.table)
+    limit = args.max_macs
+    feasible = [e for e in table["entries"] if limit is None or e["macs"] <= limit]
+    if len(feasible) < 3:
+        raise ValueError(f"only {len(feasible)} table archs lie under the limit; raise --max-macs")
+    by_id = {e["id"]: e for e in table["entries"]}
+    noise = task_figures(feasible)["seed_std"]
+    median = statistics.median(e["acc"] for e in feasible)
+    best = max(e["acc"] for e in feasible)
+    rows = []
+    for strategy in [s.strip() for s in args.strategies.split(",") if s.strip()]:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; available: {', '.join(STRATEGIES.names())}")
+        found, taus, seconds = [], [], 0.0
+        for seed in range(args.seeds):
+            out = Path(args.runs) / f"{strategy}-s{seed}"
+            cfg = search_config(table, strategy, seed, args, out)
+            t0 = time.perf_counter()
+            result = run_search(cfg, resume=(out / "study.db").exists(), progress=False)
+            seconds += time.perf_counter() - t0
+            arch_id = result["best"]["arch_id"]
+            found.append(by_id[arch_id]["acc"])
+            if cfg.pretrain is not None:
+                taus.append(oneshot_tau(cfg, out, feasible))
+        mean = statistics.fmean(found)
+        row: dict[str, Any] = {"strategy": strategy, "seeds": args.seeds, "found_acc": round(mean, 4),
+                               "found_std": round(statistics.pstdev(found), 4), "median_random": round(median, 4),
+                               "table_best": round(best, 4), "seed_std": round(noise, 4),
+                               "margin_in_seed_std": round((mean - median) / noise, 2),
+                               "found_per_seed": [round(a, 4) for a in found],
+                               "search_seconds": round(seconds / args.seeds, 1)}
+        if taus:
+            row["oneshot_tau"] = round(statistics.fmean(taus), 3)
+            row["oneshot_tau_per_seed"] = [round(t, 3) for t in taus]
+        row["meets_target"] = row["margin_in_seed_std"] >= MIN_MARGIN
+        rows.append(row)
+    return rows
+
+
+def _value_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", default="reports/tables/widths_cluttered.json",
+                   help="benchmark table of the space and data to search (`nasengine tabulate --seeds 2`)")
+    p.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES), help="comma-separated strategies")
+    p.add_argument("--seeds", type=int, default=5, help="search seeds per strategy")
+    p.add_argument("--max-macs", type=parse_amount, default=1.8e6, metavar="N", help="hard MACs limit of every search")
+    p.add_argument("--trials", type=int, default=20, help="trials of a search that trains each candidate")
+    p.add_argument("--epochs", type=int, default=3, help="proxy training epochs per candidate")
+    p.add_argument("--oneshot-trials", type=int, default=40, help="trials of a one-shot search (inherited weights)")
+    p.add_argument("--pretrain-epochs", type=int, default=20, help="supernet training epochs")
+    p.add_argument("--pretrain-set", action="append", metavar="KEY=VALUE", help="supernet training option (repeatable)")
+    p.add_argument("--runs", default="runs/bench-value", help="folder of the search runs (reruns resume)")
+
+
+VALUE_SUITE = BenchSuite(help="searches (several seeds) vs the median random arch under the same limit, judged by a table",
+                         add_arguments=_value_arguments, run=bench_value)
