@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from nasengine.head import ClassifierNet
 from nasengine.nn import ElasticBatchNorm2d, ElasticConv2d
 
 
@@ -156,8 +157,9 @@ def make_block(option: str, **kwargs: Any) -> nn.Module:
     return ShuffleBlock(kernel=BLOCK_KERNELS[option], **kwargs)
 
 
-class SPOSNet(nn.Module):
-    """Stem -> searchable layers -> 1x1 conv -> global average pool -> dropout -> linear.
+class SPOSNet(ClassifierNet):
+    """Stem -> searchable layers -> 1x1 conv -> global average pool -> dropout -> linear
+    (timm's classifier API: ``forward_features``, ``forward_head``, ``reset_classifier``).
 
     Args:
         stem: Stem layers (conv, BN, ReLU and the optional max-pool).
@@ -174,13 +176,12 @@ class SPOSNet(nn.Module):
         self.stem = stem
         self.features = nn.Sequential(*layers)
         self.conv_last = head
-        self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(last_channels, num_classes, bias=False)
+        self.init_head()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv_last(self.features(self.stem(x)))
-        return self.classifier(self.dropout(torch.flatten(self.pool(x), 1)))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_last(self.features(self.stem(x)))
 
 
 @torch.no_grad()

@@ -26,6 +26,7 @@ from nasengine.arch import Arch
 from nasengine.data import DataSplits
 from nasengine.train.loop import TrainConfig, cosine_schedule, make_optimizer
 from nasengine.utils.files import save_atomic
+from nasengine.utils.progress import EpochLog
 from nasengine.utils.seeding import epoch_seed
 from nasengine.utils.validation import non_negative_int, one_of, positive_int
 from supernet.distributed import World, average_buffers, broadcast_state, sync_path_grads, world
@@ -126,6 +127,7 @@ def train_one_shot(model: nn.Module, sample_arch: Callable[[np.random.Generator]
     tb = _tensorboard(tb_dir) if w.main else None
     step, history = state["step"], state["history"]
     clean = True  # False while the weights are one step ahead of `step` (mid-update)
+    log_epoch = EpochLog(config.epochs, enabled=progress and w.main, prefix="supernet ")
 
     def save() -> None:
         if w.main:
@@ -160,6 +162,7 @@ def train_one_shot(model: nn.Module, sample_arch: Callable[[np.random.Generator]
             history.append({"epoch": epoch + 1, "step": step, "train_loss": loss_sum / max(1, seen),
                             "train_acc": correct / max(1, seen), "lr": scheduler.get_last_lr()[0],
                             "seconds": time.perf_counter() - t0})
+            log_epoch(history[-1])
             if tb is not None:
                 tb.add_scalar("supernet/epoch_loss", history[-1]["train_loss"], epoch + 1)
                 tb.add_scalar("supernet/epoch_train_acc", history[-1]["train_acc"], epoch + 1)

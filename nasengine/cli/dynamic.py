@@ -7,7 +7,6 @@ The commands parse their options and call ``nasengine.dynamic.run`` (``train_run
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from nasengine.cli.common import UsageError
 from nasengine.data import DATASETS
@@ -15,7 +14,8 @@ from nasengine.dynamic.backbones import BACKBONES
 from nasengine.dynamic.gated import GATES
 from nasengine.dynamic.methods import DYNAMIC_METHODS
 from nasengine.dynamic.run import evaluate_run, export_run, model_config, train_run
-from nasengine.dynamic.trainer import DynamicTrainConfig
+from nasengine.dynamic.trainer import DynamicTrainConfig, schedule
+from nasengine.utils.progress import EpochLog
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     t.add_argument("--out", required=True, help="run folder")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     t.set_defaults(func=cmd_train)
 
     e = dsub.add_parser("eval", help="accuracy, MACs and measured speedup of a trained run")
@@ -104,15 +104,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                              device=args.device)
     dataset = {"name": args.dataset, "data_root": args.data_root, "image_size": args.image_size, "channels": args.channels}
 
-    def report(r: dict[str, Any]) -> None:
-        print(f"epoch {r['epoch']:>3} {r['phase']:<9} loss {r['loss']:.4f}  val acc {r['val_acc']:.4f}  "
-              f"MAC reduction {r['val_mac_reduction']:.2f}x", flush=True)
-
     def dense(acc: float) -> None:
         print(f"dense backbone after pre-training: test acc {acc:.4f}", flush=True)
 
-    run = train_run(args.method, config, cfg, dataset, args.out, progress=not args.quiet, on_epoch=report,
-                    on_dense=dense)
+    epochs = len(schedule(DYNAMIC_METHODS.get(args.method).recipe(), cfg))
+    run = train_run(args.method, config, cfg, dataset, args.out, progress=not args.quiet,
+                    on_epoch=EpochLog(epochs, enabled=not args.quiet), on_dense=dense)
     if run.resumed_done:
         print(f"{run.out} is already trained; `nasengine dynamic eval {run.out}` measures it")
         return 0

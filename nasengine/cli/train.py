@@ -8,6 +8,7 @@ from nasengine.cli.common import parse_sets, resolve_arch
 from nasengine.data import DATASETS
 from nasengine.train.loop import OPTIMIZERS, TrainConfig
 from nasengine.train.run import train_arch
+from nasengine.utils.progress import EpochLog
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--out", required=True, help="output folder (an unfinished run in it resumes)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     p.set_defaults(func=cmd_train)
 
 
@@ -36,12 +37,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
                       weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, seed=args.seed,
                       device=args.device)
-
-    def report(record: dict) -> None:
-        print(f"epoch {record['epoch']:>3}  loss {record['train_loss']:.4f}  val acc {record['val_acc']:.4f}", flush=True)
-
     metrics = train_arch(space, arch, cfg, args.out, dataset=args.dataset, data_root=args.data_root,
-                         augment=args.augment, progress=not args.quiet, on_epoch=report)
+                         augment=args.augment, progress=not args.quiet,
+                         on_epoch=EpochLog(cfg.epochs, enabled=not args.quiet))
     print(f"val acc {metrics['val_acc']:.4f}  test acc {metrics['test_acc']:.4f}  ({space.cost(arch)})")
     print(f"saved weights, metrics and config in {args.out}/")
     return 0

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from nasengine.data.splits import DataSplits, split_order
+from nasengine.data.splits import DataSplits, per_channel, split_order
 from nasengine.utils.validation import finite_number, positive_int
 
 __all__ = ["ClutterConfig", "cluttered_digits", "render"]
@@ -134,4 +134,5 @@ def cluttered_digits(cfg: ClutterConfig, split_seed: int = 0, fractions: tuple[f
         rendered[name] = (images, labels[index].repeat(copies))
     mean, std = rendered["train"][0].mean(), rendered["train"][0].std()
     sets = {name: TensorDataset((x - mean) / std, y) for name, (x, y) in rendered.items()}
-    return DataSplits(f"cluttered-{cfg.tag()}", sets["train"], sets["val"], sets["test"], 10, 1, cfg.canvas)
+    return DataSplits(f"cluttered-{cfg.tag()}", sets["train"], sets["val"], sets["test"], 10, 1, cfg.canvas,
+                      mean=per_channel(mean, 1), std=per_channel(std, 1), interpolation="bilinear")

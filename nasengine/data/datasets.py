@@ -8,6 +8,7 @@ any architecture of a space can train on digits.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -16,7 +17,7 @@ from torch.utils.data import TensorDataset
 
 from nasengine.data import vision
 from nasengine.data.cluttered import ClutterConfig, cluttered_digits
-from nasengine.data.splits import DataError, DataSplits, split
+from nasengine.data.splits import DataError, DataSplits, per_channel, split
 
 __all__ = ["DATASETS", "DataError", "DataSplits", "load_dataset"]
 
@@ -71,17 +72,21 @@ def _digits(image_size: int | None, channels: int | None, split_seed: int) -> Da
     bunch = load_digits()
     images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
     labels = torch.tensor(bunch.target, dtype=torch.long)
-    images = (images - images.mean()) / images.std()
+    mean, std = images.mean(), images.std()
+    images = (images - mean) / std
     size = image_size or 8
     if size != 8:
         images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
     if channels == 3:
         images = images.repeat(1, 3, 1, 1)
-    return split("digits", TensorDataset(images, labels), 10, channels or 1, size, split_seed)
+    n = channels or 1
+    return split("digits", TensorDataset(images, labels), 10, n, size, split_seed, mean=per_channel(mean, n),
+                 std=per_channel(std, n), interpolation="bilinear")
 
 
 def _resized(data: DataSplits, image_size: int | None, channels: int | None) -> DataSplits:
-    """``data`` (tensor datasets, grey) resized to ``image_size`` and repeated to ``channels``."""
+    """``data`` (tensor datasets, grey, normalised by one mean and std) resized to
+    ``image_size`` and repeated to ``channels``."""
     size = image_size or data.image_size
     if size == data.image_size and channels in (None, 1):
         return data
@@ -92,8 +97,10 @@ def _resized(data: DataSplits, image_size: int | None, channels: int | None) -> 
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
         return TensorDataset(images.repeat(1, 3, 1, 1) if channels == 3 else images, labels)
 
-    return DataSplits(data.name, adapt(data.train), adapt(data.val), adapt(data.test),  # type: ignore[arg-type]
-                      data.num_classes, channels or 1, size)
+    n = channels or 1
+    mean, std = (None if v is None else per_channel(v[0], n) for v in (data.mean, data.std))
+    return replace(data, train=adapt(data.train), val=adapt(data.val), test=adapt(data.test),  # type: ignore[arg-type]
+                   in_channels=n, image_size=size, mean=mean, std=std)
 
 
 def _fake(image_size: int, channels: int, split_seed: int, n: int = 512, classes: int = 10) -> DataSplits:

@@ -7,6 +7,7 @@ import from here, so neither needs the other's names.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
@@ -18,7 +19,12 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class DataSplits:
-    """Train / validation / test splits and what a model needs to know about them."""
+    """Train / validation / test splits and what a model needs to know about them.
+
+    ``mean`` and ``std`` (one value per channel) are the normalisation that maps raw pixel
+    values in [0, 1] to the tensors the splits hold, ``interpolation`` how images were
+    resized; ``None`` where the data has no such mapping (synthetic data).
+    """
 
     name: str
     train: Dataset
@@ -27,6 +33,16 @@ class DataSplits:
     num_classes: int
     in_channels: int
     image_size: int
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    interpolation: str | None = None
+
+    def preprocessing(self) -> dict[str, Any]:
+        """What a deployed model needs to prepare its inputs as these splits were prepared
+        (the ``preprocessing`` entry of ``arch.json``)."""
+        return {"dataset": self.name, "input_size": self.image_size, "channels": self.in_channels,
+                "mean": None if self.mean is None else list(self.mean),
+                "std": None if self.std is None else list(self.std), "interpolation": self.interpolation}
 
     def loaders(self, batch_size: int, *, seed: int = 0, num_workers: int = 0) -> tuple[DataLoader, DataLoader, DataLoader]:
         """Shuffled (seeded) train loader; ordered val and test loaders.
@@ -60,14 +76,21 @@ class EpochShuffle(Sampler[int]):
         return self.n
 
 
+def per_channel(value: float | torch.Tensor, channels: int) -> tuple[float, ...]:
+    """One grey statistic (a number or a 0-d tensor) as the per-channel tuple of an image
+    repeated to ``channels``."""
+    return (float(value),) * channels
+
+
 def split_order(n: int, seed: int) -> list[int]:
     """The fixed permutation of ``n`` samples that a split seed stands for."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
 
 
 def split(name: str, full: Dataset, classes: int, channels: int, size: int, seed: int,
-          fractions: tuple[float, float] = (0.6, 0.2)) -> DataSplits:
-    """Split ``full`` into train / val / test by ``fractions`` (the rest is test), seeded."""
+          fractions: tuple[float, float] = (0.6, 0.2), **preprocessing: Any) -> DataSplits:
+    """Split ``full`` into train / val / test by ``fractions`` (the rest is test), seeded;
+    ``preprocessing`` (``mean``, ``std``, ``interpolation``) is recorded as given."""
     n = len(full)  # type: ignore[arg-type]  # map-style datasets have a length
     order = split_order(n, seed)
     n_train, n_val = int(n * fractions[0]), int(n * fractions[1])
@@ -79,4 +102,5 @@ def split(name: str, full: Dataset, classes: int, channels: int, size: int, seed
         classes,
         channels,
         size,
+        **preprocessing,
     )

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from torch import nn
 
 from nasengine.arch import Arch
+
+#: Receives intermediate results while an evaluation runs: ``(step, value)``, e.g. the
+#: validation accuracy after each epoch (the search hands them to Optuna's ``trial.report``).
+Report = Callable[[int, float], None]
 
 
 @dataclass
@@ -27,6 +31,11 @@ class Evaluator(abc.ABC):
     @abc.abstractmethod
     def evaluate(self, arch: Arch) -> Evaluation:
         """Validation metrics of ``arch`` (never test metrics)."""
+
+    def evaluate_reporting(self, arch: Arch, report: Report | None) -> Evaluation:
+        """``evaluate``, passing intermediate accuracies to ``report`` as they come (the
+        search calls this). Evaluators without intermediate results need not override it."""
+        return self.evaluate(arch)
 
     def test_accuracy(self, arch: Arch, model: nn.Module | None) -> float | None:
         """Test accuracy of a final model, when the evaluator has test data."""

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from nasengine.arch import Arch
 from nasengine.data import load_space_data
-from nasengine.evaluators.base import Evaluation, Evaluator
+from nasengine.evaluators.base import Evaluation, Evaluator, Report
 from nasengine.space import SearchSpace
 from nasengine.train.loop import TrainConfig, evaluate, fit
 
 
 class TrainEvaluator(Evaluator):
-    """Trains each candidate from scratch for a short proxy budget; validation accuracy.
+    """Trains each candidate from scratch for a short proxy budget; validation accuracy
+    (reported after every epoch to ``evaluate_reporting``'s ``report``).
 
     Args:
         space: The search space (its config fixes the input size and channels).
@@ -34,9 +37,17 @@ class TrainEvaluator(Evaluator):
         self.train_loader, self.val_loader, self.test_loader = self.data.loaders(batch_size, seed=seed)
 
     def evaluate(self, arch: Arch) -> Evaluation:
+        return self.evaluate_reporting(arch, None)
+
+    def evaluate_reporting(self, arch: Arch, report: Report | None) -> Evaluation:
         torch.manual_seed(self.config.seed)  # same init for the same arch: comparable scores
         model = self.space.build(arch)
-        history = fit(model, self.train_loader, self.val_loader, self.config, progress=False)
+
+        def on_epoch(record: dict[str, Any]) -> None:
+            if report is not None:
+                report(record["epoch"], record["val_acc"])
+
+        history = fit(model, self.train_loader, self.val_loader, self.config, progress=False, on_epoch=on_epoch)
         return Evaluation({"acc": history[-1]["val_acc"], "val_loss": history[-1]["val_loss"]}, model)
 
     def test_accuracy(self, arch: Arch, model: nn.Module | None) -> float | None:

@@ -19,10 +19,13 @@ import torch
 from torch import nn
 
 from nasengine.arch import Arch
+from nasengine.data import DataSplits
 from nasengine.evaluators.base import Evaluator
 from nasengine.export.formats import EXPORT_FORMATS, format_names
 from nasengine.export.load import read_arch
-from nasengine.records import FRONTS, ExportRecord, ParityInputs, ParityRecord, SearchResult, TrialRecord, read_json
+from nasengine.records import FRONTS, ExportRecord, ParityInputs, ParityRecord, Preprocessing, SearchResult, TrialRecord
+from nasengine.records.base import read_json
+from nasengine.records.export import preprocessing_in
 from nasengine.space import SearchSpace
 
 
@@ -47,16 +50,25 @@ def top_rows(result: SearchResult, k: int) -> list[TrialRecord]:
     return unique[:k]
 
 
+def data_preprocessing(evaluator: Evaluator | None) -> Preprocessing | None:
+    """The input preparation of the data ``evaluator`` trains and validates on; ``None``
+    for an evaluator without data of its own (a table replay), which cannot tell it."""
+    data = getattr(evaluator, "data", None)  # train and one-shot evaluators keep their DataSplits there
+    return Preprocessing.from_dict(data.preprocessing()) if isinstance(data, DataSplits) else None
+
+
 def export_top(out: str | Path, space: SearchSpace, result: SearchResult | dict[str, Any], k: int,
                evaluator: Evaluator | None = None) -> list[Path]:
     """Write the top ``k`` architectures; test accuracy is measured here, and only here.
 
-    ``result`` is the run's record, or its dict as ``run_search`` returns it.
+    ``result`` is the run's record, or its dict as ``run_search`` returns it. Each
+    ``arch.json`` records the preprocessing of ``evaluator``'s data, when it has data.
     """
     out = Path(out)
     if not isinstance(result, SearchResult):
         result = SearchResult.from_dict(result, str(out / "result.json"))
     folders = []
+    preprocessing = data_preprocessing(evaluator)
     for row in top_rows(result, k):
         arch = space.arch(row.choices)
         folder = out / "exports" / arch.id
@@ -71,7 +83,8 @@ def export_top(out: str | Path, space: SearchSpace, result: SearchResult | dict[
                 test = evaluator.test_accuracy(arch, model)
                 if test is not None:
                     metrics["test_acc"] = test
-        ExportRecord.of(arch, space.cost(arch).to_dict(), metrics, row.number).save(folder / "arch.json")
+        ExportRecord.of(arch, space.cost(arch).to_dict(), metrics, row.number,
+                        preprocessing=preprocessing).save(folder / "arch.json")
         folders.append(folder)
     return folders
 
@@ -197,12 +210,13 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
 
 
 def _folder_record(folder: Path, arch: Arch, space: SearchSpace) -> ExportRecord:
-    """The record of an architecture folder: an earlier export's, or a new one for a bare
-    arch file (``nasengine train`` writes only the architecture)."""
+    """The record of an architecture folder: an earlier export's, or a new one for the arch
+    file of ``nasengine train`` (the architecture and its preprocessing)."""
+    source = str(folder / "arch.json")
     data = read_json(folder / "arch.json")
     if isinstance(data, dict) and "id" in data:
-        return ExportRecord.from_dict(data, str(folder / "arch.json"))
-    return ExportRecord.of(arch, space.cost(arch).to_dict())
+        return ExportRecord.from_dict(data, source)
+    return ExportRecord.of(arch, space.cost(arch).to_dict(), preprocessing=preprocessing_in(data, source))
 
 
 def _select(result: SearchResult, top: int | None, arch_id: str | None) -> list[TrialRecord]:

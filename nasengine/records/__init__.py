@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from nasengine.records.base import Record, read_json
 from nasengine.records.bench import BenchReport, LatencyCheck, LatencyCheckRow
-from nasengine.records.export import ExportRecord, ParityInputs, ParityRecord
+from nasengine.records.export import ExportRecord, ParityInputs, ParityRecord, Preprocessing, preprocessing_in
 from nasengine.records.search import FRONTS, RankCheck, RankCheckRow, SearchResult, StandaloneAcc, TrialRecord
 
 __all__ = ["BenchReport", "ExportRecord", "FRONTS", "LatencyCheck", "LatencyCheckRow", "ParityInputs", "ParityRecord",
-           "RankCheck", "RankCheckRow", "Record", "SearchResult", "StandaloneAcc", "TrialRecord", "read_json"]
+           "Preprocessing", "RankCheck", "RankCheckRow", "Record", "SearchResult", "StandaloneAcc", "TrialRecord",
+           "preprocessing_in", "read_json"]

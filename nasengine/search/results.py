@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from nasengine.records import FRONTS, SearchResult, TrialRecord
 from nasengine.search.config import SearchConfig
 from nasengine.space import SearchSpace
 from nasengine.utils.files import jsonable
+from nasengine.utils.progress import log_line, log_lines
 
 
 def trial_record(t: FrozenTrial) -> TrialRecord:
@@ -72,8 +72,8 @@ class ResultWriter:
         self._tb = None
         self._bar = None
         # Not a terminal (a log file, a job scheduler): one line per trial instead of a bar.
-        self._log_lines = progress and not sys.stderr.isatty()
-        if progress and sys.stderr.isatty():
+        self._log_lines = log_lines(progress)
+        if progress and not self._log_lines:
             from tqdm.auto import tqdm
 
             done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
@@ -94,7 +94,7 @@ class ResultWriter:
                 self._bar.update(1)
                 self._bar.set_postfix(best=f"{self.best:.4f}", last=f"{acc:.4f}")
             if self._log_lines:
-                print(self._log_line(trial, acc), file=sys.stderr, flush=True)
+                log_line(self._log_line(trial, acc))
         self.write()
 
     def _log_line(self, trial: FrozenTrial, acc: float) -> str:

@@ -13,7 +13,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 import torch
@@ -81,7 +81,7 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
             raise RuntimeError(f"controller {cfg.controller!r} proposed an infeasible architecture {arch.id}")
         t0 = time.perf_counter()
         try:
-            result = evaluator.evaluate(arch)
+            result = evaluator.evaluate_reporting(arch, _reporter(trial, cfg))
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)
             raise
@@ -112,6 +112,14 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
     result = writer.write()
     export_top(out, space, result, cfg.top_k, evaluator)
     return result
+
+
+def _reporter(trial: optuna.Trial, cfg: SearchConfig) -> Callable[[int, float], None] | None:
+    """Intermediate accuracies -> ``trial.report`` (Optuna's plots and pruners read them);
+    ``None`` for multi-objective studies, where Optuna takes no intermediate values."""
+    if len(cfg.objectives) > 1:
+        return None
+    return lambda step, value: trial.report(value, step=step)
 
 
 def run_pretrain(cfg: SearchConfig, space: Any, out: Path, *, progress: bool) -> dict[str, Any]:

@@ -37,7 +37,8 @@ def train_arch(space: SearchSpace, arch: Arch, cfg: TrainConfig, out: str | Path
     data = load_space_data(space, dataset, data_root, augment=augment)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "arch.json").write_text(arch.to_json(indent=2) + "\n")
+    # The architecture with its data's preprocessing: what `nasengine export` and timm read.
+    save_json_atomic({**arch.to_dict(), "preprocessing": data.preprocessing()}, out / "arch.json", indent=2)
     resolved = {"space": arch.space, "space_config": space.config.to_dict(), "train": cfg.to_dict(),
                 "dataset": {"name": dataset, "data_root": data_root, "augment": augment}}
     (out / "config.yaml").write_text(yaml.safe_dump(jsonable(resolved), sort_keys=False))

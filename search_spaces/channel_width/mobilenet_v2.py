@@ -10,11 +10,12 @@ expand conv: its depthwise conv runs at the stem width, so it has no hidden deci
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from nasengine.head import ClassifierNet
 from nasengine.nn import ElasticLinear, conv_out_size
 from search_spaces.channel_width.common import (
     CLASSES,
@@ -113,14 +114,18 @@ class InvertedResidual(nn.Module):
         return x + out if self.residual else out
 
 
-class MobileNetV2Net(nn.Module):
-    """MobileNetV2 with keys ``features.*`` and ``classifier.1.*`` as in torchvision.
+class MobileNetV2Net(ClassifierNet):
+    """MobileNetV2 with keys ``features.*`` and ``classifier.1.*`` as in torchvision, and
+    timm's classifier API (``forward_features``, ``forward_head``, ``reset_classifier``).
 
     Args:
         blocks: From ``layout``.
         width: Sizes every slot (the supernet's maximum or one architecture's widths).
         dropout: Before the classifier (0.2 as torchvision).
     """
+
+    classifier_path: ClassVar[str] = "classifier.1"
+    dropout_path: ClassVar[str | None] = "classifier.0"
 
     def __init__(self, blocks: list[IRBlock], width: Resolver, *, dropout: float = 0.2) -> None:
         super().__init__()
@@ -131,7 +136,7 @@ class MobileNetV2Net(nn.Module):
         self.classifier = nn.Sequential(
             nn.Dropout(dropout), ElasticLinear(width("last").channels, width(CLASSES).channels)
         )
+        self.init_head()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.adaptive_avg_pool2d(self.features(x), 1).flatten(1)
-        return self.classifier(x)
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)

@@ -11,10 +11,12 @@ conv2 maps mid to mid, so one decision, as MetaPruning's "mid channel").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from nasengine.head import ClassifierNet
 from nasengine.nn import ElasticLinear, conv_out_size
 from search_spaces.channel_width.common import (
     CLASSES,
@@ -124,8 +126,9 @@ class Block(nn.Module):
         return self.relu(out + identity)
 
 
-class ResNetNet(nn.Module):
-    """ResNet with keys ``conv1``, ``bn1``, ``layer{s}.{j}.*``, ``fc`` as in torchvision.
+class ResNetNet(ClassifierNet):
+    """ResNet with keys ``conv1``, ``bn1``, ``layer{s}.{j}.*``, ``fc`` as in torchvision, and
+    timm's classifier API (``forward_features``, ``forward_head``, ``reset_classifier``).
 
     Args:
         blocks: From ``layout``.
@@ -133,6 +136,9 @@ class ResNetNet(nn.Module):
         bottleneck: ResNet-50 (7x7 stride-2 stem, max-pool, bottlenecks) or the small net
             (3x3 stride-1 stem, no pool, basic blocks).
     """
+
+    classifier_path: ClassVar[str] = "fc"
+    dropout_path: ClassVar[str | None] = None  # torchvision's ResNet has none
 
     def __init__(self, blocks: list[ResBlock], width: Resolver, *, bottleneck: bool) -> None:
         super().__init__()
@@ -145,11 +151,11 @@ class ResNetNet(nn.Module):
             layer = nn.Sequential(*(Block(b, width, bottleneck=bottleneck) for b in blocks if b.stage == s))
             self.add_module(f"layer{s}", layer)
             self.stages.append(f"layer{s}")
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = ElasticLinear(width(blocks[-1].cout).channels, width(CLASSES).channels)
+        self.init_head()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         for name in self.stages:
             x = getattr(self, name)(x)
-        return self.fc(self.avgpool(x).flatten(1))
+        return x

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasengine.head import ClassifierNet
 from nasengine.nn import ChoiceOp, ElasticLinear, InputChoice
 
 from .cell import COMBINERS, OUTPUT_OPTIONS, Block, Cell, StrideVariants, op_stride
@@ -93,8 +94,9 @@ def make_plan(cfg: NasCellConfig) -> NetPlan:
     return NetPlan(cfg.stem_channels, stem_size, tuple(cells))
 
 
-class NasCellNetwork(nn.Module):
-    """Stem, cells, ReLU, global average pooling, dropout, linear classifier."""
+class NasCellNetwork(ClassifierNet):
+    """Stem, cells, ReLU, global average pooling, dropout, linear classifier (timm's
+    classifier API: ``forward_features``, ``forward_head``, ``reset_classifier``)."""
 
     def __init__(self, *, plan: NetPlan, stem: nn.Module, cells: list[Cell], classifier: nn.Module, dropout: float):
         super().__init__()
@@ -103,13 +105,13 @@ class NasCellNetwork(nn.Module):
         self.cells = nn.ModuleList(cells)
         self.dropout = nn.Dropout(dropout)
         self.classifier = classifier
+        self.init_head()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         sources = [self.stem(x)]
         for (cur, prev), cell in zip(self.links, self.cells):
             sources.append(cell(sources[cur], sources[cur if prev is None else prev]))
-        x = F.relu(sources[-1]).mean((2, 3))
-        return self.classifier(self.dropout(x))
+        return F.relu(sources[-1])
 
 
 def build_network(cfg: NasCellConfig, plan: NetPlan, choices: Mapping[str, Any] | None) -> NasCellNetwork:

@@ -66,13 +66,23 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
 
 def test_train_on_digits_saves_everything(capsys, tmp_path):
     out_dir = tmp_path / "run"
-    code, out, _ = run(capsys, "train", "--space", "toy", "--arch", '{"kernel": "k3", "width": 8}', "--dataset", "digits",
+    code, out, err = run(capsys, "train", "--space", "toy", "--arch", '{"kernel": "k3", "width": 8}', "--dataset", "digits",
                        "--epochs", "3", "--lr", "0.1", "--out", str(out_dir), "--quiet")
     assert code == 0
     metrics = json.loads((out_dir / "metrics.json").read_text())
     assert metrics["val_acc"] > 0.3  # chance is 0.1
     assert {"arch.json", "config.yaml", "weights.pt", "metrics.json"} <= {p.name for p in out_dir.iterdir()}
     assert not (out_dir / "checkpoint.pt").exists()
+    assert "epoch" not in err  # --quiet: no per-epoch lines
+
+
+def test_train_logs_one_line_per_epoch_without_a_terminal(capsys, tmp_path):
+    code, out, err = run(capsys, "train", "--space", "toy", "--arch", '{"kernel": "k3", "width": 4}', "--epochs", "2",
+                         "--out", str(tmp_path / "run"))
+    lines = [line for line in err.splitlines() if line.startswith("epoch ")]  # pytest's stderr is not a terminal
+    assert code == 0 and [line.split("  ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert all(f"{field} " in line for line in lines for field in ("train loss", "val acc", "lr"))
+    assert lines[-1].endswith("s") and "epoch" not in out
 
 
 def test_console_script_exit_code():

@@ -59,3 +59,17 @@ def test_imagefolder_reads_a_local_tree(tmp_path):
     s = load_dataset("imagefolder", data_root=tmp_path, image_size=8)
     assert s.num_classes == 2 and s.train[0][0].shape == (3, 8, 8)
     assert len(s.train) + len(s.val) + len(s.test) == 10
+
+
+def test_splits_record_the_normalisation_of_raw_pixels():
+    from sklearn.datasets import load_digits
+
+    grey, rgb = load_dataset("digits"), load_dataset("digits", channels=3, image_size=16)
+    raw = torch.tensor(load_digits().images, dtype=torch.float32) / 16.0  # pixel values in [0, 1]
+    assert grey.mean == pytest.approx((float(raw.mean()),)) and grey.std == pytest.approx((float(raw.std()),))
+    assert rgb.mean == grey.mean * 3 and rgb.std == grey.std * 3 and rgb.interpolation == "bilinear"
+    image, _ = grey.train[0]
+    assert torch.allclose(image * grey.std[0] + grey.mean[0], raw[grey.train.indices[0]].unsqueeze(0), atol=1e-5)
+    assert load_dataset("fake").mean is None and load_dataset("fake").preprocessing()["std"] is None
+    assert rgb.preprocessing() == {"dataset": "digits", "input_size": 16, "channels": 3, "mean": list(rgb.mean),
+                                   "std": list(rgb.std), "interpolation": "bilinear"}

@@ -85,7 +85,8 @@ def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path, 
 
 def test_interrupted_cli_run_resumes(tmp_path, monkeypatch, capsys):
     out = tmp_path / "skip"
-    argv = ["dynamic", "train", "--method", "skipnet", *TINY, "--widths", "8,16", "--depths", "2,2", "--out", str(out)]
+    loud = [a for a in TINY if a != "--quiet"]  # the epoch lines show where the run picks up
+    argv = ["dynamic", "train", "--method", "skipnet", *loud, "--widths", "8,16", "--depths", "2,2", "--out", str(out)]
     real = dynamic_run.train_dynamic
 
     def interrupted(*args, on_epoch=None, **kwargs):
@@ -101,8 +102,8 @@ def test_interrupted_cli_run_resumes(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(dynamic_run, "train_dynamic", real)
     capsys.readouterr()
     assert main(argv) == 0
-    printed = capsys.readouterr().out
-    assert "epoch   3" in printed and "epoch   1" not in printed  # picks up after the saved epochs
+    printed = capsys.readouterr().err
+    assert "epoch 3/4  policy" in printed and "epoch 1/4" not in printed  # picks up after the saved epochs
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["phase"] for r in metrics["history"]] == ["pretrain", "relaxed", "policy", "finetune"]
     assert metrics["dense_test_acc"] is not None  # measured before the interruption, kept in the checkpoint

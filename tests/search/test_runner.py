@@ -59,6 +59,9 @@ def test_multi_objective_search_has_a_pareto_front(table, tmp_path):
     # The study names its objectives, so Optuna's dashboard and plots label them.
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
     assert study.metric_names == ["acc", "macs"]
+    # A table replay knows no data: its exports say nothing of preprocessing rather than guess.
+    exported = sorted((tmp_path / "run" / "exports").glob("*/arch.json"))
+    assert exported and all(ExportRecord.load(p).preprocessing is None for p in exported)
 
 
 def test_existing_run_needs_resume_and_resume_adds_trials(table, tmp_path):
@@ -159,8 +162,18 @@ def test_real_search_on_digits_exports_trained_models_that_retrain(tmp_path, cap
     doc = ExportRecord.load(folders[0] / "arch.json")
     assert doc.metrics["test_acc"] > 0.3 and (folders[0] / "weights.pt").exists()  # the trained model, not chance
     assert (out / "tb").is_dir() and "controller: random" in (out / "config.yaml").read_text()
+    # Every epoch's validation accuracy reached the trial as an intermediate value.
+    study = optuna.load_study(study_name="search", storage=cfg.storage_url)
+    assert [sorted(t.intermediate_values) for t in study.trials] == [[1, 2]] * 3
+    for t in study.trials:
+        assert t.intermediate_values[2] == t.user_attrs["metrics"]["acc"]
+    # The exports carry the preprocessing of the data the search trained on.
+    assert doc.preprocessing is not None and doc.preprocessing.dataset == "digits"
+    assert (doc.preprocessing.input_size, doc.preprocessing.channels) == (SMALL["input_size"], SMALL["in_channels"])
+    assert len(doc.preprocessing.mean) == len(doc.preprocessing.std) == 1
     assert main(["train", "--arch", str(folders[0]), "--epochs", "1", "--out", str(tmp_path / "retrain"), "--quiet"]) == 0
     assert json.loads((tmp_path / "retrain" / "metrics.json").read_text())["arch_id"] == doc.id
+    assert json.loads((tmp_path / "retrain" / "arch.json").read_text())["preprocessing"] == doc.preprocessing.to_dict()
 
 
 def test_progress_without_a_terminal_is_one_line_per_trial(table, tmp_path, capsys):

@@ -105,3 +105,18 @@ def test_bad_settings_are_named(bad, match):
 def test_batch_must_split_across_micro_batches(space, data, tmp_path):
     with pytest.raises(ValueError, match="divisible by world size x accumulate"):
         _train(space, data, tmp_path / "e.pt", epochs=1, batch_size=30, accumulate=4)
+
+
+def test_progress_logs_one_line_per_epoch_without_a_terminal(space, data, tmp_path, capsys):
+    torch.manual_seed(0)
+    config = OneShotConfig(epochs=2, batch_size=512)  # two steps per epoch
+    for progress, folder in ((True, "loud"), (False, "quiet")):
+        net = space.network()
+        train_one_shot(net, PathSampler(space), PathSelector(net), data, config, tmp_path / folder / "state.pt",
+                       progress=progress)
+        lines = [line for line in capsys.readouterr().err.splitlines() if "epoch" in line]
+        if progress:  # pytest's stderr is not a terminal: lines, no bar
+            assert [line.split("  ")[0] for line in lines] == ["supernet epoch 1/2", "supernet epoch 2/2"]
+            assert all("train loss" in line and "train acc" in line and " lr " in line for line in lines)
+        else:
+            assert lines == []
