@@ -40,10 +40,11 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def write_report(name: str, rows: list[dict[str, Any]], out: str | Path) -> Path:
-    """Write suite ``name``'s ``rows`` with the date and this machine (a ``BenchReport``)."""
+def write_report(name: str, rows: list[dict[str, Any]], out: str | Path, *, command: str | None = None) -> Path:
+    """Write suite ``name``'s ``rows`` with the date, this machine and the ``command`` that
+    produced them (a ``BenchReport``)."""
     report = BenchReport(suite=name, date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                         machine=machine_info(), rows=tuple(jsonable(rows)))
+                         machine=machine_info(), rows=tuple(jsonable(rows)), command=command)
     return report.save(out)
 
 

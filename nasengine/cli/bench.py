@@ -12,6 +12,7 @@ from typing import Any
 
 from nasengine.bench.base import BENCH_SUITES, BenchSuite
 from nasengine.bench.suites import write_report
+from nasengine.cli.common import invoked_command
 from nasengine.registry import PluginLoadError
 
 
@@ -42,7 +43,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     suite: BenchSuite = args.bench_suite
     rows = suite.run(args)
     print_table(rows)
-    path = write_report(args.suite, rows, args.out)
+    path = write_report(args.suite, rows, args.out, command=invoked_command(args))
     print(f"wrote {path.resolve()}")
     return 0
 

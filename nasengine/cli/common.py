@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,14 @@ from nasengine.registry import SPACES, get_space
 
 class UsageError(ValueError):
     """Bad command-line input; printed as one line, exit code 2."""
+
+
+def invoked_command(args: argparse.Namespace) -> str | None:
+    """The ``nasengine ...`` command line ``args`` were parsed from, as ``main`` keeps it in
+    ``args.argv`` (``None`` when they were built another way); files record it so that
+    they say how to make them again."""
+    argv = getattr(args, "argv", None)
+    return None if argv is None else shlex.join(["nasengine", *argv])
 
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:

@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the files that record their command
     try:
         return int(args.func(args) or 0)
     except (UsageError, ArchError, DataError, PluginLoadError, ValueError, KeyError, FileNotFoundError) as exc:

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from nasengine.bench.suites import write_report
+from nasengine.cli.common import invoked_command
 from nasengine.search.rankcheck import rank_check
 
 
@@ -23,8 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_rankcheck(args: argparse.Namespace) -> int:
+    command = invoked_command(args)
     check = rank_check(args.run, samples=args.samples, epochs=args.epochs, seed=args.seed, seeds=args.seeds,
-                       progress=not args.quiet)
+                       progress=not args.quiet, command=command)
     for r in check.rows:
         print(f"{r.arch_id}  {r.macs:>12,} MACs  one-shot {r.oneshot_acc:.4f}  standalone {r.standalone_acc:.4f}")
     print(f"Kendall tau-b {check.kendall_tau:.3f}  Spearman rho {check.spearman_rho:.3f}  "
@@ -33,6 +35,6 @@ def cmd_rankcheck(args: argparse.Namespace) -> int:
         print(f"standalone seed-to-seed Kendall tau-b {check.seed_to_seed_tau:.3f} "
               "(how far training agrees with itself)")
     if args.report:
-        path = write_report("rankcheck", [{"run": str(args.run), **check.to_dict()}], args.report)
+        path = write_report("rankcheck", [check.to_dict()], args.report, command=command)
         print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -42,11 +42,14 @@ class LatencyCheck(Record):
 
 @dataclass(frozen=True)
 class BenchReport(Record):
-    """``reports/bench/SUITE.json``: one suite's rows (suite-specific) with when and where."""
+    """``reports/bench/SUITE.json``: one suite's rows (suite-specific) with when and where,
+    and the command line that wrote it (``None`` in files written before it was kept)."""
 
     FILE: ClassVar[str] = "bench report"
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("command",)
 
     suite: str
     date: str
     machine: dict[str, Any]
     rows: tuple[dict[str, Any], ...]
+    command: str | None = None

@@ -50,10 +50,13 @@ class RankCheck(Record):
     """``nasengine rankcheck``: one-shot scores against standalone training.
 
     ``seed_to_seed_tau`` is the mean Kendall tau-b between the standalone rankings of two
-    training seeds (``None`` with one seed): the ceiling for any proxy.
+    training seeds (``None`` with one seed): the ceiling for any proxy. ``run`` is the run
+    folder relative to the directory the check ran in, ``command`` the command line that
+    produced the record (both ``None`` in records written before they were kept).
     """
 
     FILE: ClassVar[str] = "rankcheck.json"
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("run", "command")
 
     samples: int
     epochs: int
@@ -65,6 +68,8 @@ class RankCheck(Record):
     seed_to_seed_tau: float | None
     seconds: float
     rows: tuple[RankCheckRow, ...]
+    run: str | None = None
+    command: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.rows) != self.samples or self.samples < 2:
@@ -90,10 +95,15 @@ FRONTS = {"macs": "acc_vs_macs", "params": "acc_vs_params", "latency": "acc_vs_l
 @dataclass(frozen=True)
 class SearchResult(Record):
     """``result.json``: every finished trial, the best one, the accuracy-vs-cost Pareto
-    fronts (``FRONTS``; latency only with a latency table), and the rank check once run."""
+    fronts (``FRONTS``; latency only with a latency table), and the rank check once run.
+
+    ``pretrain_seconds`` is the wall time of the strategy's pretraining step (supernet or
+    PruningNet training), summed over resumed runs; ``None`` for strategies without one.
+    A search's time is this plus the trials' ``seconds``.
+    """
 
     FILE: ClassVar[str] = "result.json"
-    OMIT_NONE: ClassVar[tuple[str, ...]] = ("rankcheck",)
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("rankcheck", "pretrain_seconds")
 
     space: str
     space_config: dict[str, Any]
@@ -107,7 +117,13 @@ class SearchResult(Record):
     pareto_front: dict[str, tuple[TrialRecord, ...]]
     trials: tuple[TrialRecord, ...]
     rankcheck: RankCheck | None = None
+    pretrain_seconds: float | None = None
 
     @property
     def completed_trials(self) -> list[TrialRecord]:
         return [t for t in self.trials if t.state == "COMPLETE" and t.metrics]
+
+    @property
+    def trial_seconds(self) -> float:
+        """Evaluation time of the finished trials, summed."""
+        return sum(t.seconds or 0.0 for t in self.trials)

@@ -160,7 +160,9 @@ class Candidate:
     """A network a report retrains and times: a found architecture or a baseline.
 
     ``retrain_all`` fills ``stats``: ``cost`` (fvcore count at ``input_shape``), ``latency_ms``,
-    ``val_acc`` and ``test_acc`` as (mean, std) over seeds, and training ``seconds``.
+    ``val_acc`` and ``test_acc`` as (mean, std) over seeds, their per-seed values
+    ``val_accs`` and ``test_accs``, and training ``seconds``. ``choices`` are a found
+    architecture's (``None`` for a baseline).
     """
 
     key: str
@@ -172,6 +174,7 @@ class Candidate:
     search_acc: float | None = None
     run: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    choices: dict[str, Any] | None = None
 
 
 def retrain_all(candidates: list[Candidate], cfg: RetrainConfig, data: Callable[[int, int], DataSplits],
@@ -204,6 +207,7 @@ def retrain_all(candidates: list[Candidate], cfg: RetrainConfig, data: Callable[
         for metric in ("val_acc", "test_acc"):
             values = torch.tensor([r[metric] for r in records[c.key]], dtype=torch.float64)
             c.stats[metric] = (float(values.mean()), float(values.std()) if len(values) > 1 else 0.0)
+            c.stats[f"{metric}s"] = values.tolist()  # the confidence intervals need every seed
         c.stats["seconds"] = sum(r["seconds"] for r in records[c.key])
 
 

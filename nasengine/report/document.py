@@ -1,48 +1,57 @@
-"""The report document: a list of blocks rendered twice, as Markdown and as one
-self-contained HTML page.
+"""The report document: a list of blocks, rendered by ``nasengine.report.render`` as
+Markdown and as one self-contained HTML page.
 
 Blocks: ``("h1" | "h2" | "h3" | "p", text)``, ``("table", headers, rows)``, ``("img", path,
 caption)``, ``("code", text)``, ``("details", summary, text)``. Text may hold `code`,
-**bold** and [links](https://...).
+**bold** and [links](https://...). Every accuracy is written in percent (``pct``), in the
+tables as on the figures' axes, so a report never mixes percentages and fractions.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import dataclasses
+from typing import Any, Sequence
 
 import yaml
 
 from nasengine.cost import human
+from nasengine.records import RankCheck
 from nasengine.report.baselines import Candidate
-from nasengine.report.runs import Run, pareto_series, search_command
+from nasengine.report.render import to_html, to_markdown
+from nasengine.report.runs import Run, choices_line, pareto_series, scored_by, search_command, search_time
+from nasengine.report.simple import SimpleBaseline
+from nasengine.report.stats import accuracy_interval, interval_method
+
+__all__ = ["report_blocks", "to_html", "to_markdown", "pct", "rankcheck_table"]
+
+
+def pct(value: float) -> str:
+    """An accuracy (a fraction 0..1) as the report writes every accuracy: in percent."""
+    return f"{value:.2%}"
 
 
 def report_blocks(ctx: dict[str, Any], references: list[dict[str, Any]]) -> list[tuple]:
     """The report's blocks from what ``make_report`` gathered (``ctx``) and the published
     reference rows."""
-    cfg, runs, cands, figures = ctx["cfg"], ctx["runs"], ctx["candidates"], ctx["figures"]
+    cfg, runs, figures = ctx["cfg"], ctx["runs"], ctx["figures"]
     r = cfg.retrain
     blocks: list[tuple] = [
         ("h1", "nasengine report"),
         ("p", f"Generated {ctx['date']} on `{ctx['dataset']}` ({ctx['num_classes']} classes): "
               f"{len(runs)} search run(s), {len(ctx['specs'])} hand-designed baseline(s), every network retrained "
-              f"from scratch with {r.seeds} seed(s) × {r.epochs} epoch(s). Command:"),
+              f"from scratch with {r.seeds} seed(s) × {r.epochs} epoch(s). All accuracies are in percent. Command:"),
         ("code", cfg.command or "(made through the Python API: nasengine.report.make_report)"),
         ("h2", "Searches"),
-        ("table", ["run", "strategy", "evaluator", "space", "trials", "proxy epochs", "best proxy val acc",
-                   "best arch", "MACs", "params", "search time"], [_run_row(run) for run in runs]),
-        ("h2", "Found architectures vs hand-designed baselines"),
-        ("p", f"Top {cfg.top} architecture(s) per run (exports ranked by validation accuracy) and each baseline, "
-              f"retrained from scratch with the same budget: {r.seeds} seed(s) × {r.epochs} epoch(s). Accuracy "
-              "is mean ± std over seeds on the validation split and on the held-out test split (never used by "
-              "the search). MACs and params: fvcore count (`nasengine.cost.count_cost`) at the input each "
-              "network is trained on. Latency: median of a batch-1 forward pass on the CPU, one thread."),
-        ("table", ["network", "origin", "input", "MACs", "params", "latency (ms)", "val acc", "test acc",
-                   "search proxy val acc"], [_candidate_row(c) for c in cands]),
+        ("p", "**Scored by**: what gave each trial its accuracy (one-shot runs score candidates with shared "
+              "weights and train none of them). **Search time** = pretraining (supernet / PruningNet training, "
+              "0 s for strategies without one) + the trials' evaluation time."),
+        ("table", ["run", "strategy", "evaluator", "scored by", "space", "trials", "best search val acc", "best arch",
+                   "MACs", "params", "pretraining", "trials time", "search time"], [_run_row(run) for run in runs]),
+        *_found_blocks(ctx),
         ("h2", "Accuracy vs cost"),
         ("img", figures["pareto_macs"], "Accuracy vs MACs. Left: every search trial (dots) and each run's Pareto "
-                                        "front (line). Right: retrained networks, mean ± std (stars: baselines)."),
+                                        "front (line); vertical lines: the searches' hard limits. Right: retrained "
+                                        "networks, mean ± std (stars: baselines)."),
     ]
     with_latency = any(pareto_series(run, "latency_ms")["points"] for run in runs)
     blocks += [("img", figures["pareto_latency"], "Accuracy vs latency. Right: retrained networks, CPU latency "
@@ -57,10 +66,8 @@ def report_blocks(ctx: dict[str, Any], references: list[dict[str, Any]]) -> list
                    ("img", figures["rl_reward"], "Reward of each learned trial and the controller's moving-average "
                                                  "baseline; the advantage is their difference.")]
     if ctx["rankchecks"]:
-        blocks += [("h2", "One-shot ranking"), ("table", ["run", "archs", "standalone epochs", "Kendall tau",
-                                                          "Spearman rho"], [
-            [run.label, str(c.samples), str(c.epochs), f"{c.kendall_tau:.3f}", f"{c.spearman_rho:.3f}"]
-            for run, c in ctx["rankchecks"]])]
+        headers, rows = rankcheck_table(ctx["rankchecks"])
+        blocks += [("h2", "One-shot ranking"), ("table", headers, rows)]
         blocks += [("img", figures[f"rankcheck_{i}"], f"{run.label}: one-shot score vs standalone accuracy.")
                    for i, (run, _) in enumerate(ctx["rankchecks"])]
     if references:
@@ -75,26 +82,86 @@ def report_blocks(ctx: dict[str, Any], references: list[dict[str, Any]]) -> list
     return blocks
 
 
+def _found_blocks(ctx: dict[str, Any]) -> list[tuple]:
+    cfg, cands, simple = ctx["cfg"], ctx["candidates"], ctx.get("simple")
+    r = cfg.retrain
+    rows = [_candidate_row(c) for c in cands] + ([_simple_row(simple)] if simple is not None else [])
+    found = [c for c in cands if not c.baseline]
+    return [
+        ("h2", "Found architectures vs baselines"),
+        ("p", f"Top {cfg.top} architecture(s) per run (exports ranked by validation accuracy) and each baseline, "
+              f"retrained from scratch with the same budget: {r.seeds} seed(s) × {r.epochs} epoch(s). Accuracy "
+              "is mean ± std over seeds on the validation split and on the held-out test split (never used by "
+              f"the search); 95% CI: {interval_method(r.seeds)}. MACs and params: fvcore count "
+              "(`nasengine.cost.count_cost`) at the input each network is trained on. Latency: median of a "
+              "batch-1 forward pass on the CPU, one thread." + (
+                  " The simple baseline is scikit-learn's logistic regression on the raw pixels, fitted once on "
+                  "the same train split (deterministic, so its interval is the Wilson interval over the "
+                  "evaluated images)." if simple is not None else "")),
+        ("table", ["network", "origin", "input", "MACs", "params", "latency (ms)", "val acc", "val 95% CI",
+                   "test acc", "test 95% CI", "search val acc"], rows),
+        ("p", "Choices of each found architecture:"),
+        ("table", ["network", "choices"], [[c.label, f"`{choices_line(c.choices)}`" if c.choices else "—"]
+                                           for c in found]),
+    ]
+
+
 def _run_row(run: Run) -> list[str]:
-    res, best = run.result, run.result.best
-    seconds = sum(t.seconds or 0.0 for t in run.completed)
+    res, best, spent = run.result, run.result.best, search_time(run)
     strategy = res.strategy or res.controller  # a search without a strategy names only its controller
-    cells = [run.label, strategy, res.evaluator, res.space, str(len(run.completed)), str(run.config.get("epochs", "?"))]
+    cells = [run.label, strategy, res.evaluator, scored_by(run), res.space, str(len(run.completed))]
+    times = ["not recorded" if spent.pretrain is None else f"{spent.pretrain:.0f} s", f"{spent.trials:.0f} s",
+             "unknown (pretraining not recorded)" if spent.total is None else f"{spent.total:.0f} s"]
     if best is None:
-        return cells + ["—"] * 4 + [f"{seconds:.0f} s"]
-    return cells + [f"{best.acc:.2%}", f"`{best.arch_id}`", human(best.cost["macs"]), human(best.cost["params"]),
-                    f"{seconds:.0f} s"]
+        return cells + ["—"] * 4 + times
+    return cells + [pct(best.acc), f"`{best.arch_id}`", human(best.cost["macs"]), human(best.cost["params"])] + times
 
 
 def _candidate_row(c: Candidate) -> list[str]:
     cost, s = c.stats["cost"], c.stats
     return [c.label, c.origin, "×".join(map(str, c.input_shape)), human(cost.macs), human(cost.params),
-            f"{s['latency_ms']:.2f}", _pm(s["val_acc"]), _pm(s["test_acc"]),
-            "—" if c.search_acc is None else f"{c.search_acc:.2%}"]
+            f"{s['latency_ms']:.2f}", _pm(s["val_acc"]), _ci(s.get("val_accs", ()), s.get("n_val")),
+            _pm(s["test_acc"]), _ci(s.get("test_accs", ()), s.get("n_test")),
+            "—" if c.search_acc is None else pct(c.search_acc)]
+
+
+def _simple_row(b: SimpleBaseline) -> list[str]:
+    return [b.label, b.origin, "×".join(map(str, b.input_shape)), human(b.macs), human(b.params), "—",
+            pct(b.val_acc), _ci([b.val_acc], b.n_val), pct(b.test_acc), _ci([b.test_acc], b.n_test), "—"]
 
 
 def _pm(mean_std: tuple[float, float]) -> str:
-    return f"{mean_std[0]:.2%} ± {mean_std[1]:.2%}"
+    return f"{pct(mean_std[0])} ± {pct(mean_std[1])}"
+
+
+def _ci(values: Sequence[float], n_images: int | None) -> str:
+    interval = accuracy_interval(list(values), n_images)
+    return "—" if interval is None else f"{pct(interval[0])} – {pct(interval[1])}"
+
+
+#: Column names of the rank check's fields; any field not named here shows under its own name.
+_RANKCHECK_COLUMNS = {"samples": "archs", "epochs": "standalone epochs", "seed": "seed",
+                      "seeds": "standalone seeds", "evaluator": "one-shot evaluator", "kendall_tau": "Kendall tau",
+                      "spearman_rho": "Spearman rho", "seed_to_seed_tau": "seed-to-seed tau",
+                      "seconds": "check time", "run": "run folder", "command": "command"}
+
+
+def rankcheck_table(checks: list[tuple[Run, RankCheck]]) -> tuple[list[str], list[list[str]]]:
+    """Every figure the rank check records hold (all fields but the per-arch ``rows``, which
+    the scatter plots show), one row per run."""
+    names = [f.name for f in dataclasses.fields(RankCheck) if f.name != "rows"]
+    headers = ["run"] + [_RANKCHECK_COLUMNS.get(n, n) for n in names]
+    return headers, [[run.label] + [_rankcheck_cell(n, getattr(c, n)) for n in names] for run, c in checks]
+
+
+def _rankcheck_cell(name: str, value: Any) -> str:
+    if value is None:
+        return "—" if name != "seed_to_seed_tau" else "— (one seed)"
+    if name == "seconds":
+        return f"{value:.0f} s"
+    if name == "command":
+        return f"`{value}`"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def _reference_cells(row: dict[str, Any]) -> list[str]:
@@ -138,72 +205,3 @@ def _command_blocks(ctx: dict[str, Any]) -> list[tuple]:
         else:
             blocks.append(("p", f"`{run.path}` has no `config.yaml`; its command is unknown."))
     return blocks
-
-
-def to_markdown(blocks: list[tuple]) -> str:
-    """Render report blocks as Markdown (images referenced by file name)."""
-    lines: list[str] = []
-    for block in blocks:
-        kind = block[0]
-        if kind in ("h1", "h2", "h3"):
-            lines += ["#" * int(kind[1]) + " " + block[1], ""]
-        elif kind == "p":
-            lines += [block[1], ""]
-        elif kind == "code":
-            lines += ["```", block[1], "```", ""]
-        elif kind == "details":
-            lines += [f"<details><summary>{block[1]}</summary>", "", "```yaml", block[2], "```", "", "</details>", ""]
-        elif kind == "img":
-            lines += [f"![{block[2]}]({Path(block[1]).name})", "", f"*{block[2]}*", ""]
-        elif kind == "table":
-            headers, rows = block[1], block[2]
-            lines.append("| " + " | ".join(headers) + " |")
-            lines.append("|" + "|".join("---" for _ in headers) + "|")
-            lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-            lines.append("")
-    return "\n".join(lines)
-
-
-def to_html(blocks: list[tuple], title: str = "nasengine report") -> str:
-    """Render report blocks as one self-contained HTML page (PNGs embedded as data URIs)."""
-    import base64
-    import html
-
-    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-             f"<style>{_CSS}</style></head><body>"]
-    for block in blocks:
-        kind = block[0]
-        if kind in ("h1", "h2", "h3", "p"):
-            parts.append(f"<{kind}>{_inline(block[1])}</{kind}>")
-        elif kind == "code":
-            parts.append(f"<pre><code>{html.escape(block[1])}</code></pre>")
-        elif kind == "details":
-            parts.append(f"<details><summary>{html.escape(block[1])}</summary><pre><code>{html.escape(block[2])}"
-                         "</code></pre></details>")
-        elif kind == "img":
-            data = base64.b64encode(Path(block[1]).read_bytes()).decode("ascii")
-            parts.append(f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{html.escape(block[2])}\">"
-                         f"<figcaption>{_inline(block[2])}</figcaption></figure>")
-        elif kind == "table":
-            head = "".join(f"<th>{_inline(h)}</th>" for h in block[1])
-            body = "".join("<tr>" + "".join(f"<td>{_inline(str(c))}</td>" for c in row) + "</tr>" for row in block[2])
-            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
-
-
-def _inline(text: str) -> str:
-    import html
-    import re
-
-    text = html.escape(text, quote=False)
-    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
-    text = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
-    return re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r'<a href="\2">\1</a>', text)
-
-
-_CSS = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:4px 8px;"
-        "text-align:left;vertical-align:top}th{background:#f3f3f3}pre{background:#f6f8fa;padding:0.8em;"
-        "overflow-x:auto;white-space:pre-wrap}code{font-size:0.92em}figure{margin:1.5em 0}img{max-width:100%}"
-        "figcaption{color:#555;font-size:0.9em}")

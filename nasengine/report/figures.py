@@ -1,11 +1,14 @@
 """The figures of ``nasengine report`` (matplotlib, Agg backend: no display needed).
 
 Each function takes plain data (lists and dicts gathered by ``nasengine.report.make``, or a
-record), writes one PNG and returns its path.
+record), writes one PNG and returns its path. Every axis that carries an accuracy (or the RL
+reward, which is an accuracy scaled by a cost factor) is labelled in percent, like the
+report's tables.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,9 +30,31 @@ def color(index: int) -> str:
     return f"C{index % 10}"
 
 
+@dataclass(frozen=True)
+class LimitLine:
+    """A hard limit drawn on a cost axis: its value, its legend label ("MACs limit 40K")
+    and its style index (``LIMIT_STYLES``), fixed per limit for the whole report."""
+
+    value: float
+    label: str
+    style: int
+
+
+#: (colour, line style) of limit lines, by ``LimitLine.style``; none matches a run's line.
+LIMIT_STYLES: tuple[tuple[str, Any], ...] = (("black", ":"), ("firebrick", "--"), ("purple", "-."),
+                                             ("teal", (0, (5, 2, 1, 2, 1, 2))), ("saddlebrown", (0, (1, 4))))
+
+
+def draw_limits(ax: Any, limits: Sequence[LimitLine]) -> None:
+    """Vertical lines at ``limits``, each in its own style and named in the legend."""
+    for limit in limits:
+        colour, style = LIMIT_STYLES[limit.style % len(LIMIT_STYLES)]
+        ax.axvline(limit.value, color=colour, linestyle=style, linewidth=1.4, label=limit.label)
+
+
 def pareto_figure(path: Path, *, runs: Sequence[dict[str, Any]], retrained: Sequence[dict[str, Any]],
                   retrained_front: Sequence[tuple[float, float]], xlabel: str, title: str, search_note: str,
-                  retrain_note: str, log_x: bool = True, limits: Sequence[float] = ()) -> Path:
+                  retrain_note: str, log_x: bool = True, limits: Sequence[LimitLine] = ()) -> Path:
     """Accuracy vs a cost: search trials and their fronts (left, when ``runs`` have points)
     and retrained architectures and baselines with mean +- std (right).
 
@@ -37,7 +62,7 @@ def pareto_figure(path: Path, *, runs: Sequence[dict[str, Any]], retrained: Sequ
         runs: ``{"label", "color", "points": [(x, acc)], "front": [(x, acc)]}`` per run.
         retrained: ``{"label", "x", "mean", "std", "baseline": bool, "color"}`` per model.
         retrained_front: Pareto front of the retrained means, sorted by x.
-        limits: Hard cost limits of the searches, drawn as vertical lines on the left.
+        limits: Hard limits of the searches on this cost, drawn as vertical lines on the left.
     """
     with_search = any(r["points"] for r in runs)
     fig, axes = plt.subplots(1, 2 if with_search else 1, figsize=(12, 5.6) if with_search else (7, 5.6),
@@ -52,10 +77,9 @@ def pareto_figure(path: Path, *, runs: Sequence[dict[str, Any]], retrained: Sequ
             fx, fy = zip(*r["front"])
             ax.plot(fx, fy, "-o", color=r["color"], drawstyle="steps-post", markersize=5,
                     label=f"{r['label']} ({len(r['points'])} trials, {len(r['front'])} on front)")
-        for limit in limits:
-            ax.axvline(limit, color="black", linestyle=":", linewidth=1.2, label=f"limit {human(limit)}")
+        draw_limits(ax, limits)
         xs = [x for r in runs for x, _ in r["points"]]
-        _style(ax, xlabel, "validation accuracy (search proxy)", f"search trials and Pareto fronts\n{search_note}",
+        _style(ax, xlabel, "validation accuracy (search score)", f"search trials and Pareto fronts\n{search_note}",
                log_x and _wide(xs))
     ax = axes[0][-1]
     for i, m in enumerate(retrained):
@@ -87,7 +111,7 @@ def progress_figure(path: Path, runs: Sequence[dict[str, Any]]) -> Path:
         ax.scatter(xs, ys, s=12, alpha=0.35, color=r["color"], linewidths=0)
         bx, by = zip(*r["best"])
         ax.plot(bx, by, drawstyle="steps-post", color=r["color"], linewidth=2, label=f"{r['label']} (best so far)")
-    _style(ax, "trial", "validation accuracy (search proxy)", "search progress", log_x=False)
+    _style(ax, "trial", "validation accuracy (search score)", "search progress", log_x=False)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _save(fig, path)
 
@@ -105,7 +129,8 @@ def reward_figure(path: Path, runs: Sequence[dict[str, Any]]) -> Path:
                    label=f"{r['label']}: reward")
         ax.plot(trials, [e["baseline"] for e in r["log"]], color=r["color"], linewidth=2,
                 label=f"{r['label']}: baseline (EMA)")
-    _style(ax, "trial", "reward", "RL controller (REINFORCE): reward and baseline", log_x=False, percent=False)
+    _style(ax, "trial", "reward (accuracy × cost factor)", "RL controller (REINFORCE): reward and baseline",
+           log_x=False)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _save(fig, path)
 
@@ -120,8 +145,11 @@ def rankcheck_figure(path: Path, label: str, rankcheck: RankCheck) -> Path:
     bar.set_label("MACs")
     bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: human(v)))
     stats = f"Kendall tau = {rankcheck.kendall_tau:.3f}, Spearman rho = {rankcheck.spearman_rho:.3f}"
-    _style(ax, "one-shot score (inherited weights)", "standalone accuracy",
+    if rankcheck.seed_to_seed_tau is not None:
+        stats += f", seed-to-seed tau = {rankcheck.seed_to_seed_tau:.3f}"
+    _style(ax, "one-shot score (val accuracy, inherited weights)", "standalone val accuracy",
            f"{label}: one-shot ranking ({len(rows)} archs)\n{stats}", log_x=False, legend=False)
+    ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))  # both axes are accuracies
     return _save(fig, path)
 
 
@@ -131,15 +159,13 @@ def _wide(values: Sequence[float]) -> bool:
     return bool(positive) and max(positive) >= 20 * min(positive)
 
 
-def _style(ax: Any, xlabel: str, ylabel: str, title: str, log_x: bool, legend: bool = True,
-           percent: bool = True) -> None:
+def _style(ax: Any, xlabel: str, ylabel: str, title: str, log_x: bool, legend: bool = True) -> None:
     if log_x:
         ax.set_xscale("log")
     if "MACs" in xlabel or "params" in xlabel:
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: human(v)))
         ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-    if percent:
-        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))  # every y axis is an accuracy
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)

@@ -3,9 +3,10 @@
 Reads run folders written by ``nasengine search`` (``nasengine.report.runs``), retrains the
 best architectures of every run and each baseline from scratch with the same budget (cached
 in ``OUT/cache``, resumable), and writes ``report.md``, a self-contained ``report.html``
-(``nasengine.report.document``) and the PNG figures to ``OUT``. Optional parts (latency in
-the trials' cost, an RL controller log, a rank check in ``result.json``) appear when present
-and are skipped otherwise.
+(``nasengine.report.document``) and the PNG figures to ``OUT``. A simple baseline
+(``nasengine.report.simple``: logistic regression on the raw pixels) is fitted on the same
+split. Optional parts (latency in the trials' cost, an RL controller log, a rank check in
+``result.json``) appear when present and are skipped otherwise.
 """
 
 from __future__ import annotations
@@ -35,8 +36,18 @@ from nasengine.report.baselines import (
     published_baseline,
     retrain_all,
 )
-from nasengine.report.document import report_blocks, to_html, to_markdown
-from nasengine.report.runs import Run, load_run, pareto_series, progress_curve, top_archs
+from nasengine.report.document import report_blocks
+from nasengine.report.render import to_html, to_markdown
+from nasengine.report.runs import (
+    Run,
+    load_run,
+    pareto_series,
+    progress_curve,
+    scored_by,
+    search_limits,
+    top_archs,
+)
+from nasengine.report.simple import logistic_baseline
 
 
 @dataclass(frozen=True)
@@ -76,9 +87,9 @@ def make_report(cfg: ReportConfig, *, progress: bool = True) -> dict[str, Path]:
     runs = [load_run(p, label) for p, label in zip(cfg.runs, labels)]
     specs = [parse_baseline(s) for s in cfg.baselines]
     dataset, data_root = _dataset(runs, cfg)
-    data_cache: dict[tuple[int, int], DataSplits] = {}
+    data_cache: dict[tuple[int | None, int | None], DataSplits] = {}
 
-    def data(size: int, channels: int) -> DataSplits:
+    def data(size: int | None, channels: int | None) -> DataSplits:  # None: the dataset's native size
         if (size, channels) not in data_cache:
             data_cache[size, channels] = load_dataset(dataset, data_root=data_root, image_size=size, channels=channels)
         return data_cache[size, channels]
@@ -89,8 +100,12 @@ def make_report(cfg: ReportConfig, *, progress: bool = True) -> dict[str, Path]:
     candidates = _found(runs, cfg.top, num_classes) + [_baseline(s, num_classes, cfg.retrain) for s in specs]
     out.mkdir(parents=True, exist_ok=True)
     retrain_all(candidates, cfg.retrain, data, out / "cache", progress=progress)
+    for c in candidates:  # the split sizes behind a single seed's (Wilson) interval
+        splits = data(c.input_shape[1], c.input_shape[0])
+        c.stats["n_val"], c.stats["n_test"] = len(splits.val), len(splits.test)  # type: ignore[arg-type]
+    simple = logistic_baseline(data(None, None), out / "cache")
     figures = _figures(runs, candidates, cfg.retrain, out)
-    context = {"cfg": cfg, "runs": runs, "candidates": candidates, "specs": specs, "dataset": dataset,
+    context = {"cfg": cfg, "runs": runs, "candidates": candidates, "simple": simple, "specs": specs, "dataset": dataset,
                "num_classes": num_classes, "figures": figures, "rankchecks": rankchecks(runs),
                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(),
                "versions": _versions()}
@@ -135,7 +150,8 @@ def _found(runs: list[Run], top: int, num_classes: int) -> list[Candidate]:
                 by_key[key].origin += f"; {origin}"
                 continue
             by_key[key] = Candidate(key, f"{arch.space} {arch.id}", origin, lambda s=space, a=arch: s.build(a),
-                                    tuple(space.input_shape(1)[1:]), False, d.val_acc, run=run.label)
+                                    tuple(space.input_shape(1)[1:]), False, d.val_acc, run=run.label,
+                                    choices=dict(arch.choices))
     return list(by_key.values())
 
 
@@ -150,7 +166,8 @@ def _figures(runs: list[Run], candidates: list[Candidate], cfg: RetrainConfig, o
     retrained = [{"label": c.label if c.baseline else f"{c.label.split()[-1]} ({c.origin})",
                   "mean": c.stats["val_acc"][0], "std": c.stats["val_acc"][1], "baseline": c.baseline,
                   "color": next(baseline_colors) if c.run is None else colors[c.run]} for c in candidates]
-    limits = sorted({r.result.constraints.get("max_macs") for r in runs} - {None})
+    # Each limit keeps one style across figures, so a MACs and a latency limit never look alike.
+    limits = [(limit.key, plots.LimitLine(limit.value, limit.label, i)) for i, limit in enumerate(search_limits(runs))]
     retrain_note = f"val accuracy, mean ± std over {cfg.seeds} seeds × {cfg.epochs} epochs"
     figures = {}
     for key, name, xlabel, log_x in (("macs", "pareto_macs", "MACs per image", True),
@@ -160,12 +177,10 @@ def _figures(runs: list[Run], candidates: list[Candidate], cfg: RetrainConfig, o
                   for m, c in zip(retrained, candidates)]
         front_idx = pareto_front([(p["mean"], p["x"]) for p in points], (True, False))
         front = sorted((points[i]["x"], points[i]["mean"]) for i in front_idx)
-        epochs = sorted({r.config.get("epochs") for r in runs if r.config.get("epochs")})
-        note = f"{'/'.join(map(str, epochs))}-epoch proxy training per trial" if epochs else "proxy accuracy"
         figures[name] = plots.pareto_figure(out / f"{name}.png", runs=series, retrained=points, retrained_front=front,
                                             xlabel=xlabel, title=f"accuracy vs {xlabel.split(' (')[0]}",
-                                            search_note=note, retrain_note=retrain_note, log_x=log_x,
-                                            limits=limits if key == "macs" else [])
+                                            search_note=_score_note(runs), retrain_note=retrain_note, log_x=log_x,
+                                            limits=[line for k, line in limits if k == key])
     figures["progress"] = plots.progress_figure(out / "progress.png", [
         {"label": r.label, "color": colors[r.label], **progress_curve(r)} for r in runs])
     rl = [{"label": r.label, "color": colors[r.label], "log": r.rl_log} for r in runs if r.rl_log]
@@ -174,6 +189,14 @@ def _figures(runs: list[Run], candidates: list[Candidate], cfg: RetrainConfig, o
     for i, (run, check) in enumerate(rankchecks(runs)):
         figures[f"rankcheck_{i}"] = plots.rankcheck_figure(out / f"rankcheck_{i}.png", run.label, check)
     return figures
+
+
+def _score_note(runs: list[Run]) -> str:
+    """What scored the trials on a figure: once when every run agrees, else per run."""
+    how = {scored_by(r) for r in runs}
+    if len(how) == 1:
+        return f"trials scored by {how.pop()}"
+    return "\n".join(f"{r.label}: {scored_by(r)}" for r in runs)
 
 
 def _references(runs: list[Run], specs: list[BaselineSpec]) -> list[dict[str, Any]]:

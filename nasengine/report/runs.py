@@ -1,7 +1,8 @@
 """Search run folders as a report reads them: the ``result.json`` record, ``config.yaml``,
 the export records under ``exports/``, and the RL controller's log in ``controller.pt``;
 and what the report derives from them (Pareto series, progress curves, top architectures,
-the equivalent ``nasengine search`` command)."""
+what scored the trials, search time, hard limits, the equivalent ``nasengine search``
+command)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 import yaml
 
+from nasengine.cost import human
 from nasengine.pareto import pareto_front
 from nasengine.records import ExportRecord, SearchResult, TrialRecord
 from nasengine.search.config import SearchConfig
@@ -86,6 +88,99 @@ def top_archs(run: Run, k: int) -> list[ExportRecord]:
                              id=str(best.arch_id), cost=dict(best.cost or {}), metrics={"val_acc": best.acc},
                              trial=best.number)]
     return docs[:k]
+
+
+#: What scores the trials of each evaluator other than ``train`` (which is labelled by its
+#: epochs): one-shot runs never train a candidate, so "N-epoch proxy" would be untrue.
+SCORED_BY = {
+    "supernet": "inherited supernet weights, BN recalibrated",
+    "pruningnet": "PruningNet-generated weights, BN recalibrated",
+    "enas": "shared ENAS weights trained along each proposal, accuracy on one validation minibatch",
+    "table": "tabular benchmark lookup (the table's own proxy training)",
+}
+
+
+def scored_by(run: Run) -> str:
+    """What gave the run's trials their accuracy, in words."""
+    evaluator = run.result.evaluator
+    if evaluator == "train":
+        epochs = run.config.get("epochs")
+        return f"{epochs}-epoch proxy training" if epochs else "proxy training (epochs not recorded)"
+    text = SCORED_BY.get(evaluator, f"evaluator `{evaluator}`")
+    if (run.config.get("evaluator_options") or {}).get("bn_batches") == 0:  # recalibration switched off
+        text = text.replace("BN recalibrated", "BN statistics not recalibrated")
+    return text
+
+
+@dataclass(frozen=True)
+class SearchTime:
+    """Where a run's search time went: the pretraining step (``None``: not recorded; 0 for
+    strategies without one) and the trials."""
+
+    pretrain: float | None
+    trials: float
+
+    @property
+    def total(self) -> float | None:
+        return None if self.pretrain is None else self.pretrain + self.trials
+
+
+def search_time(run: Run) -> SearchTime:
+    """The run's pretraining and trial time as ``result.json`` records them."""
+    res = run.result
+    pretrain = res.pretrain_seconds
+    if pretrain is None and not _pretrains(res.strategy):
+        pretrain = 0.0
+    return SearchTime(pretrain, res.trial_seconds)
+
+
+def _pretrains(strategy: str | None) -> bool:
+    """Whether ``strategy`` has a pretraining step (then a missing time is unknown, not 0)."""
+    from nasengine.search.config import STRATEGIES
+
+    if strategy is None:
+        return False
+    try:
+        return STRATEGIES.get(strategy).pretrain is not None
+    except (KeyError, ValueError, ImportError):  # a plug-in no longer installed: assume it might
+        return True
+
+
+def choices_line(choices: dict[str, Any]) -> str:
+    """An architecture's choices on one line: ``block0=k3 block1=k5 ...``."""
+    return " ".join(f"{k}={_value(v)}" for k, v in choices.items())
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(_value, value))
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A hard limit of a search, as a figure draws it: the cost ``key`` it bounds."""
+
+    key: str
+    value: float
+    label: str
+
+
+#: The ``result.json`` constraint of each cost key, and how its limit is named.
+_LIMITS = {"macs": ("max_macs", lambda v: f"MACs limit {human(v)}"),
+           "params": ("max_params", lambda v: f"params limit {human(v)}"),
+           "latency_ms": ("max_latency_ms", lambda v: f"latency limit {v:g} ms")}
+
+
+def search_limits(runs: list[Run]) -> list[Limit]:
+    """Every distinct hard limit of the runs, MACs first, then params, then latency."""
+    found = []
+    for key, (name, label) in _LIMITS.items():
+        values = sorted({float(r.result.constraints[name]) for r in runs if r.result.constraints.get(name)})
+        found += [Limit(key, v, label(v)) for v in values]
+    return found
 
 
 def search_command(config: dict[str, Any]) -> str:

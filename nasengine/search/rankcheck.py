@@ -11,6 +11,7 @@ interrupted check resumes; the record (``nasengine.records.RankCheck``) goes int
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -57,11 +58,13 @@ def sample_archs(space: Any, limits: Constraints, k: int, seed: int) -> list[Any
 
 
 def rank_check(run: str | Path, *, samples: int = 20, epochs: int = 10, seed: int = 0, seeds: int = 1,
-               progress: bool = True) -> RankCheck:
+               progress: bool = True, command: str | None = None) -> RankCheck:
     """Run the check on ``run`` and record it; returns the record (see the module docstring).
 
     ``seeds`` > 1 averages each standalone accuracy over training seeds ``seed, seed + 1, ...``:
     on small data, seed-to-seed noise alone keeps two rankings of one set of architectures apart.
+    The record keeps ``run`` relative to the current directory (a committed record must not
+    name one machine's absolute paths) and the ``command`` that asked for it.
     """
     run = Path(run)
     if not (run / "config.yaml").is_file():
@@ -85,6 +88,7 @@ def rank_check(run: str | Path, *, samples: int = 20, epochs: int = 10, seed: in
                                  standalone_acc=sum(accs) / len(accs), standalone_seeds=accs))
     check = summarize_check(rows, epochs=epochs, seed=seed, seeds=seeds, evaluator=cfg.evaluator,
                             seconds=time.perf_counter() - t0)
+    check = replace(check, run=os.path.relpath(run), command=command)
     record_check(run, check)
     return check
 

@@ -58,6 +58,7 @@ def summarize(cfg: SearchConfig, space: SearchSpace, study: optuna.Study) -> Sea
         best=best,
         pareto_front=fronts,
         trials=tuple(rows),
+        pretrain_seconds=study.user_attrs.get("pretrain_seconds"),
     )
 
 

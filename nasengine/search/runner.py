@@ -69,7 +69,7 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
         print(f"search {cfg.space} with {how}: {cfg.trials} trials"
               f"{' under ' + limit if limit else ''} -> {out}", file=sys.stderr)
     if evaluator is None:
-        evaluator = make_evaluator(cfg, space, run_pretrain(cfg, space, out, progress=progress))
+        evaluator = make_evaluator(cfg, space, _timed_pretrain(cfg, space, out, study, progress=progress))
     writer = ResultWriter(cfg, space, study, progress=progress)
     weights_dir = out / "weights"
 
@@ -129,6 +129,21 @@ def run_pretrain(cfg: SearchConfig, space: Any, out: Path, *, progress: bool) ->
     step = cfg.pretrain
     out.mkdir(parents=True, exist_ok=True)
     return dict(step(cfg, space, out, progress=progress))
+
+
+def _timed_pretrain(cfg: SearchConfig, space: Any, out: Path, study: optuna.Study, *,
+                    progress: bool) -> dict[str, Any]:
+    """``run_pretrain``, its wall time added to the study's ``pretrain_seconds``.
+
+    The time is kept in the study, not in memory, so that a pretraining interrupted and
+    resumed counts both parts, and ``result.json`` can report search = pretraining + trials.
+    """
+    t0 = time.perf_counter()
+    try:
+        return run_pretrain(cfg, space, out, progress=progress)
+    finally:
+        spent = study.user_attrs.get("pretrain_seconds", 0.0) + time.perf_counter() - t0
+        study.set_user_attr("pretrain_seconds", spent)
 
 
 def make_evaluator(cfg: SearchConfig, space: Any, pretrained: dict[str, Any] | None = None) -> Any:

@@ -86,11 +86,20 @@ def test_committed_bench_reports_read(path):
 
 def test_committed_rank_check_reads_and_its_figures_follow_from_its_rows():
     [row] = BenchReport.load(BENCH / "rankcheck.json").rows
-    check = RankCheck.from_dict({k: v for k, v in row.items() if k != "run"}, "rankcheck.json")
+    check = RankCheck.from_dict({k: v for k, v in row.items() if k != "note"}, "rankcheck.json")
     assert (check.samples, round(check.kendall_tau, 3), round(check.spearman_rho, 3)) == (30, 0.368, 0.472)
     again = summarize_check(check.rows, epochs=check.epochs, seed=check.seed, seeds=check.seeds,
                             evaluator=check.evaluator, seconds=check.seconds)
     # Recomputed from the rows: the same correlations up to float rounding, everything else equal.
     assert again.kendall_tau == pytest.approx(check.kendall_tau, abs=1e-12)
     assert again.spearman_rho == pytest.approx(check.spearman_rho, abs=1e-12)
-    assert replace(again, kendall_tau=check.kendall_tau, spearman_rho=check.spearman_rho) == check
+    assert replace(again, kendall_tau=check.kendall_tau, spearman_rho=check.spearman_rho, run=check.run,
+                   command=check.command) == check
+
+
+def test_bench_reports_keep_the_command_that_wrote_them(tmp_path):
+    from nasengine.cli.main import main
+
+    out = tmp_path / "cost.json"
+    assert main(["bench", "cost", "--samples", "1", "--out", str(out)]) == 0
+    assert BenchReport.load(out).command == f"nasengine bench cost --samples 1 --out {out}"

@@ -77,7 +77,7 @@ def test_report_has_sections_tables_and_embedded_figures(runs, tmp_path):
                        retrain=FAST, out=str(out), command="nasengine report ...")
     files = make_report(cfg, progress=False)
     md = files["markdown"].read_text()
-    assert _sections(md) == ["Searches", "Found architectures vs hand-designed baselines", "Accuracy vs cost",
+    assert _sections(md) == ["Searches", "Found architectures vs baselines", "Accuracy vs cost",
                              "Search progress", "RL controller", "Published reference figures", "Setup", "Reproduce",
                              "Machine and versions"]
     assert "torchvision:shufflenet_v2_x0_5" in md and "| 3×16×16 |" in md and "| 1×8×8 |" in md
@@ -90,7 +90,9 @@ def test_report_has_sections_tables_and_embedded_figures(runs, tmp_path):
     assert len(embedded) == len(pngs)
     assert base64.b64decode(embedded[0]) == (out / "pareto_macs.png").read_bytes()
     assert "<table>" in html and "src=\"pareto" not in html  # self-contained
-    networks = [d for d in (out / "cache").iterdir() if d.is_dir()]
+    networks = [d for d in (out / "cache").iterdir() if d.is_dir() and d.name != "logreg-raw-pixels"]
+    assert len(list((out / "cache" / "logreg-raw-pixels").glob("*.json"))) == 1  # the simple baseline, fitted once
+    assert "| logistic regression (raw pixels) | simple baseline (scikit-learn) | 1×8×8 |" in md
     assert len(list((out / "cache").rglob("seed*.json"))) == FAST.seeds * len(networks) >= 2 * FAST.seeds
 
 
@@ -107,7 +109,8 @@ def test_optional_parts_appear_only_when_present(runs, tmp_path):
     extras = _with_extras(runs, tmp_path)
     files = make_report(ReportConfig(runs=(str(extras),), retrain=FAST, out=str(tmp_path / "a")), progress=False)
     md = files["markdown"].read_text()
-    assert "One-shot ranking" in _sections(md) and "| rl_extras | 5 | 2 | 0.400 | 0.600 |" in md
+    assert "One-shot ranking" in _sections(md)
+    assert "| rl_extras | 5 | 2 | 0 | 1 | supernet | 0.400 | 0.600 | — (one seed) | 1 s | — | — |" in md
     assert "carry no `latency_ms`" not in md and "rankcheck_0" in files
     files = make_report(ReportConfig(runs=(str(runs / "evolution"),), retrain=FAST, out=str(tmp_path / "b")),
                         progress=False)
@@ -198,7 +201,7 @@ def test_the_run_reader_refuses_keys_no_writer_writes(runs, tmp_path):
         load_run(run)
     assert str(err.value) == (f"{run / 'result.json'}: bad key 'rankcheck.K': not a RankCheck key (expected samples, "
                               "epochs, seed, seeds, evaluator, kendall_tau, spearman_rho, seed_to_seed_tau, seconds, "
-                              "rows)")
+                              "rows, run, command)")
     del result["rankcheck"]
     result["trials"][0]["metrics"] = "high"
     (run / "result.json").write_text(json.dumps(result))

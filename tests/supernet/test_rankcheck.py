@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import shlex
+
 import pytest
 from scipy import stats
 
@@ -31,15 +34,16 @@ def test_rankcheck_on_a_tiny_spos_run(tmp_path, monkeypatch):
     assert check.spearman_rho == pytest.approx(stats.spearmanr(x, y).statistic)
     assert RankCheck.load(run / "rankcheck.json") == check
     bench = BenchReport.load(report)
-    assert bench.suite == "rankcheck" and bench.rows[0]["run"] == str(run)
-    assert RankCheck.from_dict({k: v for k, v in bench.rows[0].items() if k != "run"}) == check
+    assert bench.suite == "rankcheck" and bench.rows[0]["run"] == os.path.relpath(run)
+    assert bench.command == check.command == shlex.join(["nasengine", *argv])  # the command that made them
+    assert RankCheck.from_dict(bench.rows[0]) == check
     assert len(list((run / "rankcheck").glob("*.json"))) == 8
     # The report renders both correlations of the real check, and its figure.
     cfg = ReportConfig(runs=(str(run),), retrain=RetrainConfig(epochs=1, seeds=1, latency_runs=3),
                        out=str(tmp_path / "report"))
     files = make_report(cfg, progress=False)
     md = files["markdown"].read_text()
-    assert f"| run | 4 | 1 | {check.kendall_tau:.3f} | {check.spearman_rho:.3f} |" in md
+    assert f"| run | 4 | 1 | 0 | 2 | supernet | {check.kendall_tau:.3f} | {check.spearman_rho:.3f} |" in md
     assert files["rankcheck_0"].stat().st_size > 0
     # Standalone results are cached: a rerun trains nothing and reports the same.
     monkeypatch.setattr(TrainEvaluator, "evaluate", lambda *a: pytest.fail("retrained a cached architecture"))
