@@ -34,10 +34,10 @@ TINY_COUNTS = {"--epochs": "1", "--trials": "2", "--pretrain-epochs": "1", "--sa
 #: Budgets a command leaves at its default, set (replaced or added) for that command.
 TINY_OPTIONS: dict[tuple[str, ...], dict[str, str]] = {
     ("latency", "build"): {"--warmup": "1", "--repeats": "2", "--calibrate": "2"},
-    ("report",): {"--epochs": "1", "--seeds": "1", "--latency-runs": "1"},
+    ("report",): {"--epochs": "1", "--seeds": "1", "--latency-runs": "1", "--baseline-size": "16"},
     ("dynamic", "train"): {"--epochs": "1", "--nested-epochs": "1", "--policy-epochs": "1",
                            "--finetune-epochs": "1", "--rounds": "1"},
-    ("dynamic", "eval"): {"--repeats": "1", "--images": "16"},
+    ("dynamic", "eval"): {"--repeats": "1", "--batches": "1,16", "--images": "16"},
     ("bench", "cost"): {"--samples": "100"},
     ("bench", "kernels"): {"--repeats": "1"},
 }
@@ -158,7 +158,8 @@ def bind_latency(command: Command, folder: Path) -> Command:
         return command
     from nasengine.latency.table import LatencyPredictor
 
-    space = get_space(*_space_of(command, {}))
+    name, sets = _space_of(command, {})
+    space = get_space(name, **sets)
     predict = LatencyPredictor(space, folder / table)
     limit = parse_amount(command.option("--max-macs") or float("inf"))
     fits = [predict(a) for a in space.all_archs() if space.cost(a).macs <= limit]
