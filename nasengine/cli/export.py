@@ -18,7 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--arch", help="export this arch id (a unique prefix is enough)")
     p.add_argument("--format", help=f"comma-separated subset of {','.join(format_names())} (default all; "
                                     "a format whose extra is not installed is skipped)")
-    p.add_argument("--out", help="parent folder of the <arch-id>/ folders (default RUN/exports)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", help="parent folder of the <arch-id>/ folders (default RUN/exports)")
+    where.add_argument("--into", help="folder of the export itself, for one architecture (--top-k 1 or --arch)")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="largest allowed output difference, relative to the largest output")
     p.set_defaults(func=cmd_export)
@@ -32,7 +34,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         for name, need in unavailable_formats(formats).items():
             print(f"note: skipping {name}; it needs {need}")
     for folder, record in export_run(args.run, top=args.top_k, arch_id=args.arch, formats=formats, explicit=explicit,
-                                     out=args.out, tolerance=args.tolerance):
+                                     out=args.out, into=args.into, tolerance=args.tolerance):
         diffs = "  ".join(f"{k} {v:.2e}" for k, v in record.max_abs_diff.items())
         print(f"{record.arch_id}: {folder}/  parity max abs diff: {diffs}")
     return 0

@@ -18,6 +18,7 @@ from nasengine.cli import latency as cli_latency
 from nasengine.cli import rankcheck as cli_rankcheck
 from nasengine.cli import report as cli_report
 from nasengine.cli import search as cli_search
+from nasengine.cli import show as cli_show
 from nasengine.cli import space as cli_space
 from nasengine.cli import tabulate as cli_tabulate
 from nasengine.cli import train as cli_train
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_space.add_parsers(sub)
     cli_train.add_parser(sub)
     cli_search.add_parser(sub)
+    cli_show.add_parser(sub)
     cli_latency.add_parser(sub)
     cli_export.add_parser(sub)
     cli_dynamic.add_parser(sub)

@@ -1,13 +1,17 @@
-"""``nasengine spaces``, ``nasengine space show`` and ``nasengine cost``."""
+"""``nasengine spaces``, ``nasengine space show|sample`` and ``nasengine cost``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import random
+from pathlib import Path
 
-from nasengine.cli.common import make_space, parse_sets, resolve_arch
-from nasengine.cost import count_cost, human
+from nasengine.cli.common import UsageError, make_space, parse_sets, resolve_arch
+from nasengine.constraints import Constraints
+from nasengine.controller import InfeasibleError, constrained_random
+from nasengine.cost import count_cost, human, parse_amount
 from nasengine.registry import SPACES
 
 
@@ -22,6 +26,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     show.add_argument("--set", action="append", metavar="KEY=VALUE", help="space config value (repeatable)")
     show.add_argument("--json", action="store_true", help="print JSON instead of text")
     show.set_defaults(func=cmd_space_show)
+
+    sample = space_sub.add_parser("sample", help="write a random valid architecture as an arch JSON file")
+    sample.add_argument("name")
+    sample.add_argument("--set", action="append", metavar="KEY=VALUE", help="space config value (repeatable)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--max-macs", help="hard limit, e.g. 40K")
+    sample.add_argument("--out", required=True, help="arch JSON file, as `nasengine train|cost --arch FILE` read it")
+    sample.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    sample.set_defaults(func=cmd_space_sample)
 
     p = sub.add_parser("cost", help="exact MACs and parameters of an architecture")
     p.add_argument("--arch", required=True, help="arch JSON file, export folder, inline JSON, or preset name")
@@ -68,6 +81,25 @@ def cmd_space_show(args: argparse.Namespace) -> int:
     print(f"params: min {human(low.params)} ({low.params:,})  max {human(high.params)} ({high.params:,})")
     for name, row in presets.items():
         print(f"preset {name}: {human(row['macs'])} MACs, {human(row['params'])} params (id {row['id']})")
+    return 0
+
+
+def cmd_space_sample(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UsageError(f"--out {args.out!r} exists; pass --force to overwrite it")
+    space = make_space(args.name, parse_sets(args.set))
+    limits = Constraints(max_macs=None if args.max_macs is None else parse_amount(args.max_macs))
+    limits.check_satisfiable(space)  # an impossible limit names the space's minimum
+    try:
+        arch = constrained_random(space, lambda a: limits.feasible(space, a), random.Random(args.seed))
+    except InfeasibleError as exc:  # satisfiable but too rare for rejection sampling
+        raise UsageError(str(exc)) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(arch.to_json(indent=2) + "\n")
+    cost = space.cost(arch)
+    print(f"arch {arch.id} ({arch.space}): {human(cost.macs)} MACs ({cost.macs:,}), "
+          f"{human(cost.params)} params ({cost.params:,}); wrote {args.out}")
     return 0
 
 

@@ -149,7 +149,7 @@ def export_model(space: SearchSpace, arch: Arch, model: nn.Module, folder: str |
 
 def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None = None,
                formats: Sequence[str] | None = None, explicit: bool = False, out: str | Path | None = None,
-               tolerance: float = 1e-4) -> list[tuple[Path, ParityRecord]]:
+               into: str | Path | None = None, tolerance: float = 1e-4) -> list[tuple[Path, ParityRecord]]:
     """Export architectures of a search run folder (``result.json``) or of one architecture
     folder (``arch.json`` + ``weights.pt``, as ``nasengine train`` writes).
 
@@ -160,6 +160,8 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
             (ONNX without its extra) is skipped, unless ``explicit`` (then it is an error).
         out: Parent folder of the ``<arch-id>/`` folders (default ``RUN/exports``; an
             architecture folder is exported in place).
+        into: The export folder itself, for exactly one architecture (``top=1``, ``arch_id``
+            or an architecture folder): a path known before the arch id is.
         tolerance: Relative parity tolerance.
 
     Returns:
@@ -174,18 +176,23 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
         name, need = next(iter(missing.items()))
         raise ExportError(f"--format {name} needs {need}")
     formats = tuple(f for f in formats if f not in missing)
+    if out is not None and into is not None:
+        raise ExportError("give --out or --into, not both")
     jobs: list[tuple[SearchSpace, Arch, ExportRecord, Path | None, Path]] = []
     if (run / "result.json").is_file():
         result = SearchResult.load(run / "result.json")
         space = get_space(result.space, **result.space_config)
         parent = Path(out) if out is not None else run / "exports"
-        for row in _select(result, top, arch_id):
+        rows = _select(result, top, arch_id)
+        if into is not None and len(rows) != 1:
+            raise ExportError(f"--into holds one architecture; select one with --top-k 1 or --arch (got {len(rows)})")
+        for row in rows:
             arch = space.arch(row.choices)
             existing = run / "exports" / arch.id
             doc = (ExportRecord.load(existing / "arch.json") if (existing / "arch.json").is_file() else
                    ExportRecord.of(arch, space.cost(arch).to_dict(), {"val_acc": row.acc}, row.number))
             weights = next((p for p in (run / "weights" / f"{arch.id}.pt", existing / "weights.pt") if p.is_file()), None)
-            jobs.append((space, arch, doc, weights, parent / arch.id))
+            jobs.append((space, arch, doc, weights, Path(into) if into is not None else parent / arch.id))
     elif (run / "arch.json").is_file():
         if top is not None or arch_id is not None:
             raise ExportError(f"{run} holds one architecture; --top-k and --arch apply to search runs")
@@ -193,7 +200,7 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
         space = get_space(arch.space, **dict(arch.config))
         weights = run / "weights.pt"
         jobs.append((space, arch, _folder_record(run, arch, space), weights if weights.is_file() else None,
-                     Path(out) / arch.id if out is not None else run))
+                     Path(into) if into is not None else (Path(out) / arch.id if out is not None else run)))
     else:
         raise ExportError(f"{str(run)!r} is neither a search run (result.json) nor an architecture folder (arch.json)")
     done = []

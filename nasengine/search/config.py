@@ -182,6 +182,7 @@ class SearchConfig:
             if not isinstance(loaded, dict):
                 raise ValueError(f"--config {str(path)!r} must hold a mapping of option: value")
             values.update(loaded)
+            _yield_to_command_line(values, overrides)
         for key, value in overrides.items():
             if value is None:
                 continue
@@ -194,3 +195,25 @@ class SearchConfig:
         if unknown:
             raise ValueError(f"unknown search option(s) {unknown}; known: {sorted(known)}")
         return cls(**values)
+
+
+def _yield_to_command_line(values: dict[str, Any], overrides: Mapping[str, Any]) -> None:
+    """Drop the file's choices that a command-line ``strategy`` or ``controller`` replaces.
+
+    ``--print-config`` writes the controller and evaluator a strategy implies; without this,
+    ``--config FILE --strategy nsga2`` would contradict the file's ``controller: evolution``
+    instead of overriding it. A file's evaluator is kept unless the old or the new strategy
+    is one-shot (its evaluator belongs to the method), so table replay survives a new controller.
+    """
+    strategy = overrides.get("strategy")
+    if strategy is not None and overrides.get("controller") is None:
+        values.pop("controller", None)
+        if overrides.get("evaluator") is None and any(_one_shot(s) for s in (strategy, values.get("strategy"))):
+            values.pop("evaluator", None)
+            values.pop("evaluator_options", None)
+    if overrides.get("controller") is not None and strategy is None:
+        values.pop("strategy", None)
+
+
+def _one_shot(strategy: Any) -> bool:
+    return isinstance(strategy, str) and strategy in STRATEGIES and STRATEGIES.get(strategy).one_shot

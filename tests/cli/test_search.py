@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from nasengine.cli.main import main
@@ -57,3 +58,25 @@ def test_help_lists_the_option_keys_of_every_controller_and_evaluator(capsys):
     assert "population_size=20" in text and "cost_weight=-0.07" in text  # evolution, rl
     assert "bn_batches=20" in text and "optimizer='sgd'" in text  # supernet, train
     assert "train: max_steps=None" in text  # options the search sets itself are not listed
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--strategy", "nsga2"], ("nsga2", "nsga2", "train")),
+    (["--strategy", "spos"], ("spos", "evolution", "supernet")),
+    (["--controller", "rl"], (None, "rl", "train")),
+])
+def test_a_printed_config_takes_a_new_strategy_from_the_command_line(tmp_path, capsys, argv, expected):
+    assert main(["search", "--max-macs", "40K", "--print-config"]) == 0
+    path = tmp_path / "search.yaml"
+    path.write_text(capsys.readouterr().out)
+    assert main(["search", "--config", str(path), *argv, "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert (printed["strategy"], printed["controller"], printed["evaluator"]) == expected
+    assert printed["max_macs"] == 40_000
+
+
+def test_a_new_controller_keeps_the_files_table_evaluator(tmp_path):
+    path = tmp_path / "search.yaml"
+    path.write_text("strategy: random\nevaluator: table\nevaluator_options: {path: t.json}\n")
+    cfg = SearchConfig.resolve(path, strategy="rl")
+    assert (cfg.controller, cfg.evaluator, cfg.evaluator_options) == ("rl", "table", {"path": "t.json"})

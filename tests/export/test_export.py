@@ -71,6 +71,18 @@ def test_export_one_arch_by_id_prefix_into_the_run(trained_run, capsys):
     assert ParityRecord.load(run_dir / "exports" / arch_id / "parity.json").max_abs_diff == {"state_dict": 0.0}
 
 
+def test_into_writes_one_architecture_to_a_known_folder(trained_run, tmp_path, capsys):
+    run_dir, _ = trained_run
+    best = export.top_rows(SearchResult.load(run_dir / "result.json"), 1)[0]
+    code, out, _ = run(capsys, "export", str(run_dir), "--top-k", "1", "--format", "state_dict", "--into",
+                       str(tmp_path / "best"))
+    assert code == 0 and best.arch_id in out
+    assert ExportRecord.load(tmp_path / "best" / "arch.json").id == best.arch_id
+    assert (tmp_path / "best" / "weights.pt").is_file()
+    code, _, err = run(capsys, "export", str(run_dir), "--top-k", "2", "--into", str(tmp_path / "two"))
+    assert code == 2 and "--into holds one architecture" in err and err.count("\n") == 1
+
+
 def test_onnx_export_and_parity(trained_run, tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxscript")
