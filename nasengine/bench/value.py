@@ -41,8 +41,14 @@ def load_table(path: str | Path) -> dict[str, Any]:
 
 def search_config(table: dict[str, Any], strategy: str, seed: int, args: argparse.Namespace, out: Path) -> SearchConfig:
     """The search one (strategy, seed) cell runs: the table's space and data, the bench's budget."""
-    one_shot = STRATEGIES.get(strategy).pretrain is not None
+    from nasengine.registry import CONTROLLERS
+
+    plan = STRATEGIES.get(strategy)
+    one_shot = plan.pretrain is not None
+    accepted = CONTROLLERS.options(plan.controller)
+    options = {k: v for k, v in parse_sets(args.controller_set).items() if accepted is None or k in accepted}
     return SearchConfig(space=table["space"], space_config=table["config"], strategy=strategy,
+                        controller_options=options,
                         dataset=table["train"].get("dataset", "digits"), epochs=args.epochs,
                         pretrain_epochs=args.pretrain_epochs, pretrain_options=parse_sets(args.pretrain_set),
                         max_macs=args.max_macs, trials=args.oneshot_trials if one_shot else args.trials,
@@ -112,6 +118,8 @@ def _value_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--oneshot-trials", type=int, default=40, help="trials of a one-shot search (inherited weights)")
     p.add_argument("--pretrain-epochs", type=int, default=20, help="supernet training epochs")
     p.add_argument("--pretrain-set", action="append", metavar="KEY=VALUE", help="supernet training option (repeatable)")
+    p.add_argument("--controller-set", action="append", metavar="KEY=VALUE",
+                   help="controller option, given to each controller that accepts it (repeatable)")
     p.add_argument("--runs", default="runs/bench-value", help="folder of the search runs (reruns resume)")
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from nasengine.cli.common import UsageError, deprecated_alias
 from nasengine.data import DATASETS
 
-DEFAULTS = {"seeds": 3, "epochs": 10, "top_k": 1, "batch_size": 64, "lr": 0.05, "baseline_size": 32,
-            "latency_runs": 50}
+DEFAULTS = {"seeds": 3, "epochs": 10, "top_k": 1, "random": 0, "batch_size": 64, "lr": 0.05, "warmup_epochs": 0.0,
+            "baseline_size": 32, "latency_runs": 50}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +23,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="epochs per training, same for all")
     p.add_argument("--top-k", type=int, default=DEFAULTS["top_k"], help="best architectures retrained per run")
     deprecated_alias(p, "--top", "--top-k", type=int)
+    p.add_argument("--random", type=int, default=DEFAULTS["random"],
+                   help="random architectures under each run's limits retrained beside the found ones (same budget)")
     p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    p.add_argument("--warmup-epochs", type=float, default=DEFAULTS["warmup_epochs"],
+                   help="linear learning-rate warm-up before the cosine decay")
     p.add_argument("--baseline-size", type=int, default=DEFAULTS["baseline_size"],
                    help="square input size of the baselines (images are resized, grey repeated to 3 channels)")
     p.add_argument("--latency-runs", type=int, default=DEFAULTS["latency_runs"],
@@ -46,14 +50,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     for name in ("seeds", "epochs", "top_k", "batch_size", "baseline_size", "latency_runs"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.random < 0 or args.warmup_epochs < 0:
+        raise UsageError(f"--random and --warmup-epochs must be >= 0, got {args.random}, {args.warmup_epochs}")
     from nasengine.report import ReportConfig, make_report
 
     retrain = RetrainConfig(epochs=args.epochs, seeds=args.seeds, batch_size=args.batch_size, lr=args.lr,
-                            baseline_size=args.baseline_size, latency_runs=args.latency_runs)
+                            warmup_epochs=args.warmup_epochs, baseline_size=args.baseline_size, latency_runs=args.latency_runs)
     cfg = ReportConfig(runs=tuple(args.runs), baselines=tuple(str(s) for s in specs), retrain=retrain, top=args.top_k,
-                       dataset=args.dataset, data_root=args.data_root, out=args.out, command=command_line(args))
+                       random=args.random, dataset=args.dataset, data_root=args.data_root, out=args.out,
+                       command=command_line(args))
     files = make_report(cfg, progress=not args.quiet)
-    print(f"wrote {files['markdown']}, {files['html']} and {len(files) - 2} figures in {args.out}/")
+    print(files["summary"].read_text(encoding="utf-8"), end="")
+    print(f"wrote {files['markdown']}, {files['html']} and {len(files) - 3} figures in {args.out}/")
     return 0
 
 

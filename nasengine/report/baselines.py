@@ -103,7 +103,7 @@ class RetrainConfig:
     Args:
         epochs: Training epochs per seed (same budget for found archs and baselines).
         seeds: Independent trainings per architecture (mean +- std are reported).
-        batch_size, lr: SGD settings (``nasengine.train.loop`` defaults otherwise).
+        batch_size, lr, warmup_epochs: SGD settings (``nasengine.train.loop`` defaults otherwise).
         baseline_size: Square input size the baselines' data is resized to.
         latency_runs: Timed batch-1 single-thread CPU forward passes (the median is reported).
     """
@@ -112,6 +112,7 @@ class RetrainConfig:
     seeds: int = 3
     batch_size: int = 64
     lr: float = 0.05
+    warmup_epochs: float = 0.0
     baseline_size: int = 32
     latency_runs: int = 50
 
@@ -122,7 +123,8 @@ class RetrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
 
     def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=seed)
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                           warmup_epochs=self.warmup_epochs, seed=seed)
 
 
 def train_seed(build: Callable[[], nn.Module], data: DataSplits, cfg: RetrainConfig, seed: int,

@@ -22,7 +22,7 @@ from nasengine.report.runs import Run, choices_line, pareto_series, scored_by, s
 from nasengine.report.simple import SimpleBaseline
 from nasengine.report.stats import accuracy_interval, interval_method
 
-__all__ = ["report_blocks", "to_html", "to_markdown", "pct", "rankcheck_table"]
+__all__ = ["report_blocks", "to_html", "to_markdown", "pct", "rankcheck_table", "summary_table"]
 
 
 def pct(value: float) -> str:
@@ -205,3 +205,22 @@ def _command_blocks(ctx: dict[str, Any]) -> list[tuple]:
         else:
             blocks.append(("p", f"`{run.path}` has no `config.yaml`; its command is unknown."))
     return blocks
+
+
+def summary_table(candidates: Sequence[Candidate], simple: SimpleBaseline | None, retrain: Any) -> str:
+    """The retrained networks as one plain-text table (what ``nasengine report`` prints):
+    test accuracy mean ± std over seeds, MACs and params, best first."""
+    rows = [(c.stats["test_acc"][0], [c.label.split()[-1] if not c.baseline else c.label, c.origin,
+                                      f"{pct(c.stats['test_acc'][0])} ± {pct(c.stats['test_acc'][1])}",
+                                      pct(c.stats["val_acc"][0]), human(c.stats["cost"].macs),
+                                      human(c.stats["cost"].params)]) for c in candidates]
+    if simple is not None:
+        rows.append((simple.test_acc, [simple.label, simple.origin, pct(simple.test_acc), pct(simple.val_acc),
+                                       human(simple.macs), human(simple.params)]))
+    table = [["network", "origin", f"test acc (± std, {retrain.seeds} seeds)", "val acc", "MACs", "params"]]
+    table += [cells for _, cells in sorted(rows, key=lambda r: -r[0])]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return (f"retrained from scratch, {retrain.seeds} seed(s) x {retrain.epochs} epoch(s) each:\n"
+            + "\n".join(lines) + "\n")

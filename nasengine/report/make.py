@@ -36,7 +36,7 @@ from nasengine.report.baselines import (
     published_baseline,
     retrain_all,
 )
-from nasengine.report.document import report_blocks
+from nasengine.report.document import report_blocks, summary_table
 from nasengine.report.render import to_html, to_markdown
 from nasengine.report.runs import (
     Run,
@@ -59,6 +59,8 @@ class ReportConfig:
         baselines: ``torchvision:NAME`` / ``timm:NAME`` specs.
         retrain: Retraining budget, input size of the baselines, latency repeats.
         top: Best architectures retrained per run.
+        random: Random architectures under each run's limits retrained beside them (the
+            reference a search must beat: what a random pick under the same limits gets).
         dataset, data_root: Data to retrain on (default: the runs' dataset).
         out: Output folder.
         command: The command line recorded in the report.
@@ -68,6 +70,7 @@ class ReportConfig:
     baselines: tuple[str, ...] = ()
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     top: int = 1
+    random: int = 0
     dataset: str | None = None
     data_root: str | None = None
     out: str = "report"
@@ -78,6 +81,8 @@ class ReportConfig:
             raise ValueError("a report needs at least one RUN folder")
         if not isinstance(self.top, int) or self.top < 1:
             raise ValueError(f"top must be a positive integer, got {self.top!r}")
+        if not isinstance(self.random, int) or self.random < 0:
+            raise ValueError(f"random must be an integer >= 0, got {self.random!r}")
 
 
 def make_report(cfg: ReportConfig, *, progress: bool = True) -> dict[str, Path]:
@@ -97,7 +102,8 @@ def make_report(cfg: ReportConfig, *, progress: bool = True) -> dict[str, Path]:
     num_classes = data(cfg.retrain.baseline_size, 3).num_classes
     for spec in specs:
         check_baseline_input(spec, num_classes, cfg.retrain.baseline_size)
-    candidates = _found(runs, cfg.top, num_classes) + [_baseline(s, num_classes, cfg.retrain) for s in specs]
+    candidates = (_found(runs, cfg.top, num_classes) + _random(runs, cfg.random)
+                  + [_baseline(s, num_classes, cfg.retrain) for s in specs])
     out.mkdir(parents=True, exist_ok=True)
     retrain_all(candidates, cfg.retrain, data, out / "cache", progress=progress)
     for c in candidates:  # the split sizes behind a single seed's (Wilson) interval
@@ -112,7 +118,8 @@ def make_report(cfg: ReportConfig, *, progress: bool = True) -> dict[str, Path]:
     document = report_blocks(context, _references(runs, specs))
     (out / "report.md").write_text(to_markdown(document), encoding="utf-8")
     (out / "report.html").write_text(to_html(document), encoding="utf-8")
-    return {"markdown": out / "report.md", "html": out / "report.html", **figures}
+    (out / "summary.txt").write_text(summary_table(candidates, simple, cfg.retrain), encoding="utf-8")
+    return {"markdown": out / "report.md", "html": out / "report.html", "summary": out / "summary.txt", **figures}
 
 
 def rankchecks(runs: list[Run]) -> list[tuple[Run, RankCheck]]:
@@ -153,6 +160,23 @@ def _found(runs: list[Run], top: int, num_classes: int) -> list[Candidate]:
                                     tuple(space.input_shape(1)[1:]), False, d.val_acc, run=run.label,
                                     choices=dict(arch.choices))
     return list(by_key.values())
+
+
+def _random(runs: list[Run], count: int) -> list[Candidate]:
+    """``count`` distinct random archs under each run's hard limits (seeded: a rerun draws the same)."""
+    from nasengine.search.config import SearchConfig
+    from nasengine.search.config import search_limits as run_limits
+    from nasengine.search.rankcheck import sample_archs
+
+    picked: list[Candidate] = []
+    for run in runs if count else []:
+        cfg = SearchConfig.resolve(run.path / "config.yaml")
+        space = get_space(cfg.space, **cfg.space_config)
+        for i, arch in enumerate(sample_archs(space, run_limits(cfg, space), count, seed=0)):
+            picked.append(Candidate(f"{arch.space}-{arch.id}", f"{arch.space} {arch.id}",
+                                    f"random #{i + 1} under run {run.label}'s limits", lambda s=space, a=arch: s.build(a),
+                                    tuple(space.input_shape(1)[1:]), False, run=run.label, choices=dict(arch.choices)))
+    return picked
 
 
 def _baseline(spec: BaselineSpec, num_classes: int, cfg: RetrainConfig) -> Candidate:

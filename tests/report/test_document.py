@@ -236,3 +236,20 @@ def test_rebuilt_search_command_keeps_options_evaluator_and_limits():
     argv = shlex.split(search_command(yaml.safe_load(yaml.safe_dump(stored.to_dict()))))
     assert "table:tables/t.json" in argv and "acc,macs" in argv and "lr=0.01" in argv
     assert config_from_args(build_parser().parse_args(argv[1:])).to_dict() == stored.to_dict()
+
+
+def test_random_archs_under_the_runs_limits_are_retrained_beside_the_found(runs, tmp_path, capsys):
+    out = tmp_path / "with_random"
+    code = main(["report", str(runs / "evolution"), "--random", "2", "--seeds", "2", "--epochs", "1",
+                 "--baseline-size", "16", "--latency-runs", "3", "--out", str(out), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("retrained from scratch, 2 seed(s) x 1 epoch(s) each:\n")
+    assert printed.count("random #") == 2 and "logistic regression" in printed.lower()
+    md = (out / "report.md").read_text()
+    assert "random #1 under run evolution's limits" in md and "random #2 under run evolution's limits" in md
+    # the same archs on a rerun: seeded, and the cache answers
+    assert main(["report", str(runs / "evolution"), "--random", "2", "--seeds", "2", "--epochs", "1",
+                 "--baseline-size", "16", "--latency-runs", "3", "--out", str(out), "--quiet"]) == 0
+    assert capsys.readouterr().out == printed
+    assert main(["report", str(runs / "evolution"), "--random", "-1", "--out", str(out)]) == 2
