@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from nasengine.bench.base import BenchSuite
+from nasengine.cost import parse_amount
 from nasengine.utils.stats import kendall_tau, spearman_rho
 
 DEFAULT_TABLE = "reports/tables/shufflenet_cluttered.json"
@@ -63,10 +64,11 @@ def bench_task(args: argparse.Namespace) -> list[dict[str, Any]]:
         if not path.is_file():
             raise ValueError(f"table {str(path)!r} does not exist; make one with `nasengine tabulate --seeds 2`")
         doc = json.loads(path.read_text())
+        entries = [e for e in doc["entries"] if args.max_macs is None or e["macs"] <= args.max_macs]
         row: dict[str, Any] = {"table": str(path), "space": doc.get("space"),
                                "dataset": doc.get("train", {}).get("dataset"),
-                               "epochs": doc.get("train", {}).get("epochs")}
-        row.update(task_figures(doc["entries"]))
+                               "epochs": doc.get("train", {}).get("epochs"), "max_macs": args.max_macs}
+        row.update(task_figures(entries))
         row["meets_targets"] = row["spread_ratio"] >= MIN_SPREAD_RATIO and row["seed_tau"] >= MIN_SEED_TAU
         rows.append(row)
     return rows
@@ -75,6 +77,8 @@ def bench_task(args: argparse.Namespace) -> list[dict[str, Any]]:
 def _task_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", nargs="+", default=[DEFAULT_TABLE],
                    help="benchmark tables trained with >= 2 seeds per arch (`nasengine tabulate --seeds 2`)")
+    p.add_argument("--max-macs", type=parse_amount, metavar="N",
+                   help="only the archs with at most N MACs (a search's limit: what it chooses among)")
 
 
 TASK_SUITE = BenchSuite(help="does the task tell archs apart: accuracy spread vs seed noise, seed-to-seed Kendall tau",

@@ -23,9 +23,7 @@ from nasengine.bench.base import BenchSuite
 from nasengine.bench.task import task_figures
 from nasengine.cli.common import parse_sets
 from nasengine.cost import parse_amount
-from nasengine.registry import get_space
 from nasengine.search.config import STRATEGIES, SearchConfig
-from nasengine.utils.stats import kendall_tau
 
 DEFAULT_STRATEGIES = ("spos", "evolution", "rl", "random")
 #: How far (in seed standard deviations) a search's find must beat the median random arch.
@@ -55,17 +53,8 @@ def search_config(table: dict[str, Any], strategy: str, seed: int, args: argpars
                         seed=seed, top_k=1, out=str(out))
 
 
-def oneshot_tau(cfg: SearchConfig, run: Path, feasible: list[dict[str, Any]]) -> float:
-    """Kendall tau between the run's one-shot scores and the table's accuracies over ``feasible``."""
-    from nasengine.search.rankcheck import one_shot_evaluator
-
-    space = get_space(cfg.space, **cfg.space_config)
-    scorer = one_shot_evaluator(cfg, space, run)
-    scores = [scorer.evaluate(space.arch(e["choices"])).metrics["acc"] for e in feasible]
-    return kendall_tau(scores, [e["acc"] for e in feasible])
-
-
 def bench_value(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from nasengine.search.rankcheck import rank_check
     from nasengine.search.runner import run_search
 
     table = load_table(args.table)
@@ -90,8 +79,8 @@ def bench_value(args: argparse.Namespace) -> list[dict[str, Any]]:
             seconds += time.perf_counter() - t0
             arch_id = result["best"]["arch_id"]
             found.append(by_id[arch_id]["acc"])
-            if cfg.pretrain is not None:
-                taus.append(oneshot_tau(cfg, out, feasible))
+            if cfg.pretrain is not None:  # the rank check over every feasible table arch
+                taus.append(rank_check(out, table=args.table, progress=False).kendall_tau)
         mean = statistics.fmean(found)
         row: dict[str, Any] = {"strategy": strategy, "seeds": args.seeds, "found_acc": round(mean, 4),
                                "found_std": round(statistics.pstdev(found), 4), "median_random": round(median, 4),

@@ -18,6 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=10, help="standalone training epochs per architecture")
     p.add_argument("--seed", type=int, default=0, help="seeds the sample and the standalone training")
     p.add_argument("--seeds", type=int, default=1, help="standalone trainings per architecture, averaged")
+    p.add_argument("--table", help="benchmark table of the run's space and data (`nasengine tabulate`): compare "
+                                   "every table arch under the run's limits, train nothing")
     p.add_argument("--report", help="also write a benchmark JSON here (e.g. reports/bench/rankcheck.json)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_rankcheck)
@@ -26,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_rankcheck(args: argparse.Namespace) -> int:
     command = invoked_command(args)
     check = rank_check(args.run, samples=args.samples, epochs=args.epochs, seed=args.seed, seeds=args.seeds,
+                       table=args.table,
                        progress=not args.quiet, command=command)
     for r in check.rows:
         print(f"{r.arch_id}  {r.macs:>12,} MACs  one-shot {r.oneshot_acc:.4f}  standalone {r.standalone_acc:.4f}")

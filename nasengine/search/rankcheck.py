@@ -11,6 +11,7 @@ interrupted check resumes; the record (``nasengine.records.RankCheck``) goes int
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import replace
@@ -58,14 +59,19 @@ def sample_archs(space: Any, limits: Constraints, k: int, seed: int) -> list[Any
 
 
 def rank_check(run: str | Path, *, samples: int = 20, epochs: int = 10, seed: int = 0, seeds: int = 1,
-               progress: bool = True, command: str | None = None) -> RankCheck:
+               table: str | Path | None = None, progress: bool = True, command: str | None = None) -> RankCheck:
     """Run the check on ``run`` and record it; returns the record (see the module docstring).
 
     ``seeds`` > 1 averages each standalone accuracy over training seeds ``seed, seed + 1, ...``:
     on small data, seed-to-seed noise alone keeps two rankings of one set of architectures apart.
     The record keeps ``run`` relative to the current directory (a committed record must not
-    name one machine's absolute paths) and the ``command`` that asked for it.
+    name one machine's absolute paths) and the ``command`` that asked for it. With ``table``
+    (made by ``nasengine tabulate`` for the run's space and data) nothing is trained: every
+    table arch under the run's limits is compared, and the table's training (epochs, seeds)
+    is the standalone training.
     """
+    if table is not None:
+        return _table_check(Path(run), Path(table), progress=progress, command=command)
     run = Path(run)
     if not (run / "config.yaml").is_file():
         raise ValueError(f"{str(run)!r} is not a search run folder (no config.yaml)")
@@ -87,6 +93,34 @@ def rank_check(run: str | Path, *, samples: int = 20, epochs: int = 10, seed: in
                                  oneshot_acc=oneshot.evaluate(arch).metrics["acc"],
                                  standalone_acc=sum(accs) / len(accs), standalone_seeds=accs))
     check = summarize_check(rows, epochs=epochs, seed=seed, seeds=seeds, evaluator=cfg.evaluator,
+                            seconds=time.perf_counter() - t0)
+    check = replace(check, run=os.path.relpath(run), command=command)
+    record_check(run, check)
+    return check
+
+
+def _table_check(run: Path, path: Path, *, progress: bool, command: str | None) -> RankCheck:
+    from nasengine.evaluators.table import TableEvaluator
+
+    if not (run / "config.yaml").is_file():
+        raise ValueError(f"{str(run)!r} is not a search run folder (no config.yaml)")
+    cfg = SearchConfig.resolve(run / "config.yaml")
+    space = get_space(cfg.space, **cfg.space_config)
+    limits = search_limits(cfg, space)
+    table = TableEvaluator(space, path=path)  # refuses a table of another space or config
+    entries = [e for e in table.entries.values() if limits.feasible(space, space.arch(e["choices"]))]
+    if len(entries) < 2 or any(len(e.get("accs", ())) < 1 for e in entries):
+        raise ValueError(f"table {str(path)!r} holds {len(entries)} archs under the run's limits; need >= 2")
+    oneshot = one_shot_evaluator(cfg, space, run)
+    t0, rows = time.perf_counter(), []
+    for e in progress_bar(entries, enabled=progress, desc="rankcheck"):
+        accs = tuple(e.get("accs") or (e["acc"],))
+        rows.append(RankCheckRow(arch_id=e["id"], macs=e["macs"],
+                                 oneshot_acc=oneshot.evaluate(space.arch(e["choices"])).metrics["acc"],
+                                 standalone_acc=e["acc"], standalone_seeds=accs))
+    train = json.loads(path.read_text())["train"]
+    check = summarize_check(rows, epochs=train.get("epochs", 0), seed=train.get("seed", 0),
+                            seeds=len(rows[0].standalone_seeds), evaluator=cfg.evaluator,
                             seconds=time.perf_counter() - t0)
     check = replace(check, run=os.path.relpath(run), command=command)
     record_check(run, check)

@@ -165,6 +165,16 @@ def _identity(cfg: SearchConfig) -> dict[str, Any]:
             **({"max_latency_ms": cfg.max_latency_ms} if cfg.max_latency_ms is not None else {})}
 
 
+def _resolved(identity: dict[str, Any]) -> dict[str, Any]:
+    """``identity`` with its space config completed by the space's defaults, so that one
+    config spelled with and without its default values is the same study."""
+    try:
+        config = get_space(identity["space"], **identity["space_config"]).config.to_dict()
+    except (KeyError, TypeError, ValueError):  # an unknown space or config: compare as stored
+        return identity
+    return {**identity, "space_config": jsonable(config)}
+
+
 def _connect(cfg: SearchConfig, attempts: int = 5) -> optuna.storages.RDBStorage:
     """Open the storage; workers started together race to create its tables, so retry."""
     import sqlalchemy.exc
@@ -207,7 +217,7 @@ def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> optuna.Study:
     stored = study.user_attrs.get("identity")
     if stored is None:
         study.set_user_attr("identity", identity)
-    elif stored != jsonable(identity):
+    elif _resolved(stored) != _resolved(jsonable(identity)):
         raise SearchError(f"study {cfg.study!r} in {cfg.storage_url} was started with {stored}, "
                           f"which differs from this run's {identity}")
     if resume:

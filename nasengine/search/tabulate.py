@@ -42,8 +42,9 @@ def tabulate(space: SearchSpace, out: str | Path, *, seeds: int = 1, samples: in
         workers: Processes training at once.
         train_options: ``TrainEvaluator`` options (dataset, epochs, lr, seed...).
     """
-    if seeds < 1 or workers < 1:
-        raise ValueError(f"seeds and workers must be >= 1, got {seeds}, {workers}")
+    for name, value in (("seeds", seeds), ("workers", workers)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
     if samples is not None and samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     out = Path(out)

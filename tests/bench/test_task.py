@@ -40,3 +40,13 @@ def test_bench_task_cli_writes_targets(tmp_path, capsys):
     assert row["meets_targets"] is True and row["archs"] == 4 and row["dataset"] == "digits"
     assert main(["bench", "task", "--table", str(tmp_path / "missing.json")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_bench_task_max_macs_keeps_the_archs_a_search_chooses_among(tmp_path):
+    table = tmp_path / "t.json"
+    table.write_text(json.dumps({"space": "toy", "config": {}, "train": {"dataset": "digits", "epochs": 1},
+                                 "entries": _entries([(0.5, 0.52), (0.7, 0.72), (0.9, 0.88), (0.6, 0.61)])}))
+    out = tmp_path / "task.json"
+    assert main(["bench", "task", "--table", str(table), "--max-macs", "3K", "--out", str(out)]) == 0
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["archs"] == 3 and row["macs_max"] == 3000 and row["max_macs"] == 3000
