@@ -99,6 +99,26 @@ def constrained_random(space: SearchSpace, feasible: Feasible, rng: random.Rando
                           "the constraint is too tight for this space")
 
 
+def distinct_random(space: SearchSpace, feasible: Feasible, k: int, rng: random.Random,
+                    draws_per_arch: int = 200) -> list[Arch]:
+    """``k`` distinct feasible architectures, in the order ``rng`` draws them (bounded).
+
+    Raises:
+        ValueError: Fewer than ``k`` distinct feasible archs turned up in
+            ``draws_per_arch * k`` draws (the message says how many did): ``k`` asks too
+            much of the space under its limits.
+    """
+    found: dict[str, Arch] = {}
+    for _ in range(draws_per_arch * k):
+        arch = space.sample(rng)
+        if feasible(arch):
+            found.setdefault(arch.id, arch)
+            if len(found) == k:
+                return list(found.values())
+    raise ValueError(f"found only {len(found)} distinct archs under the limit in {draws_per_arch * k:,} "
+                          f"draws; ask for fewer than {k}")
+
+
 def completed_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Finished trials in trial-number order (all workers' trials when storage is shared)."""
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

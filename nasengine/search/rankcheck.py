@@ -46,16 +46,9 @@ def sample_archs(space: Any, limits: Constraints, k: int, seed: int) -> list[Any
     """``k`` distinct feasible architectures drawn uniformly (seeded)."""
     import random
 
-    from nasengine.controller import constrained_random
+    from nasengine.controller import distinct_random
 
-    rng = random.Random(f"rankcheck:{seed}")
-    found: dict[str, Any] = {}
-    for _ in range(50 * k):
-        arch = constrained_random(space, lambda a: limits.feasible(space, a), rng)
-        found.setdefault(arch.id, arch)
-        if len(found) == k:
-            return list(found.values())
-    raise ValueError(f"found only {len(found)} distinct feasible architectures; ask for fewer --samples")
+    return distinct_random(space, lambda a: limits.feasible(space, a), k, random.Random(f"rankcheck:{seed}"))
 
 
 def rank_check(run: str | Path, *, samples: int = 20, epochs: int = 10, seed: int = 0, seeds: int = 1,

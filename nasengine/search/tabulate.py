@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from nasengine.arch import Arch
+from nasengine.controller import distinct_random
 from nasengine.space import SearchSpace
 from nasengine.utils.progress import progress_bar
 
@@ -82,16 +83,7 @@ def choose_archs(space: SearchSpace, *, samples: int | None, max_macs: int | Non
 
     if samples is None:
         return [a for a in space.all_archs(limit=MAX_ARCHS) if fits(a)]
-    rng, chosen, tries = random.Random(seed), {}, 0
-    while len(chosen) < samples:
-        tries += 1
-        if tries > 200 * samples:
-            raise ValueError(f"found only {len(chosen)} distinct archs under the limit in {tries - 1:,} draws; "
-                             f"ask for fewer than {samples} samples or raise the limit")
-        arch = space.sample(rng)
-        if fits(arch):
-            chosen.setdefault(arch.id, arch)
-    return list(chosen.values())
+    return distinct_random(space, fits, samples, random.Random(seed))
 
 
 def _train_all(job: dict[str, Any], archs: list[Arch], workers: int) -> Iterator[dict[str, Any]]:
