@@ -11,7 +11,7 @@ from nasengine.cli.common import UsageError
 from nasengine.cost import human
 from nasengine.export.export import top_rows
 from nasengine.records import TrialRecord
-from nasengine.report.runs import Run, load_run
+from nasengine.report.runs import Run, choices_line, load_run
 
 #: Rows shown when neither ``--top-k`` nor the run's own ``top_k`` says how many.
 DEFAULT_TOP_K = 5
@@ -85,18 +85,9 @@ def print_summary(summary: dict[str, Any]) -> None:
         cost = f"{human(row['macs'])} MACs  {human(row['params'])} params" if "macs" in row else "no cost"
         latency = f"  {row['latency_ms']:.3f} ms" if "latency_ms" in row else ""
         print(f"#{row['rank']}  {row['arch_id']}  acc {row['acc']:.4f}  {cost}{latency}  (trial {row['trial']})")
-        print(f"    {format_choices(row['choices'])}")
+        print(f"    {choices_line(row['choices'])}")
         if row["export"]:
             print(f"    export: {row['export']}")
-
-
-def format_choices(choices: dict[str, Any]) -> str:
-    """``block0=k3 block1=k5 channel0=0.5``: one ``name=option`` per decision, in order."""
-    return " ".join(f"{name}={_option(value)}" for name, value in choices.items())
-
-
-def _option(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 def _limit(key: str, value: float) -> str:

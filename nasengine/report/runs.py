@@ -147,7 +147,8 @@ def _pretrains(strategy: str | None) -> bool:
 
 
 def choices_line(choices: dict[str, Any]) -> str:
-    """An architecture's choices on one line: ``block0=k3 block1=k5 ...``."""
+    """An architecture's choices on one line, one ``name=option`` per decision in order:
+    ``block0=k3 channel0=0.5 in0=[1,2]``."""
     return " ".join(f"{k}={_value(v)}" for k, v in choices.items())
 
 
@@ -155,7 +156,7 @@ def _value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (list, tuple)):
-        return ",".join(map(_value, value))
+        return "[" + ",".join(map(_value, value)) + "]"
     return str(value)
 
 

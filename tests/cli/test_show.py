@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from nasengine.cli.show import format_choices
 from nasengine.export.export import top_rows
 from nasengine.records import SearchResult
+from nasengine.report.runs import choices_line
 from nasengine.search.config import SearchConfig
 from nasengine.search.runner import run_search
 from nasengine.testing.controllers import SMALL
@@ -33,7 +33,7 @@ def test_text_names_the_settings_and_the_best_architectures(table_run, capsys):
     assert "strategy" in out and "space shufflenet" in out and "dataset digits" in out
     assert "limits 40K MACs" in out and "trials 8 completed" in out
     assert out.index(best[0].arch_id) < out.index(best[1].arch_id) and "#3" not in out  # the run's own top-k
-    assert format_choices(best[0].choices) in out and f"export: {table_run / 'exports' / best[0].arch_id}" in out
+    assert choices_line(best[0].choices) in out and f"export: {table_run / 'exports' / best[0].arch_id}" in out
 
 
 def test_json_rows_follow_the_export_ranking(table_run, capsys):
@@ -49,7 +49,7 @@ def test_json_rows_follow_the_export_ranking(table_run, capsys):
 
 
 def test_choices_are_one_name_option_pair_per_decision():
-    assert format_choices({"block0": "k3", "channel0": 0.5, "in0": [1, 2]}) == "block0=k3 channel0=0.5 in0=[1,2]"
+    assert choices_line({"block0": "k3", "channel0": 0.5, "in0": [1, 2]}) == "block0=k3 channel0=0.5 in0=[1,2]"
 
 
 @pytest.mark.parametrize("make, message", [

@@ -80,7 +80,7 @@ def test_the_search_records_its_pretraining_time(monkeypatch):
 def test_found_architectures_show_their_choices(tmp_path):
     md = to_markdown(report_blocks(context(two_runs(tmp_path)), []))
     assert "| shufflenet arch00000002 | `block0=k5 block1=k5 block2=k3` |" in md
-    assert choices_line({"stem": 0.375, "block0": "k3", "widths": [1.0, 0.5]}) == "stem=0.375 block0=k3 widths=1,0.5"
+    assert choices_line({"stem": 0.375, "block0": "k3", "widths": [1.0, 0.5]}) == "stem=0.375 block0=k3 widths=[1,0.5]"
 
 
 def test_every_rank_check_figure_is_shown(tmp_path):
