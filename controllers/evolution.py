@@ -26,7 +26,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 from nasengine.arch import ArchError
-from nasengine.controller import ArchSampler, completed_trials
+from nasengine.controller import ArchSampler, completed_trials, oriented_values
 from nasengine.pareto import crowding_distance, nondominated_fronts
 from nasengine.space import SearchSpace
 from nasengine.utils.validation import boolean, positive_int, probability
@@ -66,12 +66,15 @@ class EvolutionController(ArchSampler):
         dedup: Reject candidates whose architecture is already a trial of the study (any
             state, other workers' running trials included).
         max_retries: Candidates tried per proposal before falling back to random new ones.
+        independent_sampler: Samples the parameters that are not decisions (see ``ArchSampler``).
     """
 
     def __init__(self, space: SearchSpace, *, seed: int | None = None, max_tries: int = 200,
                  population_size: int = 20, top_k: int = 10, mutation_prob: float = 0.1,
-                 crossover_prob: float = 0.5, dedup: bool = True, max_retries: int = 100) -> None:
-        super().__init__(space, seed=seed, max_tries=positive_int("max_tries", max_tries))
+                 crossover_prob: float = 0.5, dedup: bool = True, max_retries: int = 100,
+                 independent_sampler: optuna.samplers.BaseSampler | None = None) -> None:
+        super().__init__(space, seed=seed, max_tries=positive_int("max_tries", max_tries),
+                         independent_sampler=independent_sampler)
         self.population_size = positive_int("population_size", population_size)
         self.top_k = positive_int("top_k", top_k)
         self.mutation_prob = probability("mutation_prob", mutation_prob)
@@ -84,6 +87,7 @@ class EvolutionController(ArchSampler):
 
     # --- the proposal -------------------------------------------------------------------
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        super().before_trial(study, trial)
         self._context = None  # a new trial: the study may have changed since the last one
 
     def propose(self, study: optuna.Study, trial: FrozenTrial, rng: random.Random) -> Mapping[str, Any]:
@@ -92,13 +96,13 @@ class EvolutionController(ArchSampler):
             ctx = self._context = self._read_study(study, trial)
         last: Key | None = None
         for _ in range(self.max_retries):
-            key = self.child(ctx.parents, rng) if ctx.parents else self._random_key(rng)
+            key = self._pin(self.child(ctx.parents, rng) if ctx.parents else self._random_key(rng))
             last = key if key is not None else last
             if key is not None and self._acceptable(key, ctx):
                 return self._choices(key)
         # Children keep landing on seen or infeasible archs: try any new random one.
         for _ in range(self.max_retries):
-            key = self._random_key(rng)
+            key = self._pin(self._random_key(rng))
             if key is not None and self._acceptable(key, ctx):
                 return self._choices(key)
         key = self._enumerate_unseen(ctx, rng)
@@ -113,7 +117,7 @@ class EvolutionController(ArchSampler):
         if len(parents) >= 2 and rng.random() < self.crossover_prob:
             a, b = rng.sample(list(parents), 2)
             return crossover(a, b, rng)
-        return mutate(rng.choice(list(parents)), self._sizes, self.mutation_prob, rng)
+        return mutate(rng.choice(list(parents)), self.free_option_counts(), self.mutation_prob, rng)
 
     def select_parents(self, study: optuna.Study) -> list[FrozenTrial]:
         """The top-k completed trials of this space (empty while the population fills)."""
@@ -123,7 +127,8 @@ class EvolutionController(ArchSampler):
         return rank_trials(done, study.directions)[: self.top_k]
 
     def key_of(self, trial: FrozenTrial) -> Key | None:
-        """The trial's option indices, or ``None`` if its params are not an arch of the space."""
+        """The trial's option indices, or ``None`` if its params are not an arch of the space
+        (other parameters of the trial are ignored)."""
         try:
             key = tuple(d.index(trial.params[d.name]) for d in self._decisions)
             self.space.check(self._choices(key))
@@ -166,8 +171,14 @@ class EvolutionController(ArchSampler):
         if not self.dedup or self.space.size() > ENUMERATE_LIMIT:
             return None
         unseen = [k for k in itertools.product(*(range(n) for n in self._sizes))
-                  if k not in ctx.seen and self._acceptable(k, ctx)]
+                  if k not in ctx.seen and k == self._pin(k) and self._acceptable(k, ctx)]
         return rng.choice(unseen) if unseen else None
+
+    def _pin(self, key: Key | None) -> Key | None:
+        """``key`` with the fixed decisions at their options (see ``ArchSampler.fix``)."""
+        if key is None or not self.fixed:
+            return key
+        return tuple(d.index(self.fixed[d.name]) if d.name in self.fixed else i for d, i in zip(self._decisions, key))
 
     def _choices(self, key: Key) -> dict[str, Any]:
         return {d.name: d.options[i] for d, i in zip(self._decisions, key)}
@@ -204,13 +215,11 @@ def rank_trials(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirecti
     i.e. by non-dominated front, then by crowding distance (larger first) inside a front,
     then by trial number. Written out here because Optuna keeps its versions private."""
     trials = sorted(trials, key=lambda t: t.number)
-    # Turn every objective into one to minimise.
-    signs = [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions]
-    points = [tuple(s * v for s, v in zip(signs, t.values)) for t in trials]
-    if len(signs) == 1:
-        return [t for _, t in sorted(zip(points, trials), key=lambda p: (p[0][0], p[1].number))]
+    points = [oriented_values(t, directions) for t in trials]  # larger is better in each
+    if len(directions) == 1:
+        return [t for _, t in sorted(zip(points, trials), key=lambda p: (-p[0][0], p[1].number))]
     ranked: list[FrozenTrial] = []
-    for front in nondominated_fronts(points, [False] * len(signs)):
+    for front in nondominated_fronts(points, [True] * len(directions)):
         crowd = crowding_distance([points[i] for i in front])
         order = sorted(range(len(front)), key=lambda j: (-crowd[j], trials[front[j]].number))
         ranked.extend(trials[front[j]] for j in order)

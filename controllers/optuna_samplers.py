@@ -6,6 +6,7 @@ import random
 from typing import Any, Mapping
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 
 from nasengine.controller import ArchSampler
@@ -15,26 +16,33 @@ from nasengine.space import SearchSpace
 class OptunaController(ArchSampler):
     """Draws whole architectures from an Optuna sampler; rejected draws are redrawn.
 
+    Parameters that are not decisions (``lr``, ``optimizer``, ...) belong to the wrapped
+    sampler too: they join its relative search space (TPE models them jointly with the
+    decisions) and it samples them independently otherwise.
+
     Optuna's samplers keep their own random state: a search resumed with the same seed
     does not replay the same sequence (our own controllers do).
     """
 
     def __init__(self, space: SearchSpace, inner: optuna.samplers.BaseSampler, *, seed: int | None = None) -> None:
-        super().__init__(space, seed=seed)
+        super().__init__(space, seed=seed, independent_sampler=inner)  # it also gets the trial hooks
         self.inner = inner
 
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {**self._extra_space(study, trial), **self.distributions}
+
     def propose(self, study: optuna.Study, trial: FrozenTrial, rng: random.Random) -> Mapping[str, Any]:
-        choices = dict(self.inner.sample_relative(study, trial, dict(self.distributions)))
-        for name, dist in self.distributions.items():
+        free = {name: dist for name, dist in self.distributions.items() if name not in self.fixed}
+        choices = dict(self.inner.sample_relative(study, trial, {**self._extra_space(study, trial), **free}))
+        for name, dist in free.items():
             if name not in choices:
                 choices[name] = self.inner.sample_independent(study, trial, name, dist)
-        return choices
+        return self.pinned(choices)
 
-    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.inner.before_trial(study, trial)
-
-    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: Any, values: Any) -> None:
-        self.inner.after_trial(study, trial, state, values)
+    def _extra_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        """The inner sampler's relative search space without the decisions."""
+        space = self.inner.infer_relative_search_space(study, trial)
+        return {name: dist for name, dist in space.items() if name not in self.distributions}
 
 
 def tpe(space: SearchSpace, *, seed: int | None = None, n_startup_trials: int = 10,

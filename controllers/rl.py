@@ -24,15 +24,16 @@ import copy
 import math
 import random
 import threading
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import optuna
 import torch
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 from controllers.rl_policy import PolicyNet
 from nasengine.arch import Arch, ArchError
-from nasengine.controller import ArchSampler, completed_trials, reward_of
+from nasengine.controller import ArchSampler, completed_trials, oriented_values
 from nasengine.space import SearchSpace
 from nasengine.utils.validation import boolean, finite_number, positive_int
 
@@ -40,7 +41,11 @@ _STATE_FORMAT = 1
 
 
 class RLController(ArchSampler):
-    """LSTM policy over the space's decisions, trained by REINFORCE on trial accuracies.
+    """LSTM policy over the space's decisions, trained by REINFORCE on trial scores.
+
+    The score is the first objective, negated when the study minimises it (so the policy
+    always climbs towards the study's direction); parameters that are not decisions are
+    ignored when learning.
 
     Args:
         space: The search space.
@@ -61,14 +66,15 @@ class RLController(ArchSampler):
             [0, 1).
         normalize: Divide advantages by their running RMS, so that learning does not
             depend on the reward's units or spread.
-        cost_target: MACs target for MnasNet-style shaping ``acc * (macs / target) ** w``;
-            ``None`` uses the accuracy as the reward.
+        cost_target: MACs target for MnasNet-style shaping ``score * (macs / target) ** w``
+            (see ``reward``); ``None`` uses the score as the reward.
         cost_weight: The exponent ``w`` (MnasNet: -0.07); 0 or negative so that exceeding
             the target lowers the reward.
         dedup: Resample (up to ``dedup_tries`` times) an architecture that is already a
             trial of the study: once the policy sharpens, re-evaluating its favourite
             wastes the budget.
         dedup_tries: Samples drawn per proposal while looking for an unseen architecture.
+        independent_sampler: Samples the parameters that are not decisions (see ``ArchSampler``).
     """
 
     def __init__(self, space: SearchSpace, *, seed: int | None = None, max_tries: int = 200,
@@ -76,8 +82,8 @@ class RLController(ArchSampler):
                  tanh_constant: float | None = 2.5, lr: float = 5e-3, entropy_weight: float = 1e-3,
                  baseline_decay: float = 0.95, normalize: bool = True,
                  cost_target: float | None = None, cost_weight: float = -0.07, dedup: bool = True,
-                 dedup_tries: int = 50) -> None:
-        super().__init__(space, seed=seed, max_tries=max_tries)
+                 dedup_tries: int = 50, independent_sampler: optuna.samplers.BaseSampler | None = None) -> None:
+        super().__init__(space, seed=seed, max_tries=max_tries, independent_sampler=independent_sampler)
         positive_int("hidden_size", hidden_size)
         positive_int("num_layers", num_layers)
         self.temperature = _optional_positive("temperature", temperature)
@@ -100,7 +106,8 @@ class RLController(ArchSampler):
         self.baseline: float | None = None
         self.spread = [0.0, 0.0]  # EMA of squared advantages and its weight (bias correction)
         self.learned: set[int] = set()
-        #: One dict per learned trial, for reward curves: trial, accuracy, reward, baseline
+        #: One dict per learned trial, for reward curves: trial, accuracy (the first
+        #: objective as the trial reported it), reward, baseline
         #: (before this trial), advantage, scaled_advantage, entropy; a trial that could
         #: not be learned from has only trial and skipped (the reason).
         self.log: list[dict[str, Any]] = []
@@ -111,7 +118,7 @@ class RLController(ArchSampler):
     def propose(self, study: optuna.Study, trial: FrozenTrial, rng: random.Random) -> Mapping[str, Any]:
         with self._lock, _one_thread():
             if self._synced_for != trial.number:  # rejection retries reuse one sync
-                self.learn(completed_trials(study))
+                self.learn(completed_trials(study), study.directions)
                 self._synced_for = trial.number
                 if self.dedup:
                     self._seen = {self._key(t.params) for t in study.get_trials(deepcopy=False)
@@ -120,7 +127,7 @@ class RLController(ArchSampler):
             with torch.no_grad():
                 for _ in range(self.dedup_tries if self.dedup else 1):
                     picked, _, _ = self.policy.walk(generator=generator)
-                    choices = {d.name: d.options[k] for d, k in zip(self.decisions, picked)}
+                    choices = self.pinned({d.name: d.options[k] for d, k in zip(self.decisions, picked)})
                     if self._key(choices) not in self._seen:
                         break
         return choices
@@ -129,11 +136,15 @@ class RLController(ArchSampler):
         return tuple(repr(choices.get(d.name)) for d in self.decisions)
 
     # --- learning ------------------------------------------------------------------------------
-    def learn(self, trials: Iterable[FrozenTrial]) -> int:
+    def learn(self, trials: Iterable[FrozenTrial], directions: Sequence[StudyDirection] | None = None) -> int:
         """One REINFORCE step per completed trial not learned yet, in trial-number order.
 
         ``propose`` calls it (under the controller's lock) with the study's completed
-        trials; call it directly to warm-start from trials of another source.
+        trials and directions; call it directly to warm-start from trials of another source.
+
+        Args:
+            trials: Completed trials (others' decisions or spaces are skipped and logged).
+            directions: The study's direction per objective; ``None`` maximises them all.
 
         Returns:
             How many trials were new.
@@ -141,26 +152,29 @@ class RLController(ArchSampler):
         new = sorted((t for t in trials if t.number not in self.learned), key=lambda t: t.number)
         with _one_thread():
             for t in new:
-                self._learn_one(t)
+                self._learn_one(t, directions or [StudyDirection.MAXIMIZE] * len(t.values))
                 self.learned.add(t.number)
         return len(new)
 
-    def reward(self, accuracy: float, arch: Arch) -> float:
-        """The shaped reward: ``accuracy * (macs / cost_target) ** cost_weight``."""
+    def reward(self, score: float, arch: Arch) -> float:
+        """The shaped reward ``score * f`` with ``f = (macs / cost_target) ** cost_weight``
+        (MnasNet), or ``score / f`` for a negative score (a negated minimised objective), so
+        that exceeding the target lowers the reward in both directions."""
         if self.cost_target is None:
-            return accuracy
+            return score
         macs = max(self.space.cost(arch).macs, 1)
-        return accuracy * (macs / self.cost_target) ** self.cost_weight
+        factor = (macs / self.cost_target) ** self.cost_weight
+        return score * factor if score >= 0 else score / factor
 
-    def _learn_one(self, trial: FrozenTrial) -> None:
+    def _learn_one(self, trial: FrozenTrial, directions: Sequence[StudyDirection]) -> None:
         entry: dict[str, Any] = {"trial": trial.number}
         try:
-            arch = self.space.arch(trial.params)
+            arch = self.arch_of(trial)
         except ArchError as exc:  # e.g. a trial of another space config in a shared study
             self.log.append({**entry, "skipped": str(exc)})
             return
-        accuracy = reward_of(trial)
-        reward = self.reward(accuracy, arch)
+        accuracy = float(trial.values[0])
+        reward = self.reward(oriented_values(trial, directions)[0], arch)
         if not math.isfinite(reward):
             self.log.append({**entry, "skipped": f"non-finite reward {reward!r}"})
             return

@@ -6,13 +6,18 @@ studies on a small ShuffleNet space with a synthetic, deterministic score::
     @pytest.mark.parametrize("check", CONTROLLER_CHECKS, ids=lambda c: c.__name__)
     def test_my_controller(check, tmp_path):
         check(lambda space, seed: MyController(space, seed=seed), tmp_path)
+
+``check_direction`` is kept apart: it asks a learner to improve on random search in
+both study directions, which random search itself cannot do.
 """
 
 from __future__ import annotations
 
 import random
+import statistics
+import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import optuna
 
@@ -39,17 +44,46 @@ def synthetic_score(arch: Arch) -> float:
     return total / len(arch.choices)
 
 
-def run_study(sampler: ArchSampler, space: SearchSpace, trials: int, *, storage: str | None = None,
-              name: str = "conformance") -> optuna.Study:
+#: Hyperparameters the ``extras`` objective suggests beside the space's decisions.
+LR = (1e-4, 1e-1)
+LAYERS = (1, 4)
+OPTIMIZERS = ("sgd", "adam")
+
+
+def score_with_extras(trial: optuna.Trial, space: SearchSpace) -> float:
+    """``synthetic_score`` of the trial's arch, after also suggesting a log-uniform float,
+    an int and a categorical that are not decisions (they do not change the score)."""
+    arch = suggest_arch(trial, space)
+    trial.suggest_float("lr", *LR, log=True)
+    trial.suggest_int("layers", *LAYERS)
+    trial.suggest_categorical("optimizer", OPTIMIZERS)
+    return synthetic_score(arch)
+
+
+def run_study(sampler: optuna.samplers.BaseSampler, space: SearchSpace, trials: int, *, storage: str | None = None,
+              name: str = "conformance", direction: Literal["maximize", "minimize"] = "maximize",
+              extras: bool = False) -> optuna.Study:
+    """``trials`` trials of ``synthetic_score`` (``extras``: of ``score_with_extras``)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=sampler, storage=storage, study_name=name,
+    study = optuna.create_study(direction=direction, sampler=sampler, storage=storage, study_name=name,
                                 load_if_exists=True)
-    study.optimize(lambda t: synthetic_score(suggest_arch(t, space)), n_trials=trials)
+    if extras:
+        study.optimize(lambda t: score_with_extras(t, space), n_trials=trials)
+    else:
+        study.optimize(lambda t: synthetic_score(suggest_arch(t, space)), n_trials=trials)
     return study
 
 
+def tail_mean(study: optuna.Study, n: int = 20) -> float:
+    """Mean value of the last ``n`` trials (by trial number)."""
+    trials = sorted(study.trials, key=lambda t: t.number)
+    return statistics.mean(t.values[0] for t in trials[-n:])
+
+
 def _archs(study: optuna.Study, space: SearchSpace) -> list[Arch]:
-    return [space.arch(t.params) for t in sorted(study.trials, key=lambda t: t.number)]
+    decisions = {d.name for d in space.decisions()}
+    return [space.arch({k: v for k, v in t.params.items() if k in decisions})
+            for t in sorted(study.trials, key=lambda t: t.number)]
 
 
 def _median_macs(space: SearchSpace) -> int:
@@ -96,4 +130,66 @@ def check_resume(factory: Factory, tmp_path: Path, *, exact: bool = True) -> Non
         assert [a.id for a in _archs(resumed, space)] == [a.id for a in _archs(straight, space)]
 
 
-CONTROLLER_CHECKS = [check_valid_and_feasible, check_seeded, check_resume]
+def check_extra_parameters(factory: Factory, tmp_path: Path) -> None:
+    """Float, int and categorical parameters that are not decisions are sampled within
+    their ranges, vary, and repeat with the seed."""
+    space = small_space()
+    runs = [run_study(factory(space, 3), space, 12, extras=True) for _ in range(2)]
+    params = [[t.params for t in sorted(study.trials, key=lambda t: t.number)] for study in runs]
+    assert params[0] == params[1], "the same seed drew other parameters"
+    lrs = [p["lr"] for p in params[0]]
+    assert all(LR[0] <= lr <= LR[1] for lr in lrs) and len(set(lrs)) > 1
+    assert all(LAYERS[0] <= p["layers"] <= LAYERS[1] and p["optimizer"] in OPTIMIZERS for p in params[0])
+    assert len({a.id for a in _archs(runs[0], space)}) > 1
+
+
+def check_partial_fixed(factory: Factory, tmp_path: Path) -> None:
+    """Under ``optuna.samplers.PartialFixedSampler`` the fixed decision keeps its value
+    and the others still vary: the controller answers only what it is asked."""
+    space = small_space()
+    first = space.decisions()[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.PartialFixedSampler({first.name: first.options[-1]}, factory(space, 0))
+    archs = _archs(run_study(sampler, space, 12), space)
+    assert all(a.choices[first.name] == first.options[-1] for a in archs)
+    assert len({a.id for a in archs}) > 3
+
+
+def check_fix(factory: Factory, tmp_path: Path) -> None:
+    """``ArchSampler.fix`` pins decisions in every trial, under the hard constraint."""
+    space = small_space()
+    limit = _median_macs(space)
+    first = space.decisions()[0]
+    sampler = factory(space, 0)
+    sampler.fix({first.name: first.options[0]})
+    sampler.set_constraint(lambda arch: space.cost(arch).macs <= limit)
+    archs = _archs(run_study(sampler, space, 15), space)
+    assert all(a.choices[first.name] == first.options[0] for a in archs)
+    assert all(space.cost(a).macs <= limit for a in archs), "an infeasible architecture became a trial"
+    assert len({a.id for a in archs}) > 3
+
+
+def check_direction(factory: Factory, tmp_path: Path, *, learns: bool = True, seeds: range = range(3),
+                    trials: int = 60, margin: float = 0.06) -> None:
+    """The controller follows the study's direction, with non-decision parameters present.
+
+    With ``learns``, the mean of the last 20 trials over ``seeds`` beats the mean score of
+    all archs by ``margin`` in each direction (higher when maximising, lower when
+    minimising); without it, both directions just have to run.
+    """
+    space = small_space()
+    tails = {}
+    directions: tuple[Literal["maximize", "minimize"], ...] = ("maximize", "minimize")
+    for direction in directions:
+        studies = [run_study(factory(space, seed), space, trials, direction=direction, extras=True) for seed in seeds]
+        assert all(len(s.trials) == trials for s in studies)
+        tails[direction] = statistics.mean(tail_mean(s) for s in studies)
+    if learns:
+        average = statistics.mean(synthetic_score(a) for a in space.all_archs())
+        assert tails["maximize"] > average + margin, (tails, average)
+        assert tails["minimize"] < average - margin, (tails, average)
+
+
+CONTROLLER_CHECKS = [check_valid_and_feasible, check_seeded, check_resume, check_extra_parameters,
+                     check_partial_fixed, check_fix]

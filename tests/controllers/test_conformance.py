@@ -1,15 +1,21 @@
-"""Every registered controller passes the conformance suite."""
+"""Every registered controller passes the conformance suite and follows the study's direction."""
 
 from __future__ import annotations
 
 import pytest
 
 import nasengine
-from nasengine.testing.controllers import CONTROLLER_CHECKS, check_resume
+from nasengine.testing.controllers import CONTROLLER_CHECKS, check_direction, check_resume
 
 #: Optuna's samplers keep their own random state across trials; a resumed search is
 #: complete and duplicate-free but not a replay.
 NOT_REPLAYABLE = {"tpe", "nsga2"}
+
+#: Controllers that learn from the trials' values. Measured (seeds 0-2, 60 trials, last 20,
+#: with lr / layers / optimizer suggested beside the decisions; all archs average 0.58):
+#: maximise / minimise evolution 0.72 / 0.41, nsga2 0.69 / 0.44, rl 0.72 / 0.40,
+#: tpe 0.80 / 0.33; random 0.58 both ways.
+LEARNERS = {"evolution", "nsga2", "rl", "tpe"}
 
 
 def _factory(name):
@@ -23,3 +29,8 @@ def test_controller_conforms(name, check, tmp_path):
         check_resume(_factory(name), tmp_path, exact=name not in NOT_REPLAYABLE)
     else:
         check(_factory(name), tmp_path)
+
+
+@pytest.mark.parametrize("name", nasengine.CONTROLLERS.names())
+def test_controller_follows_study_direction(name, tmp_path):
+    check_direction(_factory(name), tmp_path, learns=name in LEARNERS)

@@ -157,6 +157,23 @@ def test_multi_objective_study_uses_accuracy():
     assert [e["accuracy"] for e in controller.log] == [0.5] * 4
 
 
+def test_learns_the_negated_score_of_a_minimised_objective_and_ignores_hyperparameters():
+    space = small_space()
+    controller = RLController(space, seed=0)
+    run_study(controller, space, 6, direction="minimize", extras=True)
+    assert [e["trial"] for e in controller.log] == list(range(5))
+    assert all("skipped" not in e for e in controller.log), controller.log
+    assert [e["reward"] for e in controller.log] == [-e["accuracy"] for e in controller.log]
+
+
+def test_cost_shaping_lowers_the_reward_of_a_negative_score_too():
+    space = small_space()
+    arch = max(space.all_archs(), key=lambda a: space.cost(a).macs)
+    controller = RLController(space, seed=0, cost_target=space.cost(arch).macs / 2, cost_weight=-0.5)
+    assert controller.reward(0.8, arch) == pytest.approx(0.8 * 2**-0.5)
+    assert controller.reward(-0.8, arch) == pytest.approx(-0.8 * 2**0.5)
+
+
 @pytest.mark.parametrize("options, message", [
     ({"hidden_size": 0}, "hidden_size must be a positive integer"),
     ({"num_layers": 1.5}, "num_layers must be a positive integer"),
