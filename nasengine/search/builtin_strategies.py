@@ -7,6 +7,7 @@ from nasengine.search.config import Strategy
 
 RL = Strategy("rl")
 EVOLUTION = Strategy("evolution")
+AGING = Strategy("aging")
 RANDOM = Strategy("random")
 TPE = Strategy("tpe")
 NSGA2 = Strategy("nsga2")
