@@ -127,3 +127,17 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def choices_line(choices: dict[str, Any]) -> str:
+    """An architecture's choices (or any settings) on one line, one ``name=option`` each, in order:
+    ``block0=k3 channel0=0.5 in0=[1,2]``."""
+    return " ".join(f"{k}={_value(v)}" for k, v in choices.items())
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(map(_value, value)) + "]"
+    return str(value)

@@ -8,12 +8,15 @@ from typing import Any
 
 import yaml
 
+from nasengine.arch import choices_line
 from nasengine.cli.common import UsageError, parse_sets
 from nasengine.cost import human, parse_amount
 from nasengine.data import DATASETS
 from nasengine.evaluators.base import parse_evaluator
 from nasengine.registry import CONTROLLERS, EVALUATORS, PluginLoadError, Registry
 from nasengine.search.config import STRATEGIES, SearchConfig
+from nasengine.search.pruning import PRUNERS
+from nasengine.search.tune import parse_pairs
 from nasengine.utils.files import jsonable
 
 
@@ -32,6 +35,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrain-epochs", type=int, help="supernet / PruningNet training epochs (spos, metapruning)")
     p.add_argument("--pretrain-set", action="append", metavar="KEY=VALUE",
                    help="pretraining option, e.g. sampling=binned, batch_size=32 (repeatable)")
+    p.add_argument("--fix", action="append", metavar="NAME=OPTION",
+                   help="pin a decision of the space to one option in every trial (repeatable)")
+    p.add_argument("--tune", action="append", metavar="NAME=SPEC",
+                   help="search a training setting too (repeatable): SPEC is log:LOW:HIGH, float:LOW:HIGH, "
+                        "int:LOW:HIGH or a comma list, e.g. lr=log:1e-4:1e-1, optimizer=sgd,adamw")
+    p.add_argument("--pruner", choices=tuple(PRUNERS),
+                   help="stop poor candidates early from their per-epoch accuracy (default none)")
+    p.add_argument("--pruner-set", action="append", metavar="KEY=VALUE",
+                   help="pruner option (repeatable), e.g. n_startup_trials=2 (median), reduction_factor=2 (hyperband)")
     p.add_argument("--dataset", choices=DATASETS)
     p.add_argument("--data-root")
     p.add_argument("--epochs", type=int, help="proxy training epochs per candidate (evaluator train)")
@@ -115,6 +127,10 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         study=args.study,
         timeout=args.timeout,
         device=args.device,
+        fix=parse_pairs(args.fix, "--fix", typed=True) or None,
+        tune=parse_pairs(args.tune, "--tune") or None,
+        pruner=args.pruner,
+        pruner_options=parse_sets(args.pruner_set) or None,
     )
 
 
@@ -136,6 +152,10 @@ def cmd_search(args: argparse.Namespace) -> int:
           f"{human(best['cost']['params'])} params  "
           f"{'%.3f ms  ' % best['cost']['latency_ms'] if 'latency_ms' in best['cost'] else ''}"
           f"arch {best['arch_id']} (trial {best['number']})")
-    print(f"{result['completed']} trials; results: {cfg.out}/result.json, exports: {cfg.out}/exports/, "
+    pruned = f" ({result['pruned']} more pruned)" if result.get("pruned") is not None else ""
+    hparams = best.get("hparams")
+    if hparams:
+        print(f"best training settings: {choices_line(hparams)}")
+    print(f"{result['completed']} trials{pruned}; results: {cfg.out}/result.json, exports: {cfg.out}/exports/, "
           f"TensorBoard: {cfg.out}/tb/, config: {cfg.out}/config.yaml")
     return 0

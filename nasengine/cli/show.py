@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nasengine.arch import choices_line
 from nasengine.cli.common import UsageError
 from nasengine.cost import human
 from nasengine.export.export import top_rows
 from nasengine.records import TrialRecord
-from nasengine.report.runs import Run, choices_line, load_run
+from nasengine.report.runs import Run, load_run
 
 #: Rows shown when neither ``--top-k`` nor the run's own ``top_k`` says how many.
 DEFAULT_TOP_K = 5
@@ -55,7 +56,11 @@ def summarize(run: Run, top_k: int | None = None) -> dict[str, Any]:
         "objectives": list(result.objectives),
         "limits": {key: value for key, value in limits.items() if value is not None},
         "trials": result.completed,
-        "failed": sum(t.state != "COMPLETE" for t in result.trials),
+        "failed": sum(t.state == "FAIL" for t in result.trials),
+        "pruned": sum(t.state == "PRUNED" for t in result.trials),
+        "fix": run.config.get("fix") or {},
+        "tune": run.config.get("tune") or {},
+        "pruner": run.config.get("pruner") or "none",
         "top": [_row(run.path, rank, t) for rank, t in enumerate(top_rows(result, k), start=1)],
     }
 
@@ -67,6 +72,7 @@ def _row(path: Path, rank: int, trial: TrialRecord) -> dict[str, Any]:
         "arch_id": trial.arch_id,
         "trial": trial.number,
         "choices": trial.choices,
+        **({"hparams": trial.hparams} if trial.hparams else {}),
         "acc": trial.acc,
         **(trial.cost or {}),
         "export": str(export) if export.is_dir() else None,
@@ -80,12 +86,19 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"run {summary['run']}")
     print(f"  strategy {strategy}; objectives {','.join(summary['objectives'])}")
     print(f"  space {summary['space']}; dataset {summary['dataset'] or '?'}; limits {limits}")
-    print(f"  trials {summary['trials']} completed, {summary['failed']} failed")
+    pruned = f", {summary['pruned']} pruned ({summary['pruner']})" if summary["pruner"] != "none" else ""
+    print(f"  trials {summary['trials']} completed, {summary['failed']} failed{pruned}")
+    if summary["fix"]:
+        print(f"  fixed {choices_line(summary['fix'])}")
+    if summary["tune"]:
+        print(f"  tuned {' '.join(f'{k}={v}' for k, v in summary['tune'].items())}")
     for row in summary["top"]:
         cost = f"{human(row['macs'])} MACs  {human(row['params'])} params" if "macs" in row else "no cost"
         latency = f"  {row['latency_ms']:.3f} ms" if "latency_ms" in row else ""
         print(f"#{row['rank']}  {row['arch_id']}  acc {row['acc']:.4f}  {cost}{latency}  (trial {row['trial']})")
         print(f"    {choices_line(row['choices'])}")
+        if "hparams" in row:
+            print(f"    train {choices_line(row['hparams'])}")
         if row["export"]:
             print(f"    export: {row['export']}")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from torch import nn
 
@@ -26,7 +26,15 @@ class Evaluation:
 
 
 class Evaluator(abc.ABC):
-    """Scores architectures of one space. One method to implement."""
+    """Scores architectures of one space. One method to implement.
+
+    ``TUNABLE`` names the training settings an evaluator that trains each candidate can
+    take per trial (``evaluate_reporting(..., hparams={"lr": 0.01})``): a search may tune
+    them (``--tune``) and prune on the accuracies it reports per epoch (``--pruner``).
+    Evaluators that do not train (a table replay, a supernet) leave it empty.
+    """
+
+    TUNABLE: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def evaluate(self, arch: Arch) -> Evaluation:
@@ -40,7 +48,6 @@ class Evaluator(abc.ABC):
     def test_accuracy(self, arch: Arch, model: nn.Module | None) -> float | None:
         """Test accuracy of a final model, when the evaluator has test data."""
         return None
-
 
 
 def parse_evaluator(spec: str) -> tuple[str, dict[str, Any]]:

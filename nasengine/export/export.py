@@ -83,8 +83,8 @@ def export_top(out: str | Path, space: SearchSpace, result: SearchResult | dict[
                 test = evaluator.test_accuracy(arch, model)
                 if test is not None:
                     metrics["test_acc"] = test
-        ExportRecord.of(arch, space.cost(arch).to_dict(), metrics, row.number,
-                        preprocessing=preprocessing).save(folder / "arch.json")
+        ExportRecord.of(arch, space.cost(arch).to_dict(), metrics, row.number, preprocessing=preprocessing,
+                        hparams=row.hparams).save(folder / "arch.json")
         folders.append(folder)
     return folders
 
@@ -190,7 +190,8 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
             arch = space.arch(row.choices)
             existing = run / "exports" / arch.id
             doc = (ExportRecord.load(existing / "arch.json") if (existing / "arch.json").is_file() else
-                   ExportRecord.of(arch, space.cost(arch).to_dict(), {"val_acc": row.acc}, row.number))
+                   ExportRecord.of(arch, space.cost(arch).to_dict(), {"val_acc": row.acc}, row.number,
+                                   hparams=row.hparams))
             weights = next((p for p in (run / "weights" / f"{arch.id}.pt", existing / "weights.pt") if p.is_file()), None)
             jobs.append((space, arch, doc, weights, Path(into) if into is not None else parent / arch.id))
     elif (run / "arch.json").is_file():

@@ -43,11 +43,12 @@ class ExportRecord(Record):
     ``metrics`` holds ``val_acc`` (the search's) and ``test_acc`` when measured; ``trial``
     is the search trial it comes from; ``formats`` the forms ``nasengine export`` wrote;
     ``preprocessing`` the training data's input preparation, absent when the data is not
-    known (a search replaying a benchmark table).
+    known (a search replaying a benchmark table); ``hparams`` the training settings the search
+    tuned for it (``--tune``), which ``nasengine train`` on the export uses unless told otherwise.
     """
 
     FILE: ClassVar[str] = "arch.json"
-    OMIT_NONE: ClassVar[tuple[str, ...]] = ("formats", "preprocessing")
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("formats", "preprocessing", "hparams")
 
     space: str
     config: dict[str, Any]
@@ -58,12 +59,14 @@ class ExportRecord(Record):
     trial: int | None = None
     formats: tuple[str, ...] | None = None
     preprocessing: Preprocessing | None = None
+    hparams: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, arch: Arch, cost: dict[str, Any], metrics: dict[str, Any] | None = None, trial: int | None = None,
-           formats: tuple[str, ...] | None = None, preprocessing: Preprocessing | None = None) -> ExportRecord:
+           formats: tuple[str, ...] | None = None, preprocessing: Preprocessing | None = None,
+           hparams: dict[str, Any] | None = None) -> ExportRecord:
         return cls(**arch.to_dict(), id=arch.id, cost=dict(cost), metrics=dict(metrics or {}), trial=trial,
-                   formats=formats, preprocessing=preprocessing)
+                   formats=formats, preprocessing=preprocessing, hparams=dict(hparams) if hparams else None)
 
     def arch(self, *, validate: bool = True) -> Arch:
         """The architecture (validated against its space unless ``validate=False``)."""

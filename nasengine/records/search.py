@@ -12,9 +12,13 @@ from nasengine.records.base import Record
 
 @dataclass(frozen=True)
 class TrialRecord(Record):
-    """One finished (``COMPLETE``) or failed (``FAIL``) trial of a search."""
+    """One finished (``COMPLETE``), stopped early (``PRUNED``) or failed (``FAIL``) trial of a
+    search. ``choices`` are the architecture's decisions; ``hparams`` the training settings the
+    search tuned for it (``--tune``), ``epochs`` how many it trained (fewer when pruned; a
+    pruned trial's ``metrics`` hold its last accuracy)."""
 
     FILE: ClassVar[str] = "result.json trial"
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("hparams", "epochs")
 
     number: int
     state: str
@@ -25,6 +29,8 @@ class TrialRecord(Record):
     values: tuple[float, ...] | None
     seconds: float | None
     start: str | None
+    hparams: dict[str, Any] | None = None
+    epochs: int | None = None
 
     @property
     def acc(self) -> float:
@@ -97,13 +103,15 @@ class SearchResult(Record):
     """``result.json``: every finished trial, the best one, the accuracy-vs-cost Pareto
     fronts (``FRONTS``; latency only with a latency table), and the rank check once run.
 
-    ``pretrain_seconds`` is the wall time of the strategy's pretraining step (supernet or
-    PruningNet training), summed over resumed runs; ``None`` for strategies without one.
+    ``pruned`` counts the trials a pruner stopped early (``None`` without a pruner); they are
+    in ``trials`` but never ``best`` nor on a front. ``pretrain_seconds`` is the wall time of
+    the strategy's pretraining step (supernet or PruningNet training), summed over resumed
+    runs; ``None`` for strategies without one.
     A search's time is this plus the trials' ``seconds``.
     """
 
     FILE: ClassVar[str] = "result.json"
-    OMIT_NONE: ClassVar[tuple[str, ...]] = ("rankcheck", "pretrain_seconds")
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("rankcheck", "pretrain_seconds", "pruned")
 
     space: str
     space_config: dict[str, Any]
@@ -118,6 +126,7 @@ class SearchResult(Record):
     trials: tuple[TrialRecord, ...]
     rankcheck: RankCheck | None = None
     pretrain_seconds: float | None = None
+    pruned: int | None = None
 
     @property
     def completed_trials(self) -> list[TrialRecord]:

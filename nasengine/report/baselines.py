@@ -164,7 +164,8 @@ class Candidate:
     ``retrain_all`` fills ``stats``: ``cost`` (fvcore count at ``input_shape``), ``latency_ms``,
     ``val_acc`` and ``test_acc`` as (mean, std) over seeds, their per-seed values
     ``val_accs`` and ``test_accs``, and training ``seconds``. ``choices`` are a found
-    architecture's (``None`` for a baseline).
+    architecture's (``None`` for a baseline), ``hparams`` the training settings its search
+    tuned for it (``--tune``; ``None`` when it tuned none).
     """
 
     key: str
@@ -177,6 +178,7 @@ class Candidate:
     run: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     choices: dict[str, Any] | None = None
+    hparams: dict[str, Any] | None = None
 
 
 def retrain_all(candidates: list[Candidate], cfg: RetrainConfig, data: Callable[[int, int], DataSplits],

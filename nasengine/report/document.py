@@ -14,11 +14,12 @@ from typing import Any, Sequence
 
 import yaml
 
+from nasengine.arch import choices_line
 from nasengine.cost import human
 from nasengine.records import RankCheck
 from nasengine.report.baselines import Candidate
 from nasengine.report.render import to_html, to_markdown
-from nasengine.report.runs import Run, choices_line, pareto_series, scored_by, search_command, search_time
+from nasengine.report.runs import Run, pareto_series, scored_by, search_command, search_time
 from nasengine.report.simple import SimpleBaseline
 from nasengine.report.stats import accuracy_interval, interval_method
 
@@ -100,9 +101,13 @@ def _found_blocks(ctx: dict[str, Any]) -> list[tuple]:
                   "evaluated images)." if simple is not None else "")),
         ("table", ["network", "origin", "input", "MACs", "params", "latency (ms)", "val acc", "val 95% CI",
                    "test acc", "test 95% CI", "search val acc"], rows),
-        ("p", "Choices of each found architecture:"),
-        ("table", ["network", "choices"], [[c.label, f"`{choices_line(c.choices)}`" if c.choices else "—"]
-                                           for c in found]),
+        ("p", "Choices of each found architecture" + (" and the training settings its search tuned for it "
+                                                         "(`--tune`; the retraining above keeps the common budget)"
+                                                         if any(c.hparams for c in found) else "") + ":"),
+        ("table", ["network", "choices"] + (["tuned training"] if any(c.hparams for c in found) else []),
+         [[c.label, f"`{choices_line(c.choices)}`" if c.choices else "—"]
+          + ([f"`{choices_line(c.hparams)}`" if c.hparams else "—"] if any(f.hparams for f in found) else [])
+          for c in found]),
     ]
 
 

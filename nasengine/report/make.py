@@ -158,7 +158,7 @@ def _found(runs: list[Run], top: int, num_classes: int) -> list[Candidate]:
                 continue
             by_key[key] = Candidate(key, f"{arch.space} {arch.id}", origin, lambda s=space, a=arch: s.build(a),
                                     tuple(space.input_shape(1)[1:]), False, d.val_acc, run=run.label,
-                                    choices=dict(arch.choices))
+                                    choices=dict(arch.choices), hparams=d.hparams)
     return list(by_key.values())
 
 

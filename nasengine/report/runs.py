@@ -86,7 +86,7 @@ def top_archs(run: Run, k: int) -> list[ExportRecord]:
     if not docs and best is not None:
         docs = [ExportRecord(space=run.result.space, config=run.result.space_config, choices=best.choices,
                              id=str(best.arch_id), cost=dict(best.cost or {}), metrics={"val_acc": best.acc},
-                             trial=best.number)]
+                             trial=best.number, hparams=best.hparams)]
     return docs[:k]
 
 
@@ -144,20 +144,6 @@ def _pretrains(strategy: str | None) -> bool:
         return STRATEGIES.get(strategy).pretrain is not None
     except (KeyError, ValueError, ImportError):  # a plug-in no longer installed: assume it might
         return True
-
-
-def choices_line(choices: dict[str, Any]) -> str:
-    """An architecture's choices on one line, one ``name=option`` per decision in order:
-    ``block0=k3 channel0=0.5 in0=[1,2]``."""
-    return " ".join(f"{k}={_value(v)}" for k, v in choices.items())
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(map(_value, value)) + "]"
-    return str(value)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ _KINDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "latency_table": ((str,), True), "trials": ((int,), False), "seed": ((int,), False),
     "objectives": ((tuple, list), False), "top_k": ((int,), False), "out": ((str,), False),
     "storage": ((str,), True), "study": ((str,), False), "timeout": ((int, float), True), "device": ((str,), False),
+    "fix": ((dict,), False), "tune": ((dict,), False), "pruner": ((str,), False), "pruner_options": ((dict,), False),
 }
 
 
@@ -100,6 +101,10 @@ class SearchConfig:
     study: str = "search"
     timeout: float | None = None
     device: str = "cpu"
+    fix: dict[str, Any] = field(default_factory=dict)  # decision -> option, the same in every trial
+    tune: dict[str, str] = field(default_factory=dict)  # training setting -> spec (see nasengine.search.tune)
+    pruner: str = "none"
+    pruner_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -118,6 +123,19 @@ class SearchConfig:
         for name in ("trials", "top_k", "epochs", "pretrain_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        self._check_training_search()
+
+    def _check_training_search(self) -> None:
+        """``tune`` specs and the pruner, checked before anything runs (the evaluator's own
+        list of tunable settings is checked by ``run_search``)."""
+        from nasengine.search.pruning import make_pruner
+        from nasengine.search.tune import parse_tune
+
+        parse_tune(self.tune)
+        make_pruner(self.pruner, self.pruner_options, self.epochs)
+        if self.pruner != "none" and len(self.objectives) > 1:
+            raise ValueError(f"--pruner {self.pruner} needs a single objective (acc); Optuna prunes no "
+                             f"multi-objective study, and objectives are {','.join(self.objectives)}")
 
     def _check_types(self) -> None:
         """One clear error per bad value (a YAML file may hold anything); limits also take the
@@ -186,7 +204,8 @@ class SearchConfig:
         for key, value in overrides.items():
             if value is None:
                 continue
-            if key in ("space_config", "controller_options", "evaluator_options", "pretrain_options"):
+            if key in ("space_config", "controller_options", "evaluator_options", "pretrain_options", "fix", "tune",
+                       "pruner_options"):
                 values[key] = {**values.get(key, {}), **value}
             else:
                 values[key] = value

@@ -16,25 +16,31 @@ from nasengine.space import SearchSpace
 from nasengine.utils.files import jsonable
 from nasengine.utils.progress import log_line, log_lines
 
+#: The trial states that count towards ``--trials``: evaluated, to the end or stopped early.
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
 
 def trial_record(t: FrozenTrial) -> TrialRecord:
+    hparams = t.user_attrs.get("hparams")
     return TrialRecord(
         number=t.number,
         state=t.state.name,
         arch_id=t.user_attrs.get("arch_id"),
-        choices=jsonable(t.params),
+        choices=jsonable({k: v for k, v in t.params.items() if k not in (hparams or {})}),
         cost=t.user_attrs.get("cost"),
         metrics=t.user_attrs.get("metrics"),
         values=None if t.values is None else tuple(t.values),
         seconds=t.user_attrs.get("seconds"),
         start=t.datetime_start.isoformat() if t.datetime_start else None,
+        hparams=hparams,
+        epochs=t.user_attrs.get("epochs"),
     )
 
 
 def summarize(cfg: SearchConfig, space: SearchSpace, study: optuna.Study) -> SearchResult:
     """The result record: every trial, the best one, the accuracy-vs-cost Pareto fronts."""
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
-    rows = [trial_record(t) for t in trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)]
+    rows = [trial_record(t) for t in trials if t.state in (*FINISHED, TrialState.FAIL)]
     done = [r for r in rows if r.state == TrialState.COMPLETE.name]
     best = max(done, key=lambda r: (r.acc, -r.number), default=None)
     fronts = {}
@@ -59,6 +65,7 @@ def summarize(cfg: SearchConfig, space: SearchSpace, study: optuna.Study) -> Sea
         pareto_front=fronts,
         trials=tuple(rows),
         pretrain_seconds=study.user_attrs.get("pretrain_seconds"),
+        pruned=None if cfg.pruner == "none" else sum(r.state == TrialState.PRUNED.name for r in rows),
     )
 
 
@@ -77,7 +84,7 @@ class ResultWriter:
         if progress and not self._log_lines:
             from tqdm.auto import tqdm
 
-            done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            done = len(study.get_trials(deepcopy=False, states=FINISHED))
             self._bar = tqdm(total=cfg.trials, initial=min(done, cfg.trials), desc="search", dynamic_ncols=True)
 
     def update(self, trial: FrozenTrial) -> None:
@@ -96,10 +103,23 @@ class ResultWriter:
                 self._bar.set_postfix(best=f"{self.best:.4f}", last=f"{acc:.4f}")
             if self._log_lines:
                 log_line(self._log_line(trial, acc))
+        elif trial.state == TrialState.PRUNED:
+            if self._bar is not None:
+                self._bar.update(1)
+            if self._log_lines:
+                log_line(self._pruned_line(trial))
         self.write()
 
+    def _pruned_line(self, trial: FrozenTrial) -> str:
+        done = len(self.study.get_trials(deepcopy=False, states=FINISHED))
+        acc = (trial.user_attrs.get("metrics") or {}).get("acc")
+        best = "-" if self.best is None else f"{self.best:.4f}"
+        return (f"trial {trial.number} ({done}/{self.cfg.trials})  arch {trial.user_attrs.get('arch_id')}  pruned at "
+                f"epoch {trial.user_attrs.get('epochs', '?')}  acc {'-' if acc is None else f'{acc:.4f}'}  "
+                f"{trial.user_attrs.get('seconds', 0.0):.1f}s  best {best}")
+
     def _log_line(self, trial: FrozenTrial, acc: float) -> str:
-        done = len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        done = len(self.study.get_trials(deepcopy=False, states=FINISHED))
         cost = trial.user_attrs["cost"]
         latency = f"  latency {cost['latency_ms']:.3f} ms" if "latency_ms" in cost else ""
         return (f"trial {trial.number} ({done}/{self.cfg.trials})  arch {trial.user_attrs['arch_id']}  acc {acc:.4f}  "

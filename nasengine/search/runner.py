@@ -13,7 +13,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 import torch
@@ -24,7 +24,9 @@ from nasengine.cost import human
 from nasengine.export.export import export_top
 from nasengine.registry import CONTROLLERS, EVALUATORS, get_space
 from nasengine.search.config import SearchConfig, search_limits
-from nasengine.search.results import ResultWriter
+from nasengine.search.pruning import make_pruner
+from nasengine.search.results import FINISHED, ResultWriter
+from nasengine.search.tune import TuneSpec, parse_tune, suggest_hparams
 from nasengine.utils.files import jsonable, save_atomic
 
 #: The study's metric name of each objective (what Optuna's dashboard and plots label).
@@ -51,6 +53,8 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
         return {}
     sampler = CONTROLLERS.create(cfg.controller, space, seed=cfg.seed, **cfg.controller_options)
     sampler.set_constraint(lambda arch: limits.feasible(space, arch))
+    sampler.fix(cfg.fix)
+    specs = check_training_search(cfg, space)
     # Without pretraining, a bad evaluator option fails before a study exists.
     evaluator = make_evaluator(cfg, space) if cfg.pretrain is None else None
 
@@ -75,20 +79,32 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         arch = suggest_arch(trial, space)
+        hparams = suggest_hparams(trial, specs)
         cost = space.cost(arch)
         latency_ms = limits.predicted_latency(arch)
         if not limits.allows(cost, latency_ms):  # controllers guarantee this; a violation is a bug
             raise RuntimeError(f"controller {cfg.controller!r} proposed an infeasible architecture {arch.id}")
+        trial.set_user_attr("arch_id", arch.id)
+        trial.set_user_attr("cost", cost.to_dict() if latency_ms is None else {**cost.to_dict(), "latency_ms": latency_ms})
+        if hparams:
+            trial.set_user_attr("hparams", jsonable(hparams))
+        reporter = EpochReporter(trial, prune=cfg.pruner != "none", report=len(cfg.objectives) == 1)
         t0 = time.perf_counter()
         try:
-            result = evaluator.evaluate_reporting(arch, _reporter(trial, cfg))
+            result = (evaluator.evaluate_reporting(arch, reporter, hparams=hparams) if hparams
+                      else evaluator.evaluate_reporting(arch, reporter))
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)
             raise
-        trial.set_user_attr("arch_id", arch.id)
-        trial.set_user_attr("cost", cost.to_dict() if latency_ms is None else {**cost.to_dict(), "latency_ms": latency_ms})
+        except optuna.TrialPruned:
+            trial.set_user_attr("seconds", time.perf_counter() - t0)
+            trial.set_user_attr("epochs", reporter.epochs)
+            trial.set_user_attr("metrics", {"acc": reporter.last})
+            raise
         trial.set_user_attr("metrics", result.metrics)
         trial.set_user_attr("seconds", time.perf_counter() - t0)
+        if reporter.epochs:
+            trial.set_user_attr("epochs", reporter.epochs)
         if result.model is not None:
             weights_dir.mkdir(exist_ok=True)
             save_atomic(result.model.state_dict(), weights_dir / f"{arch.id}.pt")
@@ -102,11 +118,11 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
             save_atomic(state, state_file)
         writer.update(trial)
 
-    remaining = cfg.trials - _count(study, TrialState.COMPLETE)
+    remaining = cfg.trials - _count(study, *FINISHED)
     try:
         if remaining > 0:
             study.optimize(objective, n_trials=remaining, timeout=cfg.timeout, callbacks=[
-                optuna.study.MaxTrialsCallback(cfg.trials, states=(TrialState.COMPLETE,)), after_trial])
+                optuna.study.MaxTrialsCallback(cfg.trials, states=FINISHED), after_trial])
     finally:
         writer.close()
     result = writer.write()
@@ -114,12 +130,38 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
     return result
 
 
-def _reporter(trial: optuna.Trial, cfg: SearchConfig) -> Callable[[int, float], None] | None:
-    """Intermediate accuracies -> ``trial.report`` (Optuna's plots and pruners read them);
-    ``None`` for multi-objective studies, where Optuna takes no intermediate values."""
-    if len(cfg.objectives) > 1:
-        return None
-    return lambda step, value: trial.report(value, step=step)
+class EpochReporter:
+    """The ``report`` callback of one trial: counts the epochs trained, hands each accuracy
+    to ``trial.report`` (Optuna's plots and pruners read them; not for multi-objective
+    studies, where Optuna takes no intermediate values) and, with ``prune``, raises
+    ``optuna.TrialPruned`` when the study's pruner says so."""
+
+    def __init__(self, trial: optuna.Trial, *, prune: bool, report: bool) -> None:
+        self.trial, self.prune, self.report = trial, prune, report
+        self.epochs = 0
+        self.last: float | None = None
+
+    def __call__(self, step: int, value: float) -> None:
+        self.epochs, self.last = self.epochs + 1, value
+        if self.report:
+            self.trial.report(value, step=step)
+            if self.prune and self.trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {step} (val acc {value:.4f})")
+
+
+def check_training_search(cfg: SearchConfig, space: Any) -> dict[str, TuneSpec]:
+    """The ``--tune`` specs, checked against the evaluator (it must train candidates and take
+    the settings) and the space (a tuned name may not be a decision); a pruner also needs
+    an evaluator that trains and reports per epoch."""
+    tunable = getattr(EVALUATORS.get(cfg.evaluator), "TUNABLE", ())
+    for option, used in (("--tune", bool(cfg.tune)), (f"--pruner {cfg.pruner}", cfg.pruner != "none")):
+        if used and not tunable:
+            raise SearchError(f"{option} needs an evaluator that trains each candidate (train); evaluator "
+                              f"{cfg.evaluator!r} does not")
+    clash = sorted(set(cfg.tune) & {d.name for d in space.decisions()})
+    if clash:
+        raise SearchError(f"--tune {clash[0]}: the space has a decision of that name; pin it with --fix instead")
+    return parse_tune(cfg.tune, tuple(tunable))
 
 
 def run_pretrain(cfg: SearchConfig, space: Any, out: Path, *, progress: bool) -> dict[str, Any]:
@@ -162,7 +204,9 @@ def _identity(cfg: SearchConfig) -> dict[str, Any]:
     """What workers sharing a study must agree on."""
     return {"space": cfg.space, "space_config": cfg.space_config, "objectives": list(cfg.objectives),
             "max_macs": cfg.max_macs, "max_params": cfg.max_params, "evaluator": cfg.evaluator,
-            **({"max_latency_ms": cfg.max_latency_ms} if cfg.max_latency_ms is not None else {})}
+            **({"max_latency_ms": cfg.max_latency_ms} if cfg.max_latency_ms is not None else {}),
+            **{key: getattr(cfg, key) for key in ("fix", "tune", "pruner_options") if getattr(cfg, key)},
+            **({"pruner": cfg.pruner} if cfg.pruner != "none" else {})}
 
 
 def _resolved(identity: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +252,7 @@ def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> optuna.Study:
         raise SearchError(f"{cfg.out} already holds study {cfg.study!r}; pass --resume to continue it or choose another --out")
     directions = ["maximize"] + ["minimize"] * (len(cfg.objectives) - 1)
     study = optuna.create_study(storage=storage, study_name=cfg.study, sampler=sampler, directions=directions,
-                                load_if_exists=True)
+                                pruner=make_pruner(cfg.pruner, cfg.pruner_options, cfg.epochs), load_if_exists=True)
     if study.metric_names is None:
         with warnings.catch_warnings():  # marked experimental since Optuna 3.2; the dashboard reads it
             warnings.simplefilter("ignore")
@@ -218,8 +262,11 @@ def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> optuna.Study:
     if stored is None:
         study.set_user_attr("identity", identity)
     elif _resolved(stored) != _resolved(jsonable(identity)):
-        raise SearchError(f"study {cfg.study!r} in {cfg.storage_url} was started with {stored}, "
-                          f"which differs from this run's {identity}")
+        before, now = _resolved(stored), _resolved(jsonable(identity))
+        changed = sorted(k for k in {*before, *now} if before.get(k) != now.get(k))
+        diff = ", ".join(f"{k} {before.get(k)} -> {now.get(k)}" for k in changed)
+        raise SearchError(f"study {cfg.study!r} in {cfg.storage_url} was started with other settings ({diff}); "
+                          "resume it with the same settings or choose another --out")
     if resume:
         _requeue_unfinished(study)
     return study
@@ -240,5 +287,5 @@ def _requeue_unfinished(study: optuna.Study) -> None:
     study.set_user_attr("requeued", sorted(requeued))
 
 
-def _count(study: optuna.Study, state: TrialState) -> int:
-    return len(study.get_trials(deepcopy=False, states=(state,)))
+def _count(study: optuna.Study, *states: TrialState) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))

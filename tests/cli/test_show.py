@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from nasengine.arch import choices_line
 from nasengine.export.export import top_rows
 from nasengine.records import SearchResult
-from nasengine.report.runs import choices_line
 from nasengine.search.config import SearchConfig
 from nasengine.search.runner import run_search
 from nasengine.testing.controllers import SMALL

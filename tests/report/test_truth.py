@@ -13,13 +13,14 @@ import pytest
 from matplotlib.ticker import PercentFormatter
 from scipy import stats
 
+from nasengine.arch import choices_line
 from nasengine.data import load_dataset
 from nasengine.records import RankCheck
 from nasengine.registry import get_space
 from nasengine.report import figures as plots
 from nasengine.report import simple as simple_module
 from nasengine.report.document import pct, rankcheck_table, report_blocks, to_markdown
-from nasengine.report.runs import choices_line, load_run, scored_by, search_limits, search_time
+from nasengine.report.runs import load_run, scored_by, search_limits, search_time
 from nasengine.report.simple import logistic_baseline
 from nasengine.report.stats import accuracy_interval, t_interval, wilson_interval
 from nasengine.search import runner

@@ -1,0 +1,45 @@
+"""Early stopping of poor candidates (``--pruner``): an Optuna pruner on the study reads the
+validation accuracy the train evaluator reports after every epoch and stops a trial whose
+curve falls behind (the trial ends ``PRUNED``; controllers learn from complete trials only)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Mapping
+
+import optuna
+
+#: ``--pruner`` names and what each builds, given the search's epochs per trial.
+PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
+    "none": lambda epochs, **kw: optuna.pruners.NopPruner(**kw),
+    "median": lambda epochs, **kw: optuna.pruners.MedianPruner(**kw),
+    "hyperband": lambda epochs, **kw: optuna.pruners.HyperbandPruner(**{"min_resource": 1, "max_resource": epochs,
+                                                                        **kw}),
+}
+_CLASSES = {"none": optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
+            "hyperband": optuna.pruners.HyperbandPruner}
+
+
+def pruner_class(name: str) -> type[optuna.pruners.BasePruner]:
+    """The Optuna class behind ``--pruner name`` (its constructor's keywords are the options)."""
+    if name not in PRUNERS:
+        raise ValueError(f"unknown pruner {name!r}; choose one of {', '.join(PRUNERS)}")
+    return _CLASSES[name]
+
+
+def make_pruner(name: str, options: Mapping[str, Any], epochs: int) -> optuna.pruners.BasePruner:
+    """The pruner ``name`` with ``options`` (its constructor's keywords, e.g.
+    ``n_startup_trials=2`` for median); hyperband's resource is the epoch, up to ``epochs``.
+
+    Raises:
+        ValueError: An unknown name (the message lists the known ones), an option the
+            pruner does not take (the message lists those it does) or a bad option value.
+    """
+    keys = [k for k in inspect.signature(pruner_class(name)).parameters if k != "self"]
+    bad = sorted(set(options) - set(keys))
+    if bad:
+        raise ValueError(f"pruner {name} takes no option(s) {bad}; its options: {', '.join(keys) or 'none'}")
+    try:
+        return PRUNERS[name](epochs, **options)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"pruner {name} {dict(options)}: {exc}") from None
