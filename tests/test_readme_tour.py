@@ -40,6 +40,7 @@ TINY_OPTIONS: dict[tuple[str, ...], dict[str, str]] = {
     ("dynamic", "eval"): {"--repeats": "1", "--batches": "1,16", "--images": "16"},
     ("bench", "cost"): {"--samples": "100"},
     ("bench", "kernels"): {"--repeats": "1"},
+    ("bench", "pruner"): {"--seeds": "1", "--trials": "2", "--epochs": "1"},
 }
 
 #: Benchmarks that take minutes even at their smallest budgets; they are run by their own
