@@ -4,8 +4,10 @@ trial, shown, exported and used by ``nasengine train`` on the export."""
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
+import yaml
 
 from nasengine.cli.main import main
 from nasengine.evaluators.train import TrainEvaluator
@@ -93,3 +95,46 @@ def test_yaml_tune_is_the_command_lines(tmp_path, capsys):
     path.write_text("tune: {lr: 'log:1e-3:1e-1', optimizer: 'sgd,adamw'}\n")
     assert main(["search", "--config", str(path), "--tune", "momentum=float:0.5:0.95", "--print-config"]) == 0
     assert "tune:\n  lr: log:1e-3:1e-1\n  optimizer: sgd,adamw\n  momentum: float:0.5:0.95\n" in capsys.readouterr().out
+
+
+def test_a_resume_refuses_other_tuned_settings(tmp_path, capsys):
+    base = ["search", "--space", "shufflenet", *SPACE_ARGS, "--strategy", "random", "--epochs", "1", "--trials", "1",
+            "--top-k", "1", "--out", str(tmp_path / "run"), "--quiet"]
+    assert main(base + ["--tune", "lr=log:1e-3:1e-1"]) == 0
+    assert main(base + ["--tune", "lr=log:1e-2:1e-1", "--trials", "2", "--resume"]) == 2
+    assert "tune {'lr': 'log:1e-3:1e-1'} -> {'lr': 'log:1e-2:1e-1'}" in capsys.readouterr().err
+
+
+def test_the_reports_search_command_keeps_fix_tune_and_pruner():
+    from nasengine.cli.main import build_parser
+    from nasengine.cli.search import config_from_args
+    from nasengine.report.runs import search_command
+    from nasengine.search.config import SearchConfig
+
+    stored = SearchConfig.resolve(None, fix={"block0": "k5", "channel1": 0.5}, tune={"lr": "log:1e-4:1e-1",
+                                  "optimizer": "sgd,adamw"}, pruner="hyperband",
+                                  pruner_options={"reduction_factor": 2})
+    argv = shlex.split(search_command(yaml.safe_load(yaml.safe_dump(stored.to_dict()))))
+    assert "--fix" in argv and "lr=log:1e-4:1e-1" in argv and "reduction_factor=2" in argv
+    assert config_from_args(build_parser().parse_args(argv[1:])).to_dict() == stored.to_dict()
+
+
+def test_the_report_lists_tuned_settings_beside_the_choices():
+    from types import SimpleNamespace
+
+    from nasengine.report.baselines import Candidate
+    from nasengine.report.document import _found_blocks
+
+    def candidate(key, hparams):
+        stats = {"cost": SimpleNamespace(macs=1000, params=100), "latency_ms": 1.0, "val_acc": (0.5, 0.0),
+                 "test_acc": (0.5, 0.0), "val_accs": (0.5,), "test_accs": (0.5,)}
+        return Candidate(key, f"net {key}", "run a", lambda: None, (1, 8, 8), False, stats=stats,
+                         choices={"block0": "k3"}, hparams=hparams)
+
+    cfg = SimpleNamespace(retrain=SimpleNamespace(seeds=1, epochs=1), top=1)
+    tuned = _found_blocks({"cfg": cfg, "candidates": [candidate("a", {"lr": 0.01, "optimizer": "sgd"}),
+                                                        candidate("b", None)]})[-1]
+    assert tuned[1] == ["network", "choices", "tuned training"]
+    assert tuned[2][0][1:] == ["`block0=k3`", "`lr=0.01 optimizer=sgd`"] and tuned[2][1][2] == "—"
+    plain = _found_blocks({"cfg": cfg, "candidates": [candidate("b", None)]})[-1]
+    assert plain[1] == ["network", "choices"] and plain[2][0][1:] == ["`block0=k3`"]
