@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 OBJECTIVES = ("acc", "macs", "params", "latency")
 
+class SearchError(ValueError):
+    """A search cannot start as configured."""
+
+
 #: A strategy's pretraining step: ``step(cfg, space, out, *, progress)`` trains (or reuses)
 #: what its evaluator needs in the run folder ``out`` and returns evaluator options.
 PretrainStep = Callable[..., Mapping[str, Any]]

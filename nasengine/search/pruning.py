@@ -43,3 +43,22 @@ def make_pruner(name: str, options: Mapping[str, Any], epochs: int) -> optuna.pr
         return PRUNERS[name](epochs, **options)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"pruner {name} {dict(options)}: {exc}") from None
+
+
+class EpochReporter:
+    """The ``report`` callback of one trial: counts the epochs trained, hands each accuracy
+    to ``trial.report`` (Optuna's plots and pruners read them; not for multi-objective
+    studies, where Optuna takes no intermediate values) and, with ``prune``, raises
+    ``optuna.TrialPruned`` when the study's pruner says so."""
+
+    def __init__(self, trial: optuna.Trial, *, prune: bool, report: bool) -> None:
+        self.trial, self.prune, self.report = trial, prune, report
+        self.epochs = 0
+        self.last: float | None = None
+
+    def __call__(self, step: int, value: float) -> None:
+        self.epochs, self.last = self.epochs + 1, value
+        if self.report:
+            self.trial.report(value, step=step)
+            if self.prune and self.trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {step} (val acc {value:.4f})")

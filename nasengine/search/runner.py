@@ -23,18 +23,15 @@ from nasengine.controller import suggest_arch
 from nasengine.cost import human
 from nasengine.export.export import export_top
 from nasengine.registry import CONTROLLERS, EVALUATORS, get_space
-from nasengine.search.config import SearchConfig, search_limits
-from nasengine.search.pruning import make_pruner
+from nasengine.search.config import SearchConfig, SearchError, search_limits
+from nasengine.search.preflight import check_fix, check_training_search
+from nasengine.search.pruning import EpochReporter, make_pruner
 from nasengine.search.results import FINISHED, ResultWriter
-from nasengine.search.tune import TuneSpec, parse_tune, suggest_hparams
+from nasengine.search.tune import suggest_hparams
 from nasengine.utils.files import jsonable, save_atomic
 
 #: The study's metric name of each objective (what Optuna's dashboard and plots label).
 METRIC_NAMES = {"acc": "acc", "macs": "macs", "params": "params", "latency": "latency_ms"}
-
-
-class SearchError(ValueError):
-    """A search cannot start as configured."""
 
 
 def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -53,7 +50,7 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
         return {}
     sampler = CONTROLLERS.create(cfg.controller, space, seed=cfg.seed, **cfg.controller_options)
     sampler.set_constraint(lambda arch: limits.feasible(space, arch))
-    sampler.fix(cfg.fix)
+    check_fix(cfg, sampler)
     specs = check_training_search(cfg, space)
     # Without pretraining, a bad evaluator option fails before a study exists.
     evaluator = make_evaluator(cfg, space) if cfg.pretrain is None else None
@@ -128,40 +125,6 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
     result = writer.write()
     export_top(out, space, result, cfg.top_k, evaluator)
     return result
-
-
-class EpochReporter:
-    """The ``report`` callback of one trial: counts the epochs trained, hands each accuracy
-    to ``trial.report`` (Optuna's plots and pruners read them; not for multi-objective
-    studies, where Optuna takes no intermediate values) and, with ``prune``, raises
-    ``optuna.TrialPruned`` when the study's pruner says so."""
-
-    def __init__(self, trial: optuna.Trial, *, prune: bool, report: bool) -> None:
-        self.trial, self.prune, self.report = trial, prune, report
-        self.epochs = 0
-        self.last: float | None = None
-
-    def __call__(self, step: int, value: float) -> None:
-        self.epochs, self.last = self.epochs + 1, value
-        if self.report:
-            self.trial.report(value, step=step)
-            if self.prune and self.trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {step} (val acc {value:.4f})")
-
-
-def check_training_search(cfg: SearchConfig, space: Any) -> dict[str, TuneSpec]:
-    """The ``--tune`` specs, checked against the evaluator (it must train candidates and take
-    the settings) and the space (a tuned name may not be a decision); a pruner also needs
-    an evaluator that trains and reports per epoch."""
-    tunable = getattr(EVALUATORS.get(cfg.evaluator), "TUNABLE", ())
-    for option, used in (("--tune", bool(cfg.tune)), (f"--pruner {cfg.pruner}", cfg.pruner != "none")):
-        if used and not tunable:
-            raise SearchError(f"{option} needs an evaluator that trains each candidate (train); evaluator "
-                              f"{cfg.evaluator!r} does not")
-    clash = sorted(set(cfg.tune) & {d.name for d in space.decisions()})
-    if clash:
-        raise SearchError(f"--tune {clash[0]}: the space has a decision of that name; pin it with --fix instead")
-    return parse_tune(cfg.tune, tuple(tunable))
 
 
 def run_pretrain(cfg: SearchConfig, space: Any, out: Path, *, progress: bool) -> dict[str, Any]:

@@ -57,3 +57,11 @@ def test_a_bad_fix_is_one_line_exit_2_before_anything_runs(table, tmp_path, caps
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
     assert not (tmp_path / "run").exists()
+
+
+def test_pins_that_no_architecture_under_the_limit_has_are_refused_before_anything_runs(table, tmp_path, capsys):
+    # block0=k7 costs >= 37K MACs whatever the rest; the space's cheapest arch is 27K
+    assert _search(table, tmp_path / "run", "--trials", "2", "--max-macs", "30K", "--fix", "block0=k7") == 2
+    err = capsys.readouterr().err
+    assert "--fix: no feasible architecture of 'shufflenet' with {'block0': 'k7'} fixed" in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
