@@ -51,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-params", help="hard limit, e.g. 3.5M")
     p.add_argument("--max-latency-ms", type=float, help="hard limit on the latency predicted by --latency-table")
     p.add_argument("--latency-table", help="latency table of this space and config (nasengine latency build)")
-    p.add_argument("--trials", type=int, help="completed trials to reach (all workers together)")
+    p.add_argument("--trials", type=int, help="trials to finish, complete or pruned (all workers together)")
     p.add_argument("--seed", type=int)
     p.add_argument("--objectives", help="acc, or acc,macs / acc,params / acc,latency for a Pareto search")
     p.add_argument("--top-k", type=int, help="architectures to export")
