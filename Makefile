@@ -47,7 +47,7 @@ demo: $(STAMP)
 		--out runs/demo $(if $(wildcard runs/demo/study.db),--resume,)
 	$(BIN)/nasengine report runs/demo --random 3 $(DEMO_RETRAIN) --out runs/demo/report --quiet
 	@echo "what the search found: $(BIN)/nasengine show runs/demo"
-	@echo "the supernet's ranking vs training: $(BIN)/nasengine rankcheck runs/demo --table reports/tables/widths_cluttered.json"
+	@echo "the supernet's ranking vs training: $(BIN)/nasengine rankcheck runs/demo --table reports/tables/widths_cluttered_e14.json"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

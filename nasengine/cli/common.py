@@ -15,6 +15,7 @@ import yaml
 
 from nasengine.arch import Arch, ArchError
 from nasengine.registry import SPACES, get_space
+from nasengine.utils import yaml_values
 
 
 class UsageError(ValueError):
@@ -37,7 +38,7 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UsageError(f"--set expects key=value, got {item!r}")
         try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+            out[key.strip()] = yaml_values.load(value) if value.strip() else ""
         except yaml.YAMLError:
             raise UsageError(f"--set {key}: cannot parse value {value!r}") from None
     return out

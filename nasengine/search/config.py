@@ -12,6 +12,7 @@ import yaml
 from nasengine.constraints import Constraints
 from nasengine.cost import parse_amount
 from nasengine.registry import Registry
+from nasengine.utils import yaml_values
 from nasengine.utils.devices import resolve_device
 
 if TYPE_CHECKING:
@@ -200,7 +201,7 @@ class SearchConfig:
             path = Path(file)
             if not path.is_file():
                 raise ValueError(f"--config {str(path)!r} does not exist")
-            loaded = yaml.safe_load(path.read_text()) or {}
+            loaded = yaml_values.load(path.read_text()) or {}
             if not isinstance(loaded, dict):
                 raise ValueError(f"--config {str(path)!r} must hold a mapping of option: value")
             values.update(loaded)

@@ -18,6 +18,7 @@ import yaml
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from nasengine.train.loop import TrainConfig
+from nasengine.utils import yaml_values
 
 #: The spec prefixes of numeric ranges.
 RANGE_KINDS = ("log", "float", "int")
@@ -64,7 +65,7 @@ def parse_spec(name: str, spec: Any) -> TuneSpec:
         return TuneSpec(name, kind, low, high)
     if ":" in spec:
         raise ValueError(f"--tune {name}={spec}: unknown range kind {kind!r}; the spec must be {grammar}")
-    choices = tuple(yaml.safe_load(v) if v.strip() else "" for v in spec.split(","))
+    choices = tuple(yaml_values.load(v) if v.strip() else "" for v in spec.split(","))
     if len(set(map(repr, choices))) != len(choices):
         raise ValueError(f"--tune {name}={spec}: the comma list repeats a value")
     return TuneSpec(name, "categorical", choices=choices)
@@ -126,7 +127,7 @@ def parse_pairs(items: list[str] | None, option: str, *, typed: bool = False) ->
         if key.strip() in out:
             raise ValueError(f"{option} {key.strip()} is given twice")
         try:
-            out[key.strip()] = yaml.safe_load(value) if typed else value.strip()
+            out[key.strip()] = yaml_values.load(value) if typed else value.strip()
         except yaml.YAMLError:
             raise ValueError(f"{option} {key.strip()}: cannot parse value {value!r}") from None
     return out

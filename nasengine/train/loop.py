@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import save_atomic
 from nasengine.utils.progress import progress_bar
-from nasengine.utils.validation import one_of, positive_int
+from nasengine.utils.validation import finite_number, one_of, positive_int
 
 OPTIMIZERS = ("sgd", "adamw")
 
@@ -47,10 +47,12 @@ class TrainConfig:
         positive_int("batch_size", self.batch_size)
         positive_int("val_every", self.val_every)
         one_of("optimizer", self.optimizer, OPTIMIZERS)
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        # Numbers checked as numbers: a value that arrives as text must not reach the optimizer.
+        finite_number("lr", self.lr, low=0, low_open=True, high=None)
+        finite_number("momentum", self.momentum, low=0, high=1)
+        finite_number("weight_decay", self.weight_decay, low=0, high=None)
+        finite_number("warmup_epochs", self.warmup_epochs, low=0, high=None)
+        finite_number("label_smoothing", self.label_smoothing, low=0, high=1)
         if self.max_steps is not None:
             positive_int("max_steps", self.max_steps)
 

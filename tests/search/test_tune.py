@@ -63,7 +63,7 @@ def test_the_evaluator_trains_with_the_trials_settings():
     ({"lr": "int:1:3"}, "--tune lr=int:1:3: lr is a float setting; give log: or float:"),
     ({"batch_size": "float:8:64"}, "batch_size is a int setting; give int:LOW:HIGH"),
     ({"optimizer": "sgd,adam"}, "--tune optimizer=sgd,adam: optimizer must be one of"),
-    ({"label_smoothing": "float:0:1.5"}, "label_smoothing must be in [0, 1), got 1.5"),
+    ({"label_smoothing": "float:0:1.5"}, "label_smoothing must be a finite number with 0 <= label_smoothing < 1, got 1.5"),
     ({"lr": "cube:1:2"}, "unknown range kind 'cube'"),
     ({"dropout": "0.1,0.2"}, "--tune dropout: not a tunable training setting; tunable: epochs, batch_size"),
 ])

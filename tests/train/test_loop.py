@@ -108,3 +108,18 @@ def test_train_arch_refuses_a_class_count_mismatch_before_writing(tmp_path):
     with pytest.raises(ValueError, match="digits has 10 classes .* add --set num_classes=10"):
         train_arch(space, space.arch({"kernel": "k3", "width": 4}), TrainConfig(epochs=1), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("field,value", [
+    ("weight_decay", "5e-4"), ("lr", "0.1"), ("momentum", 1.5), ("label_smoothing", 1.0), ("warmup_epochs", -1),
+])
+def test_train_config_refuses_values_that_are_not_numbers_in_range(field, value):
+    with pytest.raises(ValueError, match=f"{field} must be a finite number.*got {value!r}"):
+        TrainConfig(**{field: value})
+
+
+def test_one_shot_config_refuses_a_text_weight_decay():
+    from supernet.trainer import OneShotConfig
+
+    with pytest.raises(ValueError, match="weight_decay must be a finite number"):
+        OneShotConfig(weight_decay="5e-4")
