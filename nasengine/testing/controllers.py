@@ -8,7 +8,8 @@ studies on a small ShuffleNet space with a synthetic, deterministic score::
         check(lambda space, seed: MyController(space, seed=seed), tmp_path)
 
 ``check_direction`` is kept apart: it asks a learner to improve on random search in
-both study directions, which random search itself cannot do.
+both study directions, which random search itself cannot do. Optuna's own sampler suites
+come bound to controllers from ``nasengine.testing.optuna_suites``.
 """
 
 from __future__ import annotations

@@ -1,17 +1,13 @@
-"""Optuna's own sampler test suites, run over every registered controller.
-
-The suites suggest only parameters of their own (``x``, ``y``, ``category``, ...), none of
-them a decision of the space: they exercise the controllers' independent sampling, their
-relative sampling beside it, ``PartialFixedSampler`` and multi-objective studies.
-"""
+"""Optuna's own sampler test suites, run over every registered controller
+(``nasengine.testing.optuna_suites``)."""
 
 from __future__ import annotations
 
 import pytest
-from optuna.testing.pytest_samplers import BasicSamplerTestCase, MultiObjectiveSamplerTestCase
 
 import nasengine
 from nasengine.testing.controllers import small_space
+from nasengine.testing.optuna_suites import optuna_sampler_suites
 
 
 def _factory(name: str):
@@ -19,13 +15,10 @@ def _factory(name: str):
     return lambda: nasengine.CONTROLLERS.create(name, space, seed=0)
 
 
-class TestBasicSamplerSuite(BasicSamplerTestCase):
-    @pytest.fixture(params=nasengine.CONTROLLERS.names())
-    def sampler(self, request):
-        return _factory(request.param)
+TestBasicSamplerSuite, TestMultiObjectiveSamplerSuite = optuna_sampler_suites(
+    {name: _factory(name) for name in nasengine.CONTROLLERS.names()})
 
 
-class TestMultiObjectiveSamplerSuite(MultiObjectiveSamplerTestCase):
-    @pytest.fixture(params=nasengine.CONTROLLERS.names())
-    def sampler(self, request):
-        return _factory(request.param)
+def test_the_suites_need_a_controller():
+    with pytest.raises(ValueError, match="at least one controller factory"):
+        optuna_sampler_suites({})
