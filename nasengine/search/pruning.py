@@ -49,10 +49,11 @@ class EpochReporter:
     """The ``report`` callback of one trial: counts the epochs trained, hands each accuracy
     to ``trial.report`` (Optuna's plots and pruners read them; not for multi-objective
     studies, where Optuna takes no intermediate values) and, with ``prune``, raises
-    ``optuna.TrialPruned`` when the study's pruner says so."""
+    ``optuna.TrialPruned`` when the study's pruner says so. The last epoch (``last_epoch``)
+    is never pruned: its training is already paid for, and the trial is complete."""
 
-    def __init__(self, trial: optuna.Trial, *, prune: bool, report: bool) -> None:
-        self.trial, self.prune, self.report = trial, prune, report
+    def __init__(self, trial: optuna.Trial, *, prune: bool, report: bool, last_epoch: int | None = None) -> None:
+        self.trial, self.prune, self.report, self.last_epoch = trial, prune, report, last_epoch
         self.epochs = 0
         self.last: float | None = None
 
@@ -60,5 +61,6 @@ class EpochReporter:
         self.epochs, self.last = self.epochs + 1, value
         if self.report:
             self.trial.report(value, step=step)
-            if self.prune and self.trial.should_prune():
+            final = self.last_epoch is not None and step >= self.last_epoch
+            if self.prune and not final and self.trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {step} (val acc {value:.4f})")

@@ -85,7 +85,8 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
         trial.set_user_attr("cost", cost.to_dict() if latency_ms is None else {**cost.to_dict(), "latency_ms": latency_ms})
         if hparams:
             trial.set_user_attr("hparams", jsonable(hparams))
-        reporter = EpochReporter(trial, prune=cfg.pruner != "none", report=len(cfg.objectives) == 1)
+        reporter = EpochReporter(trial, prune=cfg.pruner != "none", report=len(cfg.objectives) == 1,
+                                 last_epoch=cfg.epochs)
         t0 = time.perf_counter()
         try:
             result = (evaluator.evaluate_reporting(arch, reporter, hparams=hparams) if hparams

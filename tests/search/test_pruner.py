@@ -90,3 +90,28 @@ def test_a_pruner_needs_a_training_evaluator_and_one_objective(tmp_path, capsys)
     path.write_text("pruner: hyperband\npruner_options: {reduction_factor: 2}\n")
     assert main(["search", "--config", str(path), "--print-config"]) == 0
     assert "pruner: hyperband\npruner_options:\n  reduction_factor: 2\n" in capsys.readouterr().out
+
+
+class _AlwaysPrune:
+    def __init__(self):
+        self.reported = []
+
+    def report(self, value, step):
+        self.reported.append((step, value))
+
+    def should_prune(self):
+        return True
+
+
+def test_the_last_epoch_is_never_pruned():
+    # Its training is already paid for: a pruner that says "stop" then would only discard it.
+    from optuna import TrialPruned
+
+    from nasengine.search.pruning import EpochReporter
+
+    trial = _AlwaysPrune()
+    reporter = EpochReporter(trial, prune=True, report=True, last_epoch=3)  # type: ignore[arg-type]
+    with pytest.raises(TrialPruned, match="pruned at epoch 2"):
+        reporter(2, 0.5)
+    reporter(3, 0.6)
+    assert trial.reported == [(2, 0.5), (3, 0.6)] and reporter.epochs == 2 and reporter.last == 0.6
