@@ -30,6 +30,7 @@ from nasengine.search.config import Strategy
 from nasengine.space import SearchSpace
 from nasengine.train.loop import TrainConfig, make_optimizer
 from nasengine.utils.files import jsonable, save_atomic
+from nasengine.utils.safe_load import load_checkpoint
 from nasengine.utils.seeding import epoch_permutation
 from nasengine.utils.validation import non_negative_int, positive_int
 from supernet.evaluator import WeightSharingEvaluator
@@ -150,7 +151,8 @@ class EnasEvaluator(WeightSharingEvaluator):
                          "rng": self.rng_state}, self.path)
 
     def _load(self) -> None:
-        state = torch.load(self.path, map_location=self.device, weights_only=False)
+        state = load_checkpoint(self.path, what="ENAS shared-weight state", map_location=self.device,
+                                required=("identity", "model", "optimizer", "step", "evals", "rng"))
         if state["identity"] != self.identity:
             raise ValueError(f"{self.path} holds shared weights trained with {state['identity']}, not "
                              f"{self.identity}; use the same settings or another output folder")

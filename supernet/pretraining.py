@@ -25,6 +25,7 @@ from nasengine.arch import Arch
 from nasengine.data import DataSplits, load_space_data
 from nasengine.space import SearchSpace
 from nasengine.utils.files import jsonable, save_atomic
+from nasengine.utils.safe_load import load_checkpoint
 from supernet.distributed import world
 from supernet.trainer import OneShotConfig, load_history, train_one_shot
 
@@ -101,7 +102,7 @@ class OneShotMethod(Generic[C]):
         out = Path(out)
         path = out / self.checkpoint
         if path.exists():
-            saved = torch.load(path, map_location="cpu", weights_only=False)
+            saved = load_checkpoint(path, what=self.network, required=("identity", "model"))
             if jsonable(saved["identity"]) != jsonable(identity):  # older files hold tuples
                 raise ValueError(f"{path} holds a {self.network} trained with {saved['identity']}, not {identity}; "
                                  "use the same settings or another output folder")
@@ -143,7 +144,7 @@ class OneShotMethod(Generic[C]):
         if not path.is_file():
             raise ValueError(f"{self.network} checkpoint {str(path)!r} does not exist; train one with "
                              f"--strategy {self.strategy}")
-        saved = torch.load(path, map_location=device, weights_only=False)
+        saved = load_checkpoint(path, what=self.network, map_location=device, required=("identity", "model"))
         ident = saved.get("identity", {})
         config = jsonable(space.config.to_dict())
         if ident.get("space") != space.name or jsonable(ident.get("space_config")) != config:

@@ -27,6 +27,7 @@ from nasengine.data import DataSplits
 from nasengine.train.loop import TrainConfig, cosine_schedule, make_optimizer
 from nasengine.utils.files import save_atomic
 from nasengine.utils.progress import EpochLog
+from nasengine.utils.safe_load import load_checkpoint
 from nasengine.utils.seeding import epoch_seed
 from nasengine.utils.validation import non_negative_int, one_of, positive_int
 from supernet.distributed import World, average_buffers, broadcast_state, sync_path_grads, world
@@ -180,7 +181,7 @@ def train_one_shot(model: nn.Module, sample_arch: Callable[[np.random.Generator]
 
 def load_history(checkpoint: Path) -> list[dict[str, Any]]:
     """Per-epoch records (loss, accuracy, lr, time) of a one-shot training checkpoint."""
-    return torch.load(checkpoint, map_location="cpu", weights_only=False)["history"]
+    return load_checkpoint(checkpoint, what="one-shot training state", required=("history",))["history"]
 
 
 def update_step(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
@@ -235,7 +236,8 @@ def _loader(data: DataSplits, config: OneShotConfig, w: World, epoch: int, skip:
 
 def _restore(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
              config: OneShotConfig, w: World) -> dict[str, Any]:
-    state = torch.load(path, map_location=w.device, weights_only=False)
+    state = load_checkpoint(path, what="one-shot training state", map_location=w.device,
+                            required=("model", "optimizer", "scheduler", "step", "history", "rng", "config"))
     saved = dict(state["config"])
     now = config.weight_settings()
     differ = sorted(k for k in now if saved.get(k) != now[k])

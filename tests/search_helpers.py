@@ -18,3 +18,9 @@ def synthetic_table(path: Path) -> Path:
     path.write_text(json.dumps({"space": space.name, "config": json.loads(json.dumps(space.config.to_dict())),
                                 "entries": entries}))
     return path
+
+
+def rl_search_argv(table: Path, out: Path, trials: int, *extra: str) -> list[str]:
+    """``nasengine search`` of the RL controller on ``table`` (a few seconds for a few trials)."""
+    return ["search", "--space", "shufflenet", *SPACE_ARGS, "--strategy", "rl", "--evaluator", f"table:{table}",
+            "--trials", str(trials), "--out", str(out), "--quiet", *extra]

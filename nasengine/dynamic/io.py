@@ -13,6 +13,7 @@ from torch import nn
 
 from nasengine.dynamic.methods import DYNAMIC_METHODS
 from nasengine.utils.files import save_json_atomic
+from nasengine.utils.safe_load import load_checkpoint
 
 FORMAT = 1
 
@@ -73,5 +74,5 @@ def load_dynamic(path: str | Path, *, device: str | torch.device = "cpu") -> nn.
     if doc.get("format") != FORMAT:
         raise ValueError(f"{doc_path}: unsupported format {doc.get('format')!r} (expected {FORMAT})")
     model = build_dynamic(doc["method"], doc["config"])
-    model.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
+    model.load_state_dict(load_checkpoint(folder / "weights.pt", what="weights"))
     return model.to(device).eval()

@@ -23,6 +23,7 @@ from nasengine.train.loop import TrainConfig, cosine_schedule, make_optimizer, r
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import save_atomic
 from nasengine.utils.progress import progress_bar
+from nasengine.utils.safe_load import load_checkpoint
 from nasengine.utils.validation import non_negative_int, one_of, positive_int
 
 
@@ -147,7 +148,8 @@ def train_dynamic(model: nn.Module, recipe: Recipe, train_loader: DataLoader, va
     start, opt_state = 0, None
     ckpt = Path(checkpoint) if checkpoint else None
     if ckpt and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state = load_checkpoint(ckpt, what="training checkpoint", map_location=device,
+                                required=("model", "next_epoch", "history", "optimizers", "rng"))
         model.load_state_dict(state["model"])
         start, history, opt_state = state["next_epoch"], state["history"], state["optimizers"]
         torch.set_rng_state(state["rng"])

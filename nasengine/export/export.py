@@ -27,6 +27,7 @@ from nasengine.records import FRONTS, ExportRecord, ParityInputs, ParityRecord, 
 from nasengine.records.base import read_json
 from nasengine.records.export import preprocessing_in
 from nasengine.space import SearchSpace
+from nasengine.utils.safe_load import load_checkpoint
 
 
 class ExportError(ValueError):
@@ -79,7 +80,7 @@ def export_top(out: str | Path, space: SearchSpace, result: SearchResult | dict[
             shutil.copyfile(weights, folder / "weights.pt")
             if evaluator is not None:
                 model = space.build(arch)
-                model.load_state_dict(torch.load(weights, map_location="cpu"))
+                model.load_state_dict(load_checkpoint(weights, what="weights"))
                 test = evaluator.test_accuracy(arch, model)
                 if test is not None:
                     metrics["test_acc"] = test
@@ -212,7 +213,7 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
             raise ExportError(f"no trained weights for arch {arch.id} in {run} (the search's evaluator kept none); "
                               f"train it with `nasengine train --arch {folder} --out {folder}` and export again")
         model = space.build(arch)
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        model.load_state_dict(load_checkpoint(weights, what="weights"))
         done.append((folder, export_model(space, arch, model, folder, formats, tolerance=tolerance)))
     return done
 

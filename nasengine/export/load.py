@@ -10,35 +10,47 @@ import torch
 from torch import nn
 
 from nasengine.arch import Arch
+from nasengine.utils.safe_load import CheckpointError, load_checkpoint
 
 __all__ = ["load", "read_arch", "arch_space"]
 
-def load(path: str | Path) -> nn.Module:
+def load(path: str | Path, *, trusted: bool = False) -> nn.Module:
     """A ready module in eval mode from an export folder (or a file in one).
 
     ``arch.json`` + ``weights.pt`` build the network with the space's code and load the
-    weights; a folder with only ``model.pt2`` (or a ``.pt2`` file) gives the
-    ``torch.export`` program's module, which needs no nasengine code to be defined (it
-    was exported in eval mode and cannot be switched to training).
+    weights (tensors only: nothing in the folder can run code). A folder with only
+    ``model.pt2`` (or a ``.pt2`` file) gives the ``torch.export`` program's module, which
+    needs no nasengine code to be defined (it was exported in eval mode and cannot be
+    switched to training); reading a ``.pt2`` unpickles parts of it, which can run any
+    code the file's author put there, so it is done only with ``trusted=True``.
+
+    Raises:
+        CheckpointError: ``weights.pt`` is corrupt or holds more than tensors, or only a
+            ``.pt2`` program is there and ``trusted`` is false.
+        FileNotFoundError: There is nothing to load at ``path``.
     """
     path = Path(path)
     if path.is_file() and path.suffix == ".pt2":
-        return _program_module(path)
+        return _program_module(path, trusted)
     folder = path.parent if path.is_file() else path
     if not folder.is_dir():
         raise FileNotFoundError(f"{str(path)!r} does not exist")
     if (folder / "arch.json").is_file() and (folder / "weights.pt").is_file():
         arch = read_arch(folder)
         model = arch_space(arch).build(arch)
-        model.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
+        model.load_state_dict(load_checkpoint(folder / "weights.pt", what="weights"))
         return model.eval()
     if (folder / "model.pt2").is_file():
-        return _program_module(folder / "model.pt2")
+        return _program_module(folder / "model.pt2", trusted)
     raise FileNotFoundError(f"{str(folder)!r} holds neither arch.json + weights.pt nor model.pt2; "
                             "export the run with `nasengine export RUN`")
 
 
-def _program_module(path: Path) -> nn.Module:
+def _program_module(path: Path, trusted: bool) -> nn.Module:
+    if not trusted:
+        raise CheckpointError(f"{str(path)!r} is a torch.export program, and loading one unpickles parts of it, "
+                              "which can run code; pass trusted=True only for a file from a source you trust "
+                              "(arch.json + weights.pt load safely)")
     module = torch.export.load(path).module()
     # The graph was traced in eval mode; exported modules refuse .eval(), so set the flags.
     for m in module.modules():

@@ -12,7 +12,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from nasengine.arch import Arch
@@ -20,6 +19,7 @@ from nasengine.export.load import arch_space, read_arch
 from nasengine.head import ClassifierNet
 from nasengine.records import preprocessing_in, read_json
 from nasengine.space import SearchSpace
+from nasengine.utils.safe_load import load_checkpoint
 
 __all__ = ["register_timm"]
 
@@ -134,7 +134,7 @@ def _load_pretrained(model: nn.Module, weights: Path, name: str, *, in_chans_cha
     if in_chans_changed:
         raise ValueError(f"timm model {name!r}: the exported weights are for another in_chans; "
                          "use pretrained=False to build it with other input channels")
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = load_checkpoint(weights, what="weights")
     own = model.state_dict()
     # A new num_classes changes only the classifier's shapes: keep it fresh, load the rest.
     mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]

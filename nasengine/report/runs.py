@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
 from nasengine.cost import human
 from nasengine.pareto import pareto_front
 from nasengine.records import ExportRecord, SearchResult, TrialRecord
 from nasengine.search.config import SearchConfig
+from nasengine.utils.safe_load import load_checkpoint
 
 
 @dataclass
@@ -55,7 +55,7 @@ def read_rl_log(path: Path) -> list[dict[str, Any]]:
     state; empty when there is none or the controller keeps no such log."""
     if not path.is_file():
         return []
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_checkpoint(path, what="controller state")
     log = state.get("log") if isinstance(state, dict) else None
     return [e for e in log or [] if isinstance(e, dict) and "reward" in e and "baseline" in e]
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 from optuna.trial import TrialState
 
 from nasengine.controller import suggest_arch
@@ -29,6 +28,7 @@ from nasengine.search.pruning import EpochReporter, make_pruner
 from nasengine.search.results import FINISHED, ResultWriter
 from nasengine.search.tune import suggest_hparams
 from nasengine.utils.files import jsonable, save_atomic
+from nasengine.utils.safe_load import load_checkpoint
 
 #: The study's metric name of each objective (what Optuna's dashboard and plots label).
 METRIC_NAMES = {"acc": "acc", "macs": "macs", "params": "params", "latency": "latency_ms"}
@@ -60,7 +60,7 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
     study = _open_study(cfg, sampler, resume)
     state_file = out / "controller.pt"
     if resume and state_file.exists() and sampler.state() is not None:
-        sampler.restore(torch.load(state_file, weights_only=False))
+        sampler.restore(load_checkpoint(state_file, what="controller state"))
     cfg.save(out / "config.yaml")
     if progress:
         limit = ", ".join(f"{k} {human(v)}" for k, v in (("MACs <=", cfg.max_macs), ("params <=", cfg.max_params)) if v)

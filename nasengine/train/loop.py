@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import save_atomic
 from nasengine.utils.progress import progress_bar
+from nasengine.utils.safe_load import load_checkpoint
 from nasengine.utils.validation import finite_number, one_of, positive_int
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -125,7 +126,8 @@ def fit(
     start_epoch, step = 0, 0
     ckpt_path = Path(checkpoint) if checkpoint else None
     if ckpt_path and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        state = load_checkpoint(ckpt_path, what="training checkpoint", map_location=device,
+                                required=("model", "optimizer", "scheduler", "epoch", "step", "history"))
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -51,7 +51,7 @@ def test_load_program_alone(exported, tmp_path):
     shutil.copy(folder / "model.pt2", tmp_path / "model.pt2")
     x = torch.randn(3, 1, 8, 8)
     for path in (tmp_path, tmp_path / "model.pt2"):
-        program = nasengine.load(path)
+        program = nasengine.load(path, trusted=True)
         assert not program.training
         assert torch.allclose(_outputs(program, x), _outputs(model, x), atol=1e-6)
 
