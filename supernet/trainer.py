@@ -11,6 +11,7 @@ each batch (see ``supernet.distributed``); rank 0 writes checkpoints and TensorB
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -121,6 +122,9 @@ def train_one_shot(model: nn.Module, sample_arch: Callable[[np.random.Generator]
     state = {"step": 0, "history": []}
     if checkpoint.exists():
         state = _restore(checkpoint, model, optimizer, scheduler, config, w)
+        if w.main:
+            print(f"resuming from {checkpoint}: step {state['step']} of {total} "
+                  f"(epoch {state['step'] // steps_per_epoch} of {config.epochs} done)", file=sys.stderr)
     broadcast_state(model, w)
     net: nn.Module = model
     if w.distributed and config.sync == "ddp":

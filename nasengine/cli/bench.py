@@ -1,7 +1,8 @@
 """``nasengine bench SUITE``: one subcommand per registered bench suite, with its own options.
 
 Each suite's rows are printed as a table and written as JSON (``--out``, by default
-``reports/bench/SUITE.json`` under the current directory).
+``bench-SUITE.json`` in the current directory; the reference reports under the project's
+``reports/bench/`` are written only when ``--out`` names them).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from typing import Any
 
 from nasengine.bench.base import BENCH_SUITES, BenchSuite
 from nasengine.bench.suites import write_report
-from nasengine.cli.common import invoked_command
+from nasengine.cli.common import add_threads_option, apply_threads, invoked_command
 from nasengine.registry import PluginLoadError
 
 
 def default_out(name: str) -> Path:
-    """Where ``nasengine bench NAME`` writes without ``--out``: relative to the current directory."""
-    return Path("reports") / "bench" / f"{name}.json"
+    """Where ``nasengine bench NAME`` writes without ``--out``: ``bench-NAME.json`` in the
+    current directory (never into a project's ``reports/bench/`` unless asked)."""
+    return Path(f"bench-{name}.json")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,13 +36,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             continue
         s = suites.add_parser(name, help=suite.help, description=suite.help)
         s.add_argument("--out", default=str(default_out(name)),
-                       help="JSON report (a relative path is under the current directory)")
+                       help=f"JSON report (default: {default_out(name)} in the current directory; the "
+                            "project's reports/bench/ only when --out names it)")
         suite.add_arguments(s)
-        s.set_defaults(func=cmd_bench, bench_suite=suite)
+        own_threads = "--threads" in s._option_string_actions  # a suite that times pins its own
+        if not own_threads:
+            add_threads_option(s)
+        s.set_defaults(func=cmd_bench, bench_suite=suite, suite_threads=own_threads)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     suite: BenchSuite = args.bench_suite
+    if not args.suite_threads:
+        apply_threads(args.threads)  # recorded in the report's machine info (torch_threads)
     rows = suite.run(args)
     print_table(rows)
     path = write_report(args.suite, rows, args.out, command=invoked_command(args))

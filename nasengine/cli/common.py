@@ -30,6 +30,27 @@ def invoked_command(args: argparse.Namespace) -> str | None:
     return None if argv is None else shlex.join(["nasengine", *argv])
 
 
+def add_threads_option(parser: Any, default_help: str = "OMP_NUM_THREADS if set, else all cores of this host") -> None:
+    """``--threads N``: torch threads the command computes with (``apply_threads``)."""
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help=f"torch threads to compute with, >= 1 (default: {default_help}); recorded with the run")
+
+
+def add_force_option(parser: Any, replaces: str) -> None:
+    """``--force``: replace what the command would otherwise refuse to overwrite."""
+    parser.add_argument("--force", action="store_true", help=f"replace {replaces} instead of refusing")
+
+
+def apply_threads(threads: int | None, *, workers: int = 1) -> int:
+    """Set torch's threads to ``--threads`` (default: this host's cores / ``workers``)."""
+    from nasengine.utils.threads import use_threads
+
+    try:
+        return use_threads(threads, workers=workers)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def parse_sets(items: list[str] | None) -> dict[str, Any]:
     """``["filters=44", "ops=[identity,sep_conv_3x3]"]`` -> typed dict (YAML scalars)."""
     out: dict[str, Any] = {}

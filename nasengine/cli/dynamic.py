@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from nasengine.cli.common import UsageError
+from nasengine.cli.common import UsageError, add_force_option, add_threads_option, apply_threads
 from nasengine.data import DATASETS
 from nasengine.dynamic.backbones import BACKBONES
 from nasengine.dynamic.gated import GATES
@@ -56,7 +56,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=float, default=None, help="pre-training learning rate (default 0.01 rnp, 0.05 gates)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
-    t.add_argument("--out", required=True, help="run folder")
+    t.add_argument("--out", required=True, help="run folder (an unfinished run in it resumes; other settings are refused)")
+    add_force_option(t, "the run in --out: empty it and start over")
+    add_threads_option(t)
     t.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     t.set_defaults(func=cmd_train)
 
@@ -65,7 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--batches", default="1,64", help="batch sizes to time")
     e.add_argument("--images", type=int, default=128, help="test images timed per batch size")
     e.add_argument("--repeats", type=int, default=5, help="timed calls per measurement")
-    e.add_argument("--threads", type=int, default=None, help="torch threads while timing (default: as is)")
+    add_threads_option(e)
     e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     e.add_argument("--data-root", help="folder of a local dataset, if the run used one")
     e.add_argument("--out", help="JSON file (default RUN/eval.json)")
@@ -73,7 +75,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     x = dsub.add_parser("export", help="copy a trained network to a folder load_dynamic() reads")
     x.add_argument("run", help="run folder")
-    x.add_argument("--out", required=True, help="destination folder")
+    x.add_argument("--out", required=True, help="destination folder (refused if it exists and is not empty)")
+    add_force_option(x, "the files in an existing --out")
     x.set_defaults(func=cmd_export)
 
 
@@ -108,8 +111,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"dense backbone after pre-training: test acc {acc:.4f}", flush=True)
 
     epochs = len(schedule(DYNAMIC_METHODS.get(args.method).recipe(), cfg))
+    apply_threads(args.threads)
     run = train_run(args.method, config, cfg, dataset, args.out, progress=not args.quiet,
-                    on_epoch=EpochLog(epochs, enabled=not args.quiet), on_dense=dense)
+                    on_epoch=EpochLog(epochs, enabled=not args.quiet), on_dense=dense, force=args.force)
     if run.resumed_done:
         print(f"{run.out} is already trained; `nasengine dynamic eval {run.out}` measures it")
         return 0
@@ -121,8 +125,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    threads = apply_threads(args.threads)
     result, path = evaluate_run(args.run, batches=_ints(args.batches, "batches") or (1,), images=args.images,
-                                repeats=args.repeats, threads=args.threads, device=args.device,
+                                repeats=args.repeats, threads=threads, device=args.device,
                                 data_root=args.data_root, out=args.out)
     dense = result.get("dense_test_acc")
     print(f"{result['method']}: test acc {result['acc']:.4f}"
@@ -149,6 +154,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    out = export_run(args.run, args.out)
+    out = export_run(args.run, args.out, force=args.force)
     print(f"exported to {out}/; load with nasengine.dynamic.load_dynamic({str(out)!r})")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nasengine.cli.common import UsageError, deprecated_alias
+from nasengine.cli.common import UsageError, add_force_option, deprecated_alias
 from nasengine.export.export import export_run, parse_formats, unavailable_formats
 from nasengine.export.formats import format_names
 
@@ -21,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--out", help="parent folder of the <arch-id>/ folders (default RUN/exports)")
     where.add_argument("--into", help="folder of the export itself, for one architecture (--top-k 1 or --arch)")
+    add_force_option(p, "the files of an architecture's existing --out / --into folder")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="largest allowed output difference, relative to the largest output")
     p.set_defaults(func=cmd_export)
@@ -34,7 +35,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         for name, need in unavailable_formats(formats).items():
             print(f"note: skipping {name}; it needs {need}")
     for folder, record in export_run(args.run, top=args.top_k, arch_id=args.arch, formats=formats, explicit=explicit,
-                                     out=args.out, into=args.into, tolerance=args.tolerance):
+                                     out=args.out, into=args.into, tolerance=args.tolerance,
+                                     force=args.force):
         diffs = "  ".join(f"{k} {v:.2e}" for k, v in record.max_abs_diff.items())
         print(f"{record.arch_id}: {folder}/  parity max abs diff: {diffs}")
     return 0

@@ -7,9 +7,10 @@ import json
 import sys
 from dataclasses import replace
 
-from nasengine.cli.common import UsageError, make_space, parse_sets, read_arch_text, resolve_arch
+from nasengine.cli.common import UsageError, add_force_option, make_space, parse_sets, read_arch_text, resolve_arch
 from nasengine.latency.table import LatencyTable, build_table, check_table
 from nasengine.utils.devices import resolve_device
+from nasengine.utils.run_folder import refuse_existing
 from nasengine.utils.timing import CLOCKS, Timing
 
 
@@ -29,7 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="wall time, or CPU time of the calling thread (cpu, 1 thread; for busy machines)")
     build.add_argument("--calibrate", type=int, default=10, help="random archs timed end to end to measure the glue")
     build.add_argument("--seed", type=int, default=0)
-    build.add_argument("--out", required=True, help="table file (JSON)")
+    build.add_argument("--out", required=True, help="table file (JSON; an existing one is refused)")
+    add_force_option(build, "an existing table file --out")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(func=cmd_build)
 
@@ -52,6 +54,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     resolve_device(args.device)
     space = make_space(args.space, parse_sets(args.set))
+    refuse_existing(args.out, force=args.force)  # before minutes of timing, not after
     timing = Timing(device=args.device, batch=args.batch, threads=args.threads, warmup=args.warmup,
                     repeats=args.repeats, clock=args.clock)
     try:

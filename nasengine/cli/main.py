@@ -1,4 +1,5 @@
-"""The ``nasengine`` command line. Bad input prints one line and exits with code 2.
+"""The ``nasengine`` command line. Bad input prints one line and exits with code 2; an
+interrupt (Ctrl-C, exit 130) or SIGTERM (exit 143) saves finished work and exits.
 
 Each subcommand lives in its own ``nasengine.cli`` module, which parses arguments and calls
 the library; ``--help`` of every subcommand shows the defaults.
@@ -7,6 +8,7 @@ the library; ``--help`` of every subcommand shows the defaults.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from nasengine import __version__
@@ -25,6 +27,7 @@ from nasengine.cli import train as cli_train
 from nasengine.cli.common import Parser, UsageError
 from nasengine.data import DataError
 from nasengine.registry import PluginLoadError
+from nasengine.utils.signals import Terminated, terminate_as_interrupt
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,14 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for the files that record their command
     try:
-        return int(args.func(args) or 0)
+        with terminate_as_interrupt():  # a scheduler's SIGTERM saves and exits like Ctrl-C
+            return int(args.func(args) or 0)
     except (UsageError, ArchError, DataError, PluginLoadError, ValueError, KeyError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"nasengine: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("nasengine: interrupted; finished work is saved (run the same command to resume)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        # 128 + the signal's number, as a shell reports a process the signal ended: 130 for
+        # Ctrl-C (SIGINT), 143 for SIGTERM.
+        signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+        how = str(exc) if isinstance(exc, Terminated) else "interrupted"
+        print(f"nasengine: {how}; finished work is saved (run the same command to resume)", file=sys.stderr)
+        return 128 + int(signum)
     except BrokenPipeError:  # output piped into a reader that stopped early (`| head`): not an error
         sys.stderr.close()
         return 0

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from nasengine.bench.suites import write_report
-from nasengine.cli.common import invoked_command
+from nasengine.cli.common import add_threads_option, apply_threads, invoked_command
 from nasengine.search.rankcheck import rank_check
 
 
@@ -22,11 +22,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "every table arch under the run's limits, train nothing")
     p.add_argument("--report", help="also write a benchmark JSON here (e.g. reports/bench/rankcheck.json)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_option(p)
     p.set_defaults(func=cmd_rankcheck)
 
 
 def cmd_rankcheck(args: argparse.Namespace) -> int:
     command = invoked_command(args)
+    apply_threads(args.threads)  # recorded with the machine in --report
     check = rank_check(args.run, samples=args.samples, epochs=args.epochs, seed=args.seed, seeds=args.seeds,
                        table=args.table,
                        progress=not args.quiet, command=command)

@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from nasengine.cli.common import UsageError, deprecated_alias
+from nasengine.cli.common import UsageError, add_threads_option, apply_threads, deprecated_alias
 from nasengine.data import DATASETS
 
 DEFAULTS = {"seeds": 3, "epochs": 10, "top_k": 1, "random": 0, "batch_size": 64, "lr": 0.05, "warmup_epochs": 0.0,
@@ -37,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", help="folder of a local dataset (cifar10, cifar100, imagefolder)")
     p.add_argument("--out", required=True, help="output folder (finished trainings cached there; reruns resume)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_option(p)
     p.set_defaults(func=cmd_report)
 
 
@@ -52,6 +53,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.random < 0 or args.warmup_epochs < 0:
         raise UsageError(f"--random and --warmup-epochs must be >= 0, got {args.random}, {args.warmup_epochs}")
+    apply_threads(args.threads)  # the report's machine info records the count
     from nasengine.report import ReportConfig, make_report
 
     retrain = RetrainConfig(epochs=args.epochs, seeds=args.seeds, batch_size=args.batch_size, lr=args.lr,

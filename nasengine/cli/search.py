@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 from typing import Any
 
 import yaml
 
 from nasengine.arch import choices_line
-from nasengine.cli.common import UsageError, parse_sets
+from nasengine.cli.common import UsageError, add_force_option, add_threads_option, apply_threads, parse_sets
 from nasengine.cost import human, parse_amount
 from nasengine.data import DATASETS
 from nasengine.evaluators.base import parse_evaluator
@@ -18,6 +19,7 @@ from nasengine.search.config import STRATEGIES, SearchConfig
 from nasengine.search.pruning import PRUNERS
 from nasengine.search.tune import parse_pairs
 from nasengine.utils.files import jsonable
+from nasengine.utils.threads import registered_worker
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +61,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", help="Optuna storage URL shared by workers (default OUT/study.db)")
     p.add_argument("--study", help="study name inside the storage")
     p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted search in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted search in --out (options that change results must stay the same)")
+    add_force_option(p, "the run in --out: empty it and start over")
+    add_threads_option(p, "OMP_NUM_THREADS if set, else this host's cores divided among the workers of "
+                          "the study running on it, counted when this one starts")
     p.add_argument("--device", help="where candidates train and are scored: cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved options as YAML (every key, with defaults; usable as --config) and exit")
@@ -131,6 +137,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         tune=parse_pairs(args.tune, "--tune") or None,
         pruner=args.pruner,
         pruner_options=parse_sets(args.pruner_set) or None,
+        threads=args.threads,
     )
 
 
@@ -141,7 +148,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(jsonable(cfg.to_dict()), sort_keys=False), end="")
         return 0
-    result = run_search(cfg, resume=args.resume, progress=not args.quiet)
+    # Workers of one study on this host share its cores; the count used goes into config.yaml.
+    with registered_worker(f"{cfg.storage_url} {cfg.study}") as workers:
+        cfg = dataclasses.replace(cfg, threads=apply_threads(cfg.threads, workers=workers))
+        result = run_search(cfg, resume=args.resume, progress=not args.quiet, force=args.force)
     if not result:  # a torchrun rank > 0: it helped pretrain; rank 0 runs the search
         return 0
     best = result["best"]

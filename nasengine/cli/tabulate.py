@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import argparse
 
-from nasengine.cli.common import deprecated_alias, make_space, parse_sets
+from nasengine.cli.common import UsageError, add_force_option, add_threads_option, deprecated_alias, make_space, parse_sets
 from nasengine.cost import parse_amount
 from nasengine.data import DATASETS
 from nasengine.search.tabulate import tabulate
+from nasengine.utils.threads import default_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,15 +29,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, help="train this many distinct random archs (seeded by --seed) instead of all")
     p.add_argument("--max-macs", type=parse_amount, metavar="N", help="only archs with at most N MACs (accepts 40K, 1.5M)")
     p.add_argument("--workers", type=int, default=1, help="processes training at once (one thread each)")
-    p.add_argument("--out", required=True, help="table JSON file (an interrupted run resumes from FILE.partial.jsonl)")
+    p.add_argument("--out", required=True, help="table JSON file (an interrupted run resumes from FILE.partial.jsonl; "
+                                                "other settings are refused)")
+    add_force_option(p, "the table in --out and its partial file: train anew")
+    add_threads_option(p, "OMP_NUM_THREADS if set, else this host's cores divided among --workers")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_tabulate)
 
 
 def cmd_tabulate(args: argparse.Namespace) -> int:
     space = make_space(args.space, parse_sets(args.set))
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be an integer >= 1, got {args.threads}")
     table = tabulate(space, args.out, seeds=args.seeds, samples=args.samples, max_macs=args.max_macs,
-                     workers=args.workers, progress=not args.quiet, dataset=args.dataset,
+                     workers=args.workers, progress=not args.quiet, force=args.force,
+                     threads=default_threads(args.workers) if args.threads is None else args.threads, dataset=args.dataset,
                      data_root=args.data_root, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      warmup_epochs=args.warmup_epochs, val_every=args.epochs, seed=args.seed)
     accs = sorted(e["acc"] for e in table["entries"])

@@ -7,7 +7,15 @@ import json
 from typing import Any
 
 from nasengine.arch import choices_line
-from nasengine.cli.common import UsageError, parse_sets, read_arch_text, resolve_arch
+from nasengine.cli.common import (
+    UsageError,
+    add_force_option,
+    add_threads_option,
+    apply_threads,
+    parse_sets,
+    read_arch_text,
+    resolve_arch,
+)
 from nasengine.data import DATASETS
 from nasengine.train.loop import OPTIMIZERS, TrainConfig
 from nasengine.train.run import train_arch
@@ -32,7 +40,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--augment", action="store_true", help="random crop + flip (CIFAR, ImageFolder)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
-    p.add_argument("--out", required=True, help="output folder (an unfinished run in it resumes)")
+    p.add_argument("--out", required=True,
+                   help="output folder (an unfinished run in it resumes; other settings are refused)")
+    add_force_option(p, "the run in --out (another run, or a finished one): start over")
+    add_threads_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     p.set_defaults(func=cmd_train)
 
@@ -44,9 +55,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed, device=args.device, **settings)
+    apply_threads(args.threads)
     metrics = train_arch(space, arch, cfg, args.out, dataset=args.dataset, data_root=args.data_root,
                          augment=args.augment, progress=not args.quiet,
-                         on_epoch=EpochLog(cfg.epochs, enabled=not args.quiet))
+                         on_epoch=EpochLog(cfg.epochs, enabled=not args.quiet), force=args.force)
     if settings:
         print(f"training settings: {choices_line(settings)}")
     print(f"val acc {metrics['val_acc']:.4f}  test acc {metrics['test_acc']:.4f}  ({space.cost(arch)})")

@@ -27,6 +27,10 @@ from nasengine.dynamic.timing import speed_report
 from nasengine.dynamic.trainer import DynamicTrainConfig, train_dynamic
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import jsonable, save_json_atomic
+from nasengine.utils.run_folder import CONFIG, claim, refuse_existing, require_same
+
+#: Settings a resumed run may change: they do not change what is trained.
+RESUMABLE = ("kind", "threads", "train.device", "dataset.data_root")
 
 
 def model_config(method: str, *, backbone: str | None = None, widths: Sequence[int] | None = None,
@@ -61,26 +65,27 @@ class TrainedRun:
 
 def train_run(method: str, config: dict[str, Any], cfg: DynamicTrainConfig, dataset: dict[str, Any],
               out: str | Path, *, progress: bool = True, on_epoch: Callable[[dict[str, Any]], None] | None = None,
-              on_dense: Callable[[float], None] | None = None) -> TrainedRun:
+              on_dense: Callable[[float], None] | None = None, force: bool = False) -> TrainedRun:
     """Train a dynamic network into the run folder ``out`` (resuming an unfinished run).
 
     Args:
         method: A name in ``DYNAMIC_METHODS``; ``config`` its network config (``model_config``).
         cfg: Training schedule; its seed also seeds the initial weights.
         dataset: ``name``, ``data_root``, ``image_size``, ``channels`` of the data.
-        out: Run folder. One holding a run with other settings is refused.
+        out: Run folder. One holding a run with other settings, or another command's run,
+            is refused (the differences named) unless ``force`` empties it first.
         on_epoch: Called with each epoch record; ``on_dense`` with the dense backbone's test
             accuracy after pre-training.
     """
     resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)  # initial weights follow the seed
     model = build_dynamic(method, config)  # validates before any data is read
-    resolved = {"method": method, "model": config, "train": cfg.to_dict(), "dataset": dataset}
+    resolved = {"kind": "dynamic", "method": method, "model": config, "train": cfg.to_dict(), "dataset": dataset,
+                "threads": torch.get_num_threads()}
     out = Path(out)
-    saved = out / "config.yaml"
-    if saved.is_file():
-        if yaml.safe_load(saved.read_text()) != jsonable(resolved):
-            raise ValueError(f"{out} holds a run with different settings; use another --out or the same options")
+    stored = claim(out, "dynamic", force=force)
+    if stored is not None:
+        require_same(str(out), stored, jsonable(resolved), ignore=RESUMABLE)
         if (out / "metrics.json").is_file():
             return TrainedRun(out, json.loads((out / "metrics.json").read_text()), resumed_done=True)
     data = load_dataset(dataset["name"], data_root=dataset.get("data_root"), image_size=dataset["image_size"],
@@ -90,7 +95,7 @@ def train_run(method: str, config: dict[str, Any], cfg: DynamicTrainConfig, data
         model = build_dynamic(method, {**config, "backbone": {**config["backbone"], "num_classes": data.num_classes}})
         resolved["model"] = model.config.to_dict()
     out.mkdir(parents=True, exist_ok=True)
-    saved.write_text(yaml.safe_dump(jsonable(resolved), sort_keys=False))
+    (out / CONFIG).write_text(yaml.safe_dump(jsonable(resolved), sort_keys=False))
     torch.manual_seed(cfg.seed)
     train_loader, val_loader, test_loader = data.loaders(cfg.batch_size, seed=cfg.seed)
     t0 = time.perf_counter()
@@ -156,15 +161,17 @@ def evaluate_run(run: str | Path, *, batches: Sequence[int] = (1, 64), images: i
     return result, path
 
 
-def export_run(run: str | Path, out: str | Path) -> Path:
+def export_run(run: str | Path, out: str | Path, *, force: bool = False) -> Path:
     """Copy the trained network of run folder ``run`` (and its metrics, without the history)
-    to ``out``, a folder ``load_dynamic`` reads. Returns ``out``."""
+    to ``out``, a folder ``load_dynamic`` reads; an existing ``out`` that is not empty is
+    refused unless ``force``. Returns ``out``."""
     run = Path(run)
     source = run / "model"
     if not (source / "dynamic.json").is_file():
         raise ValueError(f"{run} has no trained network (no model/dynamic.json); finish `nasengine dynamic train` first")
     load_dynamic(source)  # refuses a damaged folder before anything is copied
     out = Path(out)
+    refuse_existing(out, force=force)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("dynamic.json", "weights.pt"):
         shutil.copyfile(source / name, out / name)

@@ -8,6 +8,7 @@ checkpoints (model, optimizers, RNG, history after every epoch) and validation.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -153,6 +154,7 @@ def train_dynamic(model: nn.Module, recipe: Recipe, train_loader: DataLoader, va
         model.load_state_dict(state["model"])
         start, history, opt_state = state["next_epoch"], state["history"], state["optimizers"]
         torch.set_rng_state(state["rng"])
+        print(f"resuming from {ckpt}: epoch {start} of {len(plan)} done", file=sys.stderr)
     optimizers: list[tuple[torch.optim.Optimizer, Any]] = []
     for u in range(start, len(plan)):
         epoch = plan[u]

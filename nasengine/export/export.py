@@ -11,6 +11,7 @@ difference above the tolerance fails the export. The forms are the formats regis
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,6 +28,7 @@ from nasengine.records import FRONTS, ExportRecord, ParityInputs, ParityRecord, 
 from nasengine.records.base import read_json
 from nasengine.records.export import preprocessing_in
 from nasengine.space import SearchSpace
+from nasengine.utils.run_folder import refuse_existing
 from nasengine.utils.safe_load import load_checkpoint
 
 
@@ -150,9 +152,15 @@ def export_model(space: SearchSpace, arch: Arch, model: nn.Module, folder: str |
 
 def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None = None,
                formats: Sequence[str] | None = None, explicit: bool = False, out: str | Path | None = None,
-               into: str | Path | None = None, tolerance: float = 1e-4) -> list[tuple[Path, ParityRecord]]:
+               into: str | Path | None = None, tolerance: float = 1e-4,
+               force: bool = False) -> list[tuple[Path, ParityRecord]]:
     """Export architectures of a search run folder (``result.json``) or of one architecture
     folder (``arch.json`` + ``weights.pt``, as ``nasengine train`` writes).
+
+    Everything is checked before anything is written, and each architecture's files are
+    written to a temporary folder first and moved into place once they reproduce the
+    model: a failed export leaves its folder as it was (``parity.json`` aside, which says
+    why it failed).
 
     Args:
         run: The folder.
@@ -164,6 +172,8 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
         into: The export folder itself, for exactly one architecture (``top=1``, ``arch_id``
             or an architecture folder): a path known before the arch id is.
         tolerance: Relative parity tolerance.
+        force: Replace the files of an existing, non-empty ``out`` / ``into`` folder of an
+            architecture (refused otherwise; the default folders are the run's own).
 
     Returns:
         ``(folder, parity record)`` per architecture.
@@ -205,17 +215,43 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
                      Path(into) if into is not None else (Path(out) / arch.id if out is not None else run)))
     else:
         raise ExportError(f"{str(run)!r} is neither a search run (result.json) nor an architecture folder (arch.json)")
-    done = []
     for space, arch, doc, weights, folder in jobs:
-        folder.mkdir(parents=True, exist_ok=True)
-        replace(doc, formats=formats).save(folder / "arch.json")
         if weights is None:
             raise ExportError(f"no trained weights for arch {arch.id} in {run} (the search's evaluator kept none); "
                               f"train it with `nasengine train --arch {folder} --out {folder}` and export again")
+        if out is not None or into is not None:  # the run's own export folders are refreshed in place
+            refuse_existing(folder, "--into" if into is not None else "--out", force=force)
+    done = []
+    for space, arch, doc, weights, folder in jobs:
         model = space.build(arch)
         model.load_state_dict(load_checkpoint(weights, what="weights"))
-        done.append((folder, export_model(space, arch, model, folder, formats, tolerance=tolerance)))
+        done.append((folder, _export_into(folder, space, arch, model, replace(doc, formats=formats), formats,
+                                          tolerance)))
     return done
+
+
+def _export_into(folder: Path, space: SearchSpace, arch: Arch, model: nn.Module, doc: ExportRecord,
+                 formats: Sequence[str], tolerance: float) -> ParityRecord:
+    """``export_model`` into a temporary sibling of ``folder``, then its files and ``doc``
+    (``arch.json``) moved into ``folder``; on a failure only ``parity.json`` is kept."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.") as tmp:
+        staged = Path(tmp)
+        try:
+            record = export_model(space, arch, model, staged, formats, tolerance=tolerance)
+        except ExportError as exc:
+            if (staged / "parity.json").is_file():
+                folder.mkdir(parents=True, exist_ok=True)
+                (staged / "parity.json").replace(folder / "parity.json")
+            raise ExportError(str(exc).replace(str(staged), str(folder))) from None
+        doc.save(staged / "arch.json")
+        folder.mkdir(parents=True, exist_ok=True)
+        for entry in staged.iterdir():
+            target = folder / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            entry.replace(target)
+    return record
 
 
 def _folder_record(folder: Path, arch: Arch, space: SearchSpace) -> ExportRecord:

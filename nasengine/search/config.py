@@ -74,6 +74,7 @@ _KINDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "objectives": ((tuple, list), False), "top_k": ((int,), False), "out": ((str,), False),
     "storage": ((str,), True), "study": ((str,), False), "timeout": ((int, float), True), "device": ((str,), False),
     "fix": ((dict,), False), "tune": ((dict,), False), "pruner": ((str,), False), "pruner_options": ((dict,), False),
+    "threads": ((int,), True),
 }
 
 
@@ -110,6 +111,7 @@ class SearchConfig:
     tune: dict[str, str] = field(default_factory=dict)  # training setting -> spec (see nasengine.search.tune)
     pruner: str = "none"
     pruner_options: dict[str, Any] = field(default_factory=dict)
+    threads: int | None = None  # torch threads; None: this host's cores shared among the study's workers here
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -125,7 +127,7 @@ class SearchConfig:
             raise ValueError(f"max_latency_ms must be > 0, got {self.max_latency_ms}")
         resolve_device(self.device)
         self._fill_from_strategy()
-        for name in ("trials", "top_k", "epochs", "pretrain_epochs"):
+        for name in ("trials", "top_k", "epochs", "pretrain_epochs", *(("threads",) if self.threads is not None else ())):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         self._check_training_search()
@@ -191,7 +193,8 @@ class SearchConfig:
         return data
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        """Write ``config.yaml``; ``kind: search`` tells it from other commands' run folders."""
+        Path(path).write_text(yaml.safe_dump({"kind": "search", **self.to_dict()}, sort_keys=False))
 
     @classmethod
     def resolve(cls, file: str | Path | None = None, **overrides: Any) -> SearchConfig:
@@ -204,6 +207,9 @@ class SearchConfig:
             loaded = yaml_values.load(path.read_text()) or {}
             if not isinstance(loaded, dict):
                 raise ValueError(f"--config {str(path)!r} must hold a mapping of option: value")
+            kind = loaded.pop("kind", "search")  # a search run's config.yaml is a search config
+            if kind != "search":
+                raise ValueError(f"--config {str(path)!r} holds the settings of `nasengine {kind}`, not of a search")
             values.update(loaded)
             _yield_to_command_line(values, overrides)
         for key, value in overrides.items():

@@ -23,19 +23,24 @@ from nasengine.cost import human
 from nasengine.export.export import export_top
 from nasengine.registry import CONTROLLERS, EVALUATORS, get_space
 from nasengine.search.config import SearchConfig, SearchError, search_limits
+from nasengine.search.identity import check_run_folder
 from nasengine.search.preflight import check_fix, check_training_search
 from nasengine.search.pruning import EpochReporter, make_pruner
 from nasengine.search.results import FINISHED, ResultWriter
 from nasengine.search.tune import suggest_hparams
 from nasengine.utils.files import jsonable, save_atomic
+from nasengine.utils.run_folder import setting_changes
 from nasengine.utils.safe_load import load_checkpoint
 
 #: The study's metric name of each objective (what Optuna's dashboard and plots label).
 METRIC_NAMES = {"acc": "acc", "macs": "macs", "params": "params", "latency": "latency_ms"}
 
 
-def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True, force: bool = False) -> dict[str, Any]:
     """Run (or resume, or join) the search ``cfg`` describes; returns the result dict.
+
+    A resume under options that change results, or a folder another command made, is
+    refused (``check_run_folder``) unless ``force`` starts over in an emptied ``cfg.out``.
 
     A strategy with a pretraining step (spos, metapruning) runs it first; it resumes and
     returns at once when done. Under ``torchrun`` every rank pretrains together and only
@@ -46,6 +51,8 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
     limits = search_limits(cfg, space)
     limits.check_satisfiable(space)
     if int(os.environ.get("RANK", "0")) > 0:
+        if not force:  # rank 0 alone starts over
+            check_run_folder(cfg, resume=resume)
         run_pretrain(cfg, space, out, progress=False)
         return {}
     sampler = CONTROLLERS.create(cfg.controller, space, seed=cfg.seed, **cfg.controller_options)
@@ -55,9 +62,13 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
     # Without pretraining, a bad evaluator option fails before a study exists.
     evaluator = make_evaluator(cfg, space) if cfg.pretrain is None else None
 
+    check_run_folder(cfg, resume=resume, force=force)  # after the checks above: --force deletes nothing in vain
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(cfg, sampler, resume)
+    if resume:
+        print(f"resuming study {cfg.study!r} from {cfg.storage_url}: {_count(study, *FINISHED)} of {cfg.trials} "
+              "trials finished", file=sys.stderr)
     state_file = out / "controller.pt"
     if resume and state_file.exists() and sampler.state() is not None:
         sampler.restore(load_checkpoint(state_file, what="controller state"))
@@ -165,12 +176,22 @@ def make_evaluator(cfg: SearchConfig, space: Any, pretrained: dict[str, Any] | N
 
 
 def _identity(cfg: SearchConfig) -> dict[str, Any]:
-    """What workers sharing a study must agree on."""
+    """What workers sharing a study must agree on: everything that changes what a trial
+    scores (the seed may differ: each worker proposes its own candidates)."""
     return {"space": cfg.space, "space_config": cfg.space_config, "objectives": list(cfg.objectives),
             "max_macs": cfg.max_macs, "max_params": cfg.max_params, "evaluator": cfg.evaluator,
             **({"max_latency_ms": cfg.max_latency_ms} if cfg.max_latency_ms is not None else {}),
             **{key: getattr(cfg, key) for key in ("fix", "tune", "pruner_options") if getattr(cfg, key)},
-            **({"pruner": cfg.pruner} if cfg.pruner != "none" else {})}
+            **({"pruner": cfg.pruner} if cfg.pruner != "none" else {}),
+            "strategy": cfg.strategy, "controller": cfg.controller, "controller_options": cfg.controller_options,
+            "evaluator_options": cfg.evaluator_options, "dataset": cfg.dataset, "epochs": cfg.epochs,
+            **({"pretrain_epochs": cfg.pretrain_epochs, "pretrain_options": cfg.pretrain_options}
+               if cfg.pretrain is not None else {})}
+
+
+#: Identity keys that studies started before they were recorded lack (not compared there).
+_LATER_KEYS = ("strategy", "controller", "controller_options", "evaluator_options", "dataset", "epochs",
+               "pretrain_epochs", "pretrain_options")
 
 
 def _resolved(identity: dict[str, Any]) -> dict[str, Any]:
@@ -213,7 +234,8 @@ def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> optuna.Study:
     storage = _connect(cfg)
     exists = cfg.study in {s.study_name for s in optuna.get_all_study_summaries(storage)}
     if exists and not resume and cfg.storage is None:
-        raise SearchError(f"{cfg.out} already holds study {cfg.study!r}; pass --resume to continue it or choose another --out")
+        raise SearchError(f"{cfg.out} already holds study {cfg.study!r}; pass --resume to continue it, "
+                          "--force to start over, or choose another --out")
     directions = ["maximize"] + ["minimize"] * (len(cfg.objectives) - 1)
     study = optuna.create_study(storage=storage, study_name=cfg.study, sampler=sampler, directions=directions,
                                 pruner=make_pruner(cfg.pruner, cfg.pruner_options, cfg.epochs), load_if_exists=True)
@@ -225,12 +247,13 @@ def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> optuna.Study:
     stored = study.user_attrs.get("identity")
     if stored is None:
         study.set_user_attr("identity", identity)
-    elif _resolved(stored) != _resolved(jsonable(identity)):
-        before, now = _resolved(stored), _resolved(jsonable(identity))
-        changed = sorted(k for k in {*before, *now} if before.get(k) != now.get(k))
-        diff = ", ".join(f"{k} {before.get(k)} -> {now.get(k)}" for k in changed)
-        raise SearchError(f"study {cfg.study!r} in {cfg.storage_url} was started with other settings ({diff}); "
-                          "resume it with the same settings or choose another --out")
+    else:
+        old = "strategy" not in stored  # recorded before the later keys were
+        changes = setting_changes(_resolved(stored), _resolved(jsonable(identity)), ignore=_LATER_KEYS if old else ())
+        if changes:
+            elsewhere = "another --study" if cfg.storage is not None else "another --out, or --force to start over"
+            raise SearchError(f"study {cfg.study!r} in {cfg.storage_url} was started with other settings "
+                              f"({', '.join(changes)}); resume it with the same settings or choose {elsewhere}")
     if resume:
         _requeue_unfinished(study)
     return study

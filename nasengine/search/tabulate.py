@@ -2,33 +2,44 @@
 a large one) and store the accuracies, so that controllers can be compared by replay
 (``--evaluator table:FILE``) and the task itself can be measured (``nasengine bench task``).
 
-Progress is appended to ``FILE.partial.jsonl`` after every architecture; an interrupted
-run started again with the same arguments continues where it stopped. ``workers`` trains
-several architectures at once, one process and one thread each (small networks on a CPU
-are bound by per-operation overhead, which threads do not share out but processes do).
+Progress is appended to ``FILE.partial.jsonl`` after every architecture (its first line
+records the settings); an interrupted run started again with the same arguments continues
+where it stopped, and one with settings that change the accuracies is refused, as is a
+rerun over a finished table with other settings (``force`` starts over). ``workers`` trains
+several architectures at once, one process each, the host's cores shared among them (small
+networks on a CPU are bound by per-operation overhead, which threads do not share out but
+processes do).
 """
 
 from __future__ import annotations
 
 import json
 import random
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import torch
+
 from nasengine.arch import Arch
 from nasengine.controller import distinct_random
+from nasengine.records.base import read_json
 from nasengine.space import SearchSpace
+from nasengine.utils.files import jsonable
 from nasengine.utils.progress import progress_bar
+from nasengine.utils.run_folder import require_same
+from nasengine.utils.threads import default_threads, use_threads
+from nasengine.utils.validation import positive_int
 
 MAX_ARCHS = 5000
 
 
 def tabulate(space: SearchSpace, out: str | Path, *, seeds: int = 1, samples: int | None = None,
-             max_macs: int | None = None, workers: int = 1, progress: bool = True,
-             **train_options: Any) -> dict[str, Any]:
+             max_macs: int | None = None, workers: int = 1, progress: bool = True, threads: int | None = None,
+             force: bool = False, **train_options: Any) -> dict[str, Any]:
     """Train the archs of ``space`` with ``TrainEvaluator(**train_options)``; write JSON.
 
     Args:
@@ -41,6 +52,11 @@ def tabulate(space: SearchSpace, out: str | Path, *, seeds: int = 1, samples: in
             instead of all of them.
         max_macs: Only archs with at most this many MACs.
         workers: Processes training at once.
+        threads: Torch threads of each worker (default: ``default_threads(workers)``; with
+            one worker, this process's count as it is).
+        force: Start over: retrain although ``out`` or its partial file hold entries
+            trained with other settings (a finished table with the same settings is
+            returned as it is without ``force``).
         train_options: ``TrainEvaluator`` options (dataset, epochs, lr, seed...).
     """
     for name, value in (("seeds", seeds), ("workers", workers)):
@@ -51,29 +67,55 @@ def tabulate(space: SearchSpace, out: str | Path, *, seeds: int = 1, samples: in
     out = Path(out)
     partial = out.with_name(out.name + ".partial.jsonl")
     seed = train_options.pop("seed", 0)
+    settings = jsonable({"space": space.name, "config": space.config.to_dict(),
+                         "train": {**train_options, "seed": seed, "repeats": seeds},
+                         "selection": {"samples": samples, "max_macs": max_macs}})
+    if out.is_file() and not force:
+        finished = read_json(out)
+        require_same(str(out), {k: finished.get(k) for k in settings}, settings)
+        print(f"{out} already holds this table; nothing to train (--force trains again)", file=sys.stderr)
+        return finished
+    if workers > 1:
+        threads = default_threads(workers) if threads is None else positive_int("threads", threads)
+    else:  # this process trains: it keeps its thread count unless told one
+        threads = torch.get_num_threads() if threads is None else use_threads(threads)
     archs = choose_archs(space, samples=samples, max_macs=max_macs, seed=seed)
-    done: dict[str, dict[str, Any]] = {}
-    if partial.exists():
-        for line in partial.read_text().splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                done[entry["id"]] = entry
+    done = {} if force else _resumed(partial, settings)
     out.parent.mkdir(parents=True, exist_ok=True)
     todo = [a for a in archs if a.id not in done]
+    if done:
+        print(f"resuming from {partial}: {len(archs) - len(todo)} of {len(archs)} architectures done", file=sys.stderr)
     job = {"space": space.name, "config": space.config.to_dict(), "seeds": [seed + r for r in range(seeds)],
            "train": train_options}
-    with partial.open("a") as log:
-        for entry in progress_bar(_train_all(job, todo, workers), enabled=progress, desc="tabulate", total=len(todo)):
+    with partial.open("a" if done else "w") as log:
+        if not done:
+            log.write(json.dumps({"settings": settings}) + "\n")
+        for entry in progress_bar(_train_all(job, todo, workers, threads), enabled=progress, desc="tabulate",
+                                  total=len(todo)):
             done[entry["id"]] = entry
             log.write(json.dumps(entry) + "\n")
             log.flush()
-    table = {"space": space.name, "config": json.loads(json.dumps(space.config.to_dict())),
-             "train": {**train_options, "seed": seed, "repeats": seeds},
-             "selection": {"samples": samples, "max_macs": max_macs},
-             "entries": [done[a.id] for a in archs]}
+    table = {**settings, "threads": threads, "entries": [done[a.id] for a in archs]}
     out.write_text(json.dumps(table, indent=1) + "\n")
     partial.unlink()
     return table
+
+
+def _resumed(partial: Path, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The entries an interrupted run left in ``partial``, by id; refused when its header
+    records other settings (files without a header, from older versions, are trusted)."""
+    done: dict[str, dict[str, Any]] = {}
+    if not partial.exists():
+        return done
+    for line in partial.read_text().splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        if "settings" in entry:
+            require_same(str(partial), entry["settings"], settings)
+        else:
+            done[entry["id"]] = entry
+    return done
 
 
 def choose_archs(space: SearchSpace, *, samples: int | None, max_macs: int | None, seed: int) -> list[Arch]:
@@ -86,14 +128,14 @@ def choose_archs(space: SearchSpace, *, samples: int | None, max_macs: int | Non
     return distinct_random(space, fits, samples, random.Random(seed))
 
 
-def _train_all(job: dict[str, Any], archs: list[Arch], workers: int) -> Iterator[dict[str, Any]]:
+def _train_all(job: dict[str, Any], archs: list[Arch], workers: int, threads: int) -> Iterator[dict[str, Any]]:
     """Table entries in completion order (in order, in this process, with one worker)."""
     if workers == 1:
-        _start_worker(job, threads=None)
+        _start_worker(job, threads=None)  # this process's threads are already set
         yield from (_train_one(dict(a.choices)) for a in archs)
         return
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
-                             initargs=(job, 1)) as pool:
+                             initargs=(job, threads)) as pool:
         yield from _as_completed(pool.submit(_train_one, dict(a.choices)) for a in archs)
 
 

@@ -7,6 +7,7 @@ per-epoch checkpoints so an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -132,6 +133,7 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, step, history = state["epoch"], state["step"], state["history"]
+        print(f"resuming from {ckpt_path}: epoch {start_epoch} of {cfg.epochs} done", file=sys.stderr)
     for epoch in range(start_epoch, cfg.epochs):
         if step >= total_steps:
             break

@@ -34,7 +34,7 @@ def test_each_suite_is_a_subcommand_with_its_own_options(capsys):
         main(["bench", "cost", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "--samples" in help_text and "--seeds" not in help_text
-    assert "reports/bench/cost.json" in help_text  # the default report path is spelled out
+    assert "bench-cost.json" in help_text  # the default report path is spelled out
 
 
 def test_a_registered_suite_gets_a_subcommand(tmp_path, capsys):
@@ -69,3 +69,13 @@ def test_a_broken_suite_plug_in_fails_alone(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("nasengine: error: bench suite 'broken_test'") and "failed to load" in err
     assert err.count("\n") == 1
+
+
+def test_without_out_a_report_goes_to_the_current_directory_not_reports(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "cost", "--samples", "1", "--threads", "1"]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["bench-cost.json"]  # no reports/bench/ made here
+    assert json.loads((tmp_path / "bench-cost.json").read_text())["machine"]["torch_threads"] == 1
+    assert str(tmp_path / "bench-cost.json") in capsys.readouterr().out
+    assert main(["bench", "cost", "--samples", "1", "--threads", "0"]) == 2
+    assert "--threads must be an integer >= 1, got 0" in capsys.readouterr().err

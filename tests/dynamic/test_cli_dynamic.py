@@ -40,7 +40,9 @@ def test_rerunning_a_finished_run_does_nothing(rnp_run, capsys):
     assert "already trained" in capsys.readouterr().out
     assert (rnp_run / "metrics.json").read_text() == before
     assert main(["dynamic", "train", "--method", "rnp", *TINY, "--penalty", "0.9", "--out", str(rnp_run)]) == 2
-    assert "different settings" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "other settings (penalty 0.3 -> 0.9)" in err and "--force" in err
+    assert (rnp_run / "metrics.json").read_text() == before
 
 
 def test_eval_reports_accuracy_macs_and_speed(rnp_run, capsys):
@@ -65,6 +67,11 @@ def test_export_and_reload_give_identical_outputs(rnp_run, tmp_path):
     assert torch.equal(a(x), b(x))
     assert torch.equal(a(x[:1]), b(x[:1]))
     assert json.loads((dest / "metrics.json").read_text())["method"] == "rnp"
+    (dest / "metrics.json").write_text("{}")
+    assert main(["dynamic", "export", str(rnp_run), "--out", str(dest)]) == 2  # never over another export
+    assert (dest / "metrics.json").read_text() == "{}"
+    assert main(["dynamic", "export", str(rnp_run), "--out", str(dest), "--force"]) == 0
+    assert json.loads((dest / "metrics.json").read_text())["method"] == "rnp"
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -75,6 +82,8 @@ def test_export_and_reload_give_identical_outputs(rnp_run, tmp_path):
     (["dynamic", "train", "--method", "skipnet", "--hidden", "0", "--out", "X"], "hidden must be a positive integer, got 0"),
     (["dynamic", "eval", "no/such/run"], "holds no trained dynamic network"),
     (["dynamic", "export", "no/such/run", "--out", "Y"], "has no trained network"),
+    (["dynamic", "eval", "no/such/run", "--threads", "0"], "--threads must be an integer >= 1, got 0"),
+    (["dynamic", "train", "--method", "rnp", "--threads", "-1", "--out", "X"], "--threads must be an integer >= 1"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -104,6 +113,8 @@ def test_interrupted_cli_run_resumes(tmp_path, monkeypatch, capsys):
     assert main(argv) == 0
     printed = capsys.readouterr().err
     assert "epoch 3/4  policy" in printed and "epoch 1/4" not in printed  # picks up after the saved epochs
+    assert f"resuming from {out / 'checkpoint.pt'}: epoch 2 of 4 done" in printed
+    assert yaml.safe_load((out / "config.yaml").read_text())["kind"] == "dynamic"
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["phase"] for r in metrics["history"]] == ["pretrain", "relaxed", "policy", "finetune"]
     assert metrics["dense_test_acc"] is not None  # measured before the interruption, kept in the checkpoint

@@ -165,3 +165,39 @@ def test_top_rows_follow_the_front_of_the_searched_objective():
     assert [r.arch_id for r in export.top_rows(result, 2)] == ["a2", "a0"]
     result = replace(result, objectives=("acc", "macs"))
     assert [r.arch_id for r in export.top_rows(result, 2)] == ["a0", "a1"]
+
+
+def test_existing_out_and_into_folders_are_not_overwritten_without_force(trained_run, tmp_path, capsys):
+    run_dir, _ = trained_run
+    best = export.top_rows(SearchResult.load(run_dir / "result.json"), 1)[0]
+    (tmp_path / "best").mkdir()
+    (tmp_path / "best" / "mine.txt").write_text("keep")
+    argv = ["export", str(run_dir), "--top-k", "1", "--format", "state_dict"]
+    code, _, err = run(capsys, *argv, "--into", str(tmp_path / "best"))
+    assert code == 2 and "--into" in err and "already exists" in err and "--force" in err and err.count("\n") == 1
+    assert [p.name for p in (tmp_path / "best").iterdir()] == ["mine.txt"]
+    assert run(capsys, *argv, "--out", str(tmp_path / "all"))[0] == 0
+    code, _, err = run(capsys, *argv, "--out", str(tmp_path / "all"))
+    assert code == 2 and f"{best.arch_id}' already exists" in err
+    assert run(capsys, *argv, "--into", str(tmp_path / "best"), "--force")[0] == 0
+    assert ExportRecord.load(tmp_path / "best" / "arch.json").id == best.arch_id
+    # the run's own export folders are refreshed in place, as every search leaves them
+    assert run(capsys, *argv)[0] == 0
+
+
+def test_a_failed_export_leaves_the_folder_as_it_was(tmp_path, capsys, monkeypatch):
+    space = get_space("nas_cell", input_size=8, num_classes=10, in_channels=1, stem="cifar", filters=4,
+                      cells_per_stage=1, blocks=2)
+    arch = space.sample(1)
+    folder = tmp_path / "arch"
+    folder.mkdir()
+    (folder / "arch.json").write_text(arch.to_json(indent=2))
+    torch.save(space.build(arch).state_dict(), folder / "weights.pt")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    monkeypatch.setattr(formats, "max_diff", lambda module, x, reference: 1.0)  # no form reproduces the model
+    code, _, err = run(capsys, "export", str(folder), "--format", "state_dict")
+    assert code == 2 and "does not reproduce the model" in err and f"{folder / 'parity.json'}" in err
+    after = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert after.pop("parity.json") and after == before  # arch.json and weights untouched; parity says why
+    assert ParityRecord.load(folder / "parity.json").ok is False
+    assert [p.name for p in tmp_path.iterdir()] == ["arch"]  # no staging folder left behind

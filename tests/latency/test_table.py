@@ -254,3 +254,14 @@ def test_malformed_table_is_a_clear_value_error(capsys, tmp_path, change, messag
         LatencyTable.load(bad)
     code, out, err = run(capsys, "latency", "predict", str(bad), "--arch", json.dumps(dict(space.sample(0).choices)))
     assert code == 2 and not out and message in err and err.count("\n") == 1
+
+
+def test_build_refuses_an_existing_table_before_timing(capsys, tmp_path):
+    table_path = tmp_path / "table.json"
+    table_path.write_text("{}")
+    argv = ["latency", "build", "--space", "shufflenet", *SPACE_ARGS, "--warmup", "1", "--repeats", "2",
+            "--calibrate", "1", "--out", str(table_path), "--quiet"]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "already exists" in err and "--force" in err and err.count("\n") == 1
+    assert table_path.read_text() == "{}"
+    assert run(capsys, *argv, "--force")[0] == 0 and "entries" in table_path.read_text()

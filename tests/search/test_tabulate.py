@@ -86,3 +86,46 @@ def test_tabulate_workers_give_the_table_one_process_gives(tmp_path):
     two = tabulate(space, tmp_path / "two.json", workers=2, progress=False, epochs=1, max_steps=3)
     assert [e["id"] for e in one["entries"]] == [e["id"] for e in two["entries"]]  # table order, not finish order
     assert [e["acc"] for e in one["entries"]] == pytest.approx([e["acc"] for e in two["entries"]], abs=0.02)
+
+
+def _tabulate_cli(out, *extra):
+    return main(["tabulate", "--space", "toy", "--samples", "2", "--out", str(out), "--quiet", *extra])
+
+
+def test_tabulate_refuses_to_mix_entries_of_other_settings(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    partial = out.with_name(out.name + ".partial.jsonl")
+
+    def stop_after_one(*args, **kwargs):  # an interrupt after the first architecture
+        first = next(real(*args, **kwargs))
+        yield first
+        raise KeyboardInterrupt
+
+    import nasengine.search.tabulate as module
+
+    real = module._train_all
+    module._train_all = stop_after_one
+    try:
+        assert _tabulate_cli(out, "--epochs", "1") == 130
+    finally:
+        module._train_all = real
+    header, entry = (json.loads(line) for line in partial.read_text().splitlines())
+    assert header["settings"]["train"]["epochs"] == 1 and "id" in entry
+    capsys.readouterr()
+    assert _tabulate_cli(out, "--epochs", "2", "--lr", "0.5") == 2
+    err = capsys.readouterr().err
+    assert "partial.jsonl holds a run with other settings (epochs 1 -> 2, lr 0.1 -> 0.5, val_every 1 -> 2)" in err
+    assert len(partial.read_text().splitlines()) == 2  # untouched
+    assert _tabulate_cli(out, "--epochs", "1") == 0
+    assert "resuming from" in capsys.readouterr().err and not partial.exists()
+    table = json.loads(out.read_text())
+    assert table["entries"][0] == entry and table["threads"] >= 1
+
+    # a finished table: the same settings return it, others are refused, --force trains anew
+    before = out.read_text()
+    assert _tabulate_cli(out, "--epochs", "1") == 0 and out.read_text() == before
+    assert "already holds this table" in capsys.readouterr().err
+    assert _tabulate_cli(out, "--epochs", "2") == 2 and out.read_text() == before
+    assert "epochs 1 -> 2" in capsys.readouterr().err
+    assert _tabulate_cli(out, "--epochs", "2", "--force", "--threads", "1") == 0
+    assert json.loads(out.read_text())["train"]["epochs"] == 2

@@ -102,7 +102,7 @@ def test_a_resume_refuses_other_tuned_settings(tmp_path, capsys):
             "--top-k", "1", "--out", str(tmp_path / "run"), "--quiet"]
     assert main(base + ["--tune", "lr=log:1e-3:1e-1"]) == 0
     assert main(base + ["--tune", "lr=log:1e-2:1e-1", "--trials", "2", "--resume"]) == 2
-    assert "tune {'lr': 'log:1e-3:1e-1'} -> {'lr': 'log:1e-2:1e-1'}" in capsys.readouterr().err
+    assert "(lr log:1e-3:1e-1 -> log:1e-2:1e-1)" in capsys.readouterr().err
 
 
 def test_the_reports_search_command_keeps_fix_tune_and_pruner():

@@ -1,0 +1,47 @@
+"""SIGTERM raised as an interrupt in the main thread while a command runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+from nasengine.utils.signals import Terminated, terminate_as_interrupt
+
+
+def test_sigterm_becomes_a_keyboard_interrupt_and_the_old_handler_comes_back():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt) as info:
+        with terminate_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert isinstance(info.value, Terminated) and info.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_second_signal_while_saving_is_ignored():
+    saved = []
+    with pytest.raises(Terminated):
+        with terminate_as_interrupt():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+            except KeyboardInterrupt:
+                os.kill(os.getpid(), signal.SIGTERM)  # the scheduler repeats itself; saving goes on
+                saved.append(True)
+                raise
+    assert saved == [True]
+
+
+def test_outside_the_main_thread_nothing_is_installed():
+    seen = []
+
+    def body():
+        with terminate_as_interrupt():
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    before = signal.getsignal(signal.SIGTERM)
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    assert seen == [before]
