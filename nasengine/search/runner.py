@@ -66,12 +66,12 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(cfg, sampler, resume)
-    if resume:
-        print(f"resuming study {cfg.study!r} from {cfg.storage_url}: {_count(study, *FINISHED)} of {cfg.trials} "
-              "trials finished", file=sys.stderr)
     state_file = out / "controller.pt"
     if resume and state_file.exists() and sampler.state() is not None:
         sampler.restore(load_checkpoint(state_file, what="controller state"))
+    if resume:  # after the controller state loaded: a refused resume prints only its error
+        print(f"resuming study {cfg.study!r} from {cfg.storage_url}: {_count(study, *FINISHED)} of {cfg.trials} "
+              "trials finished", file=sys.stderr)
     cfg.save(out / "config.yaml")
     if progress:
         limit = ", ".join(f"{k} {human(v)}" for k, v in (("MACs <=", cfg.max_macs), ("params <=", cfg.max_params)) if v)
