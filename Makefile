@@ -9,11 +9,12 @@ PYTEST_ARGS ?=
 
 venv: $(STAMP)
 
-# Torch first and pinned: the CUDA build also runs on CPU and brings Triton.
+# Torch first and pinned: the CUDA build also runs on CPU and brings Triton. The postgres extra
+# lets the multi-worker tests run on a real PostgreSQL server (started by the tests themselves).
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,postgres]"
 	@touch $@
 
 # Lint and type-check first: they take seconds and fail before the long suite starts.

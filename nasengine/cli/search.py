@@ -60,6 +60,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="run folder (default runs/search)")
     p.add_argument("--storage", help="Optuna storage URL shared by workers (default OUT/study.db)")
     p.add_argument("--study", help="study name inside the storage")
+    p.add_argument("--weights-dir", help="the study's folder of trained weights, one for all its workers (default "
+                                         "OUT/weights, or NAME-weights/STUDY beside a --storage SQLite file; needed "
+                                         "with a database server)")
+    p.add_argument("--heartbeat-interval", type=int, metavar="SECONDS",
+                   help="seconds between a running trial's heartbeats (default 10; fixed by the study's first worker)")
+    p.add_argument("--heartbeat-grace", type=int, metavar="SECONDS",
+                   help="seconds without a heartbeat before another worker re-runs the trial (default 60)")
     p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted search in --out (options that change results must stay the same)")
@@ -131,6 +138,9 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         out=args.out,
         storage=args.storage,
         study=args.study,
+        weights_dir=args.weights_dir,
+        heartbeat_interval=args.heartbeat_interval,
+        heartbeat_grace=args.heartbeat_grace,
         timeout=args.timeout,
         device=args.device,
         fix=parse_pairs(args.fix, "--fix", typed=True) or None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,16 @@ from nasengine.utils.files import jsonable
 
 
 class TableEvaluator(Evaluator):
-    """Looks accuracies up in a table written by ``nasengine tabulate`` (instant, exact replay)."""
+    """Looks accuracies up in a table written by ``nasengine tabulate`` (instant, exact replay).
 
-    def __init__(self, space: SearchSpace, *, path: str | Path) -> None:
+    ``seconds`` makes each look-up take that long, a stand-in for training time: it rehearses
+    several workers, their throughput and their failures without training anything.
+    """
+
+    def __init__(self, space: SearchSpace, *, path: str | Path, seconds: float = 0.0) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < float("inf"):
+            raise ValueError(f"table evaluator option seconds must be a number >= 0, got {seconds!r}")
+        self.seconds = float(seconds)
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"benchmark table {str(path)!r} does not exist; make one with `nasengine tabulate`")
@@ -31,6 +39,8 @@ class TableEvaluator(Evaluator):
         entry = self.entries.get(arch.id)
         if entry is None:
             raise KeyError(f"architecture {arch.id} is not in table {str(self.path)!r}")
+        if self.seconds:
+            time.sleep(self.seconds)
         return Evaluation({"acc": entry["acc"]})
 
     def best(self) -> float:

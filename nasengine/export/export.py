@@ -61,11 +61,12 @@ def data_preprocessing(evaluator: Evaluator | None) -> Preprocessing | None:
 
 
 def export_top(out: str | Path, space: SearchSpace, result: SearchResult | dict[str, Any], k: int,
-               evaluator: Evaluator | None = None) -> list[Path]:
+               evaluator: Evaluator | None = None, *, weights_dir: str | Path | None = None) -> list[Path]:
     """Write the top ``k`` architectures; test accuracy is measured here, and only here.
 
     ``result`` is the run's record, or its dict as ``run_search`` returns it. Each
     ``arch.json`` records the preprocessing of ``evaluator``'s data, when it has data.
+    Trained weights are read from ``weights_dir`` (default ``out/weights``).
     """
     out = Path(out)
     if not isinstance(result, SearchResult):
@@ -77,7 +78,7 @@ def export_top(out: str | Path, space: SearchSpace, result: SearchResult | dict[
         folder = out / "exports" / arch.id
         folder.mkdir(parents=True, exist_ok=True)
         metrics = {"val_acc": row.acc, **{k: v for k, v in row.metrics.items() if k != "acc"}}
-        weights = out / "weights" / f"{arch.id}.pt"
+        weights = Path(weights_dir or out / "weights") / f"{arch.id}.pt"
         if weights.exists():
             shutil.copyfile(weights, folder / "weights.pt")
             if evaluator is not None:
@@ -203,7 +204,9 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
             doc = (ExportRecord.load(existing / "arch.json") if (existing / "arch.json").is_file() else
                    ExportRecord.of(arch, space.cost(arch).to_dict(), {"val_acc": row.acc}, row.number,
                                    hparams=row.hparams))
-            weights = next((p for p in (run / "weights" / f"{arch.id}.pt", existing / "weights.pt") if p.is_file()), None)
+            stores = (run / "weights", *_shared_weights(run))
+            weights = next((p for p in (*(d / f"{arch.id}.pt" for d in stores), existing / "weights.pt")
+                            if p.is_file()), None)
             jobs.append((space, arch, doc, weights, Path(into) if into is not None else parent / arch.id))
     elif (run / "arch.json").is_file():
         if top is not None or arch_id is not None:
@@ -252,6 +255,18 @@ def _export_into(folder: Path, space: SearchSpace, arch: Arch, model: nn.Module,
                 shutil.rmtree(target)
             entry.replace(target)
     return record
+
+
+def _shared_weights(run: Path) -> tuple[Path, ...]:
+    """The weights folder a search run's study shares with its other workers (``weights_dir``
+    in its ``config.yaml``), where trials that other workers evaluated left theirs."""
+    import yaml
+
+    try:
+        folder = yaml.safe_load((run / "config.yaml").read_text()).get("weights_dir")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return ()
+    return (Path(folder),) if isinstance(folder, str) else ()
 
 
 def _folder_record(folder: Path, arch: Arch, space: SearchSpace) -> ExportRecord:

@@ -15,10 +15,11 @@ class TrialRecord(Record):
     """One finished (``COMPLETE``), stopped early (``PRUNED``) or failed (``FAIL``) trial of a
     search. ``choices`` are the architecture's decisions; ``hparams`` the training settings the
     search tuned for it (``--tune``), ``epochs`` how many it trained (fewer when pruned; a
-    pruned trial's ``metrics`` hold its last accuracy)."""
+    pruned trial's ``metrics`` hold its last accuracy); ``reused`` the number of the trial
+    whose result it took, having proposed an architecture the study had evaluated."""
 
     FILE: ClassVar[str] = "result.json trial"
-    OMIT_NONE: ClassVar[tuple[str, ...]] = ("hparams", "epochs")
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("hparams", "epochs", "reused")
 
     number: int
     state: str
@@ -31,6 +32,7 @@ class TrialRecord(Record):
     start: str | None
     hparams: dict[str, Any] | None = None
     epochs: int | None = None
+    reused: int | None = None
 
     @property
     def acc(self) -> float:

@@ -14,6 +14,7 @@ from nasengine.cost import parse_amount
 from nasengine.registry import Registry
 from nasengine.utils import yaml_values
 from nasengine.utils.devices import resolve_device
+from nasengine.utils.files import write_text_atomic
 
 if TYPE_CHECKING:
     from nasengine.space import SearchSpace
@@ -75,7 +76,11 @@ _KINDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "storage": ((str,), True), "study": ((str,), False), "timeout": ((int, float), True), "device": ((str,), False),
     "fix": ((dict,), False), "tune": ((dict,), False), "pruner": ((str,), False), "pruner_options": ((dict,), False),
     "threads": ((int,), True),
+    "heartbeat_interval": ((int,), True), "heartbeat_grace": ((int,), True), "weights_dir": ((str,), True),
 }
+
+#: A study's heartbeat settings when its first worker gives none (seconds).
+HEARTBEAT_INTERVAL, HEARTBEAT_GRACE = 10, 60
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,10 @@ class SearchConfig:
     pruner: str = "none"
     pruner_options: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None  # torch threads; None: this host's cores shared among the study's workers here
+    # Shared by the study's workers; None: the study's, else the defaults (see docs/scale-out.md).
+    heartbeat_interval: int | None = None  # seconds between a running trial's heartbeats
+    heartbeat_grace: int | None = None  # seconds without a heartbeat before its trial is re-run elsewhere
+    weights_dir: str | None = None  # the study's store of trained weights, one for all workers
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -127,9 +136,14 @@ class SearchConfig:
             raise ValueError(f"max_latency_ms must be > 0, got {self.max_latency_ms}")
         resolve_device(self.device)
         self._fill_from_strategy()
-        for name in ("trials", "top_k", "epochs", "pretrain_epochs", *(("threads",) if self.threads is not None else ())):
-            if getattr(self, name) < 1:
+        for name in ("trials", "top_k", "epochs", "pretrain_epochs", "threads", "heartbeat_interval",
+                     "heartbeat_grace"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        interval = HEARTBEAT_INTERVAL if self.heartbeat_interval is None else self.heartbeat_interval
+        if self.heartbeat_grace is not None and self.heartbeat_grace <= interval:
+            raise ValueError(f"heartbeat_grace must exceed heartbeat_interval ({interval} s), got {self.heartbeat_grace}; "
+                             "a live worker's trial would look dead between two heartbeats")
         self._check_training_search()
 
     def _check_training_search(self) -> None:
@@ -194,7 +208,7 @@ class SearchConfig:
 
     def save(self, path: str | Path) -> None:
         """Write ``config.yaml``; ``kind: search`` tells it from other commands' run folders."""
-        Path(path).write_text(yaml.safe_dump({"kind": "search", **self.to_dict()}, sort_keys=False))
+        write_text_atomic(yaml.safe_dump({"kind": "search", **self.to_dict()}, sort_keys=False), path)
 
     @classmethod
     def resolve(cls, file: str | Path | None = None, **overrides: Any) -> SearchConfig:

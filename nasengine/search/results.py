@@ -34,13 +34,23 @@ def trial_record(t: FrozenTrial) -> TrialRecord:
         start=t.datetime_start.isoformat() if t.datetime_start else None,
         hparams=hparams,
         epochs=t.user_attrs.get("epochs"),
+        reused=t.user_attrs.get("reused"),
     )
+
+
+def _evaluated(t: FrozenTrial) -> bool:
+    """Finished, or failed after its evaluation began: not a trial dropped over the target,
+    nor one whose worker died before it had an architecture (these carry nothing, and every
+    worker then writes the same record)."""
+    if t.state in FINISHED:
+        return True
+    return t.state == TrialState.FAIL and "arch_id" in t.user_attrs and not t.user_attrs.get("surplus")
 
 
 def summarize(cfg: SearchConfig, space: SearchSpace, study: optuna.Study) -> SearchResult:
     """The result record: every trial, the best one, the accuracy-vs-cost Pareto fronts."""
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
-    rows = [trial_record(t) for t in trials if t.state in (*FINISHED, TrialState.FAIL)]
+    rows = [trial_record(t) for t in trials if _evaluated(t)]
     done = [r for r in rows if r.state == TrialState.COMPLETE.name]
     best = max(done, key=lambda r: (r.acc, -r.number), default=None)
     fronts = {}

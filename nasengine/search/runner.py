@@ -3,31 +3,39 @@
 Results are written as the search goes (``result.json`` after every trial, the controller's
 state, TensorBoard), so an interrupted search loses at most the trial in flight, and
 ``resume=True`` continues it: unfinished trials are re-run with the same architecture.
+Several workers may share one study (``--storage``); ``nasengine.search.workers`` and
+``nasengine.search.claims`` say how they keep its count exact and evaluate each
+architecture once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from nasengine.arch import ArchError
 from nasengine.controller import suggest_arch
 from nasengine.cost import human
 from nasengine.export.export import export_top
 from nasengine.registry import CONTROLLERS, EVALUATORS, get_space
-from nasengine.search.config import SearchConfig, SearchError, search_limits
+from nasengine.search.claims import Claims, claim_key, evaluation_to_reuse
+from nasengine.search.config import HEARTBEAT_GRACE, HEARTBEAT_INTERVAL, SearchConfig, SearchError, search_limits
 from nasengine.search.identity import check_run_folder
 from nasengine.search.preflight import check_fix, check_training_search
 from nasengine.search.pruning import EpochReporter, make_pruner
 from nasengine.search.results import FINISHED, ResultWriter
 from nasengine.search.tune import suggest_hparams
+from nasengine.search.workers import pause, run_trials
 from nasengine.utils.files import jsonable, save_atomic
 from nasengine.utils.run_folder import setting_changes
 from nasengine.utils.safe_load import load_checkpoint
@@ -65,7 +73,10 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
     check_run_folder(cfg, resume=resume, force=force)  # after the checks above: --force deletes nothing in vain
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = _open_study(cfg, sampler, resume)
+    study, storage = _open_study(cfg, sampler, resume)
+    weights_dir = Path(str(_shared_settings(cfg, study, storage, space).weights_dir))
+    # config.yaml names a shared weights folder, where `nasengine export` finds other workers' weights.
+    cfg = dataclasses.replace(cfg, weights_dir=None if weights_dir == out.resolve() / "weights" else str(weights_dir))
     state_file = out / "controller.pt"
     if resume and state_file.exists() and sampler.state() is not None:
         sampler.restore(load_checkpoint(state_file, what="controller state"))
@@ -83,7 +94,9 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
     if evaluator is None:
         evaluator = make_evaluator(cfg, space, _timed_pretrain(cfg, space, out, study, progress=progress))
     writer = ResultWriter(cfg, space, study, progress=progress)
-    weights_dir = out / "weights"
+    claims = Claims(storage, study._study_id)
+    requeue = storage.heartbeat_stale_trial_callback
+    n_objectives = len(cfg.objectives)
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         arch = suggest_arch(trial, space)
@@ -96,6 +109,12 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
         trial.set_user_attr("cost", cost.to_dict() if latency_ms is None else {**cost.to_dict(), "latency_ms": latency_ms})
         if hparams:
             trial.set_user_attr("hparams", jsonable(hparams))
+        # The whole architecture in one write, after the rest: what a re-run of this trial evaluates.
+        trial.set_user_attr("arch", jsonable(dict(arch.choices)))
+        done = evaluation_to_reuse(study, claims, trial, claim_key(arch.id, jsonable(hparams) or None),
+                                   wait=partial(pause, study, storage, requeue))
+        if done is not None:
+            return _reuse(trial, done, n_objectives)
         reporter = EpochReporter(trial, prune=cfg.pruner != "none", report=len(cfg.objectives) == 1,
                                  last_epoch=cfg.epochs)
         t0 = time.perf_counter()
@@ -115,7 +134,6 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
         if reporter.epochs:
             trial.set_user_attr("epochs", reporter.epochs)
         if result.model is not None:
-            weights_dir.mkdir(exist_ok=True)
             save_atomic(result.model.state_dict(), weights_dir / f"{arch.id}.pt")
         values = {"acc": result.metrics["acc"], "macs": float(cost.macs), "params": float(cost.params),
                   "latency": latency_ms}
@@ -127,16 +145,44 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
             save_atomic(state, state_file)
         writer.update(trial)
 
-    remaining = cfg.trials - _count(study, *FINISHED)
     try:
-        if remaining > 0:
-            study.optimize(objective, n_trials=remaining, timeout=cfg.timeout, callbacks=[
-                optuna.study.MaxTrialsCallback(cfg.trials, states=FINISHED), after_trial])
+        run_trials(study, storage, objective, target=cfg.trials, requeue=requeue, timeout=cfg.timeout,
+                   after_trial=after_trial)
     finally:
         writer.close()
     result = writer.write()
-    export_top(out, space, result, cfg.top_k, evaluator)
+    export_top(out, space, result, cfg.top_k, evaluator, weights_dir=weights_dir)
     return result
+
+
+def _reuse(trial: optuna.Trial, done: optuna.trial.FrozenTrial, n_objectives: int) -> float | list[float]:
+    """Complete ``trial`` with the result of ``done``, which evaluated the same architecture
+    (and training settings); a pruned one prunes it too."""
+    for key in ("metrics", "epochs"):
+        if key in done.user_attrs:
+            trial.set_user_attr(key, done.user_attrs[key])
+    trial.set_user_attr("seconds", 0.0)
+    trial.set_user_attr("reused", done.number)
+    if done.state == TrialState.PRUNED or done.values is None:
+        raise optuna.TrialPruned(f"the same architecture was pruned in trial {done.number}")
+    return done.values[0] if n_objectives == 1 else list(done.values)
+
+
+def _requeue(space: Any, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Queue a re-run of the failed ``trial``: its recorded architecture and training settings.
+
+    A trial without the record had not started evaluating (it may hold some parameters,
+    written one by one): nothing is lost, and a new trial takes its place.
+    """
+    record = trial.user_attrs.get("arch")
+    if record is None:
+        return
+    try:
+        arch = space.arch(record)
+    except ArchError:
+        return  # a trial of another space config in a shared storage: not this study's to re-run
+    params = {**arch.choices, **(trial.user_attrs.get("hparams") or {})}
+    study.enqueue_trial(params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
 
 
 def run_pretrain(cfg: SearchConfig, space: Any, out: Path, *, progress: bool) -> dict[str, Any]:
@@ -221,16 +267,63 @@ def _connect(cfg: SearchConfig, attempts: int = 5) -> optuna.storages.RDBStorage
 def _rdb_storage(cfg: SearchConfig) -> optuna.storages.RDBStorage:
     with warnings.catch_warnings():  # heartbeats are marked experimental; they are what multi-worker recovery needs
         warnings.simplefilter("ignore")
-        # A worker that dies mid-trial stops beating; another worker fails the trial and re-runs its arch.
-        storage = optuna.storages.RDBStorage(
-            cfg.storage_url, heartbeat_interval=30, grace_period=120,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+        # The study's own settings replace these once it is open (_shared_settings).
+        storage = optuna.storages.RDBStorage(cfg.storage_url, heartbeat_interval=HEARTBEAT_INTERVAL,
+                                             grace_period=HEARTBEAT_GRACE)
     # Creating the schema is the racy part; touching it once here makes later calls safe.
     optuna.get_all_study_summaries(storage)
     return storage
 
 
-def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> optuna.Study:
+def default_weights_dir(cfg: SearchConfig) -> Path | None:
+    """Where a study keeps trained weights unless told: ``OUT/weights`` with the default
+    storage, ``NAME-weights/STUDY/`` beside a shared SQLite file, none for a server (its
+    workers may run anywhere, so ``--weights-dir`` must name a folder they all reach)."""
+    if cfg.storage is None:
+        return Path(cfg.out).resolve() / "weights"
+    import sqlalchemy
+
+    url = sqlalchemy.engine.make_url(cfg.storage)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        db = Path(str(url.database)).resolve()
+        return db.with_name(f"{db.stem}-weights") / cfg.study
+    return None
+
+
+def _shared_settings(cfg: SearchConfig, study: optuna.Study, storage: optuna.storages.RDBStorage,
+                     space: Any) -> SearchConfig:
+    """``cfg`` with what all workers of the study share, fixed by its first worker: the
+    heartbeat interval and grace, and the weights folder. A worker that leaves one out takes
+    the study's; one that gives another value is refused."""
+    weights = cfg.weights_dir or default_weights_dir(cfg)
+    given = {"heartbeat_interval": cfg.heartbeat_interval, "heartbeat_grace": cfg.heartbeat_grace,
+             "weights_dir": None if weights is None else str(Path(weights).resolve())}
+    stored = study.user_attrs.get("workers")
+    if stored is not None and cfg.storage is None:  # the run folder's own study: its folder may have moved
+        stored = {**stored, "weights_dir": given["weights_dir"]}
+    if stored is None:
+        if given["weights_dir"] is None:
+            raise SearchError(f"--storage {cfg.storage} is a server its workers may reach from any folder or host: give "
+                              "--weights-dir DIR, a folder they all reach, for the trained weights")
+        stored = {"heartbeat_interval": given["heartbeat_interval"] or HEARTBEAT_INTERVAL,
+                  "heartbeat_grace": given["heartbeat_grace"] or HEARTBEAT_GRACE, "weights_dir": given["weights_dir"]}
+        study.set_user_attr("workers", stored)
+    explicit = {**given, "weights_dir": cfg.weights_dir and given["weights_dir"]}
+    differ = [k for k, v in explicit.items() if v is not None and v != stored[k]]
+    if differ:
+        diff = ", ".join(f"--{k.replace('_', '-')} {stored[k]} (not {explicit[k]})" for k in differ)
+        raise SearchError(f"study {cfg.study!r} in {cfg.storage_url} runs with {diff}; every worker uses the study's "
+                          "settings: leave the option out or give the same value")
+    if stored["heartbeat_grace"] <= stored["heartbeat_interval"]:
+        raise SearchError(f"--heartbeat-grace {stored['heartbeat_grace']} must exceed --heartbeat-interval "
+                          f"{stored['heartbeat_interval']}")
+    storage.heartbeat_interval, storage.grace_period = stored["heartbeat_interval"], stored["heartbeat_grace"]
+    # A trial whose worker stopped beating is failed by another worker, which re-queues its architecture.
+    storage.heartbeat_stale_trial_callback = storage.failed_trial_callback = partial(_requeue, space)
+    return dataclasses.replace(cfg, **stored)
+
+
+def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
     storage = _connect(cfg)
     exists = cfg.study in {s.study_name for s in optuna.get_all_study_summaries(storage)}
     if exists and not resume and cfg.storage is None:
@@ -254,24 +347,9 @@ def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> optuna.Study:
             elsewhere = "another --study" if cfg.storage is not None else "another --out, or --force to start over"
             raise SearchError(f"study {cfg.study!r} in {cfg.storage_url} was started with other settings "
                               f"({', '.join(changes)}); resume it with the same settings or choose {elsewhere}")
-    if resume:
-        _requeue_unfinished(study)
-    return study
-
-
-def _requeue_unfinished(study: optuna.Study) -> None:
-    """Trials a killed run left RUNNING, or an interrupt failed, run again (same arch)."""
-    storage = study._storage
-    requeued = set(study.user_attrs.get("requeued", []))
-    for t in study.get_trials(deepcopy=False):
-        orphan = t.state == TrialState.RUNNING
-        interrupted = t.state == TrialState.FAIL and t.user_attrs.get("interrupted")
-        if orphan:
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        if (orphan or interrupted) and t.params and t.number not in requeued:
-            study.enqueue_trial(t.params, skip_if_exists=False)
-            requeued.add(t.number)
-    study.set_user_attr("requeued", sorted(requeued))
+    # No re-queueing here: trials of dead workers are re-run by every worker's loop, once their
+    # heartbeat has expired (or at once when their process on this host is gone); live ones never.
+    return study, storage
 
 
 def _count(study: optuna.Study, *states: TrialState) -> int:

@@ -81,9 +81,10 @@ def _cli(table, out, *extra):
 
 def test_killed_search_resumes_without_losing_or_repeating(table, tmp_path):
     out = tmp_path / "killed"
-    # A slow evaluator stand-in: the table evaluator plus a per-trial delay through the storage heartbeat
-    # is not needed; we kill while trials are being written and check the invariants.
-    proc = subprocess.Popen(_cli(table, out, "--trials", "400"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Killed while trials are being written; a trial killed before it recorded its worker is
+    # re-run after the study's heartbeat grace, kept short here.
+    proc = subprocess.Popen(_cli(table, out, "--trials", "400", "--heartbeat-interval", "1", "--heartbeat-grace", "2"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while time.time() < deadline:
         if (out / "result.json").exists() and json.loads((out / "result.json").read_text())["completed"] >= 5:
@@ -100,20 +101,6 @@ def test_killed_search_resumes_without_losing_or_repeating(table, tmp_path):
     done_after = {r["number"]: r["arch_id"] for r in after["trials"] if r["state"] == "COMPLETE"}
     assert len(done_after) >= len(done_before) + 5
     assert all(done_after[n] == a for n, a in done_before.items())  # nothing lost or changed
-
-
-def test_two_workers_share_one_study(table, tmp_path):
-    storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    procs = [subprocess.Popen(_cli(table, tmp_path / f"w{i}", "--trials", "20", "--storage", storage, "--seed", str(i)),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
-    finished = [p.communicate() for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [err for _, err in finished]
-    import optuna
-
-    study = optuna.load_study(study_name="search", storage=storage)
-    done = [t for t in study.trials if t.state.name == "COMPLETE"]
-    assert 20 <= len(done) <= 21  # both may finish a trial at the limit
-    assert len({t.number for t in done}) == len(done)
 
 
 def test_config_file_and_command_line_resolution(table, tmp_path, capsys):
