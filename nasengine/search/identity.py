@@ -15,9 +15,10 @@ from nasengine.search.config import SearchConfig
 from nasengine.utils.files import jsonable
 from nasengine.utils.run_folder import claim, require_same
 
-#: Options a resumed search may change: how long and where it runs, not what it finds.
+#: Options a resumed search may change: how long and where it runs, not what it finds. The
+#: heartbeat and the weights folder are the study's, fixed by its first worker.
 RESUMABLE = ("kind", "trials", "timeout", "top_k", "out", "storage", "study", "device", "threads", "data_root",
-             "latency_table")
+             "latency_table", "heartbeat_interval", "heartbeat_grace", "weights_dir")
 
 
 def check_run_folder(cfg: SearchConfig, *, resume: bool, force: bool = False) -> dict[str, Any] | None:
