@@ -14,6 +14,7 @@ from nasengine.bench.base import BENCH_SUITES, BenchSuite
 from nasengine.bench.suites import write_report
 from nasengine.cli.common import invoked_command
 from nasengine.registry import PluginLoadError
+from nasengine.utils.validation import output_path
 
 
 def default_out(name: str) -> Path:
@@ -41,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     suite: BenchSuite = args.bench_suite
+    output_path("--out", args.out, folder=False)  # before the suite runs, which may take hours
     rows = suite.run(args)
     print_table(rows)
     path = write_report(args.suite, rows, args.out, command=invoked_command(args))

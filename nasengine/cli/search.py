@@ -141,7 +141,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(jsonable(cfg.to_dict()), sort_keys=False), end="")
         return 0
-    result = run_search(cfg, resume=args.resume, progress=not args.quiet)
+    import sqlalchemy.exc
+
+    try:
+        result = run_search(cfg, resume=args.resume, progress=not args.quiet)
+    except sqlalchemy.exc.SQLAlchemyError as exc:  # e.g. a study.db that is not an SQLite database
+        cause = getattr(exc, "orig", None) or exc
+        raise UsageError(f"storage {cfg.storage_url} cannot be used: {str(cause).splitlines()[0]}") from None
     if not result:  # a torchrun rank > 0: it helped pretrain; rank 0 runs the search
         return 0
     best = result["best"]

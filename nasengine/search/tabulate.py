@@ -22,6 +22,7 @@ from nasengine.arch import Arch
 from nasengine.controller import distinct_random
 from nasengine.space import SearchSpace
 from nasengine.utils.progress import progress_bar
+from nasengine.utils.validation import output_path
 
 MAX_ARCHS = 5000
 
@@ -48,32 +49,48 @@ def tabulate(space: SearchSpace, out: str | Path, *, seeds: int = 1, samples: in
             raise ValueError(f"{name} must be >= 1, got {value}")
     if samples is not None and samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
-    out = Path(out)
+    out = output_path("--out", out, folder=False)
     partial = out.with_name(out.name + ".partial.jsonl")
     seed = train_options.pop("seed", 0)
     archs = choose_archs(space, samples=samples, max_macs=max_macs, seed=seed)
-    done: dict[str, dict[str, Any]] = {}
-    if partial.exists():
-        for line in partial.read_text().splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                done[entry["id"]] = entry
-    out.parent.mkdir(parents=True, exist_ok=True)
-    todo = [a for a in archs if a.id not in done]
+    if not archs:
+        raise ValueError(f"no architecture of space {space.name!r} has at most --max-macs {max_macs:g} MACs")
+    done = _read_partial(partial)
     job = {"space": space.name, "config": space.config.to_dict(), "seeds": [seed + r for r in range(seeds)],
            "train": train_options}
+    _start_worker(job, threads=None)  # checks the training settings and the data before anything is written
+    out.parent.mkdir(parents=True, exist_ok=True)
+    todo = [a for a in archs if a.id not in done]
     with partial.open("a") as log:
         for entry in progress_bar(_train_all(job, todo, workers), enabled=progress, desc="tabulate", total=len(todo)):
             done[entry["id"]] = entry
-            log.write(json.dumps(entry) + "\n")
+            log.write(json.dumps(entry, allow_nan=False) + "\n")
             log.flush()
     table = {"space": space.name, "config": json.loads(json.dumps(space.config.to_dict())),
              "train": {**train_options, "seed": seed, "repeats": seeds},
              "selection": {"samples": samples, "max_macs": max_macs},
              "entries": [done[a.id] for a in archs]}
-    out.write_text(json.dumps(table, indent=1) + "\n")
+    out.write_text(json.dumps(table, indent=1, allow_nan=False) + "\n")
     partial.unlink()
     return table
+
+
+def _read_partial(path: Path) -> dict[str, dict[str, Any]]:
+    """The entries an interrupted run appended to ``path``, by arch id."""
+    done: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return done
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{str(path)!r} line {number} is not JSON ({exc}); delete the file to start over") from None
+        if not isinstance(entry, dict) or "id" not in entry:
+            raise ValueError(f"{str(path)!r} line {number} is not a table entry (no 'id'); delete the file to start over")
+        done[entry["id"]] = entry
+    return done
 
 
 def choose_archs(space: SearchSpace, *, samples: int | None, max_macs: int | None, seed: int) -> list[Arch]:
@@ -88,8 +105,7 @@ def choose_archs(space: SearchSpace, *, samples: int | None, max_macs: int | Non
 
 def _train_all(job: dict[str, Any], archs: list[Arch], workers: int) -> Iterator[dict[str, Any]]:
     """Table entries in completion order (in order, in this process, with one worker)."""
-    if workers == 1:
-        _start_worker(job, threads=None)
+    if workers == 1:  # the evaluators ``tabulate`` made run in this process
         yield from (_train_one(dict(a.choices)) for a in archs)
         return
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,

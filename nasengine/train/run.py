@@ -17,6 +17,7 @@ from nasengine.space import SearchSpace
 from nasengine.train.loop import TrainConfig, evaluate, fit
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import jsonable, save_json_atomic
+from nasengine.utils.validation import output_path
 
 
 def train_arch(space: SearchSpace, arch: Arch, cfg: TrainConfig, out: str | Path, *, dataset: str = "digits",
@@ -34,8 +35,8 @@ def train_arch(space: SearchSpace, arch: Arch, cfg: TrainConfig, out: str | Path
         The metrics written to ``metrics.json`` (``val_acc``, ``test_acc``, ``cost``, ``history``...).
     """
     resolve_device(cfg.device)
+    out = output_path("--out", out, folder=True)
     data = load_space_data(space, dataset, data_root, augment=augment)
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # The architecture with its data's preprocessing: what `nasengine export` and timm read.
     save_json_atomic({**arch.to_dict(), "preprocessing": data.preprocessing()}, out / "arch.json", indent=2)
