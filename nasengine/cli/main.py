@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"nasengine: error: {message}", file=sys.stderr)
         return 2
+    except PermissionError as exc:  # a read-only file or folder inside a run (its top folder is checked up front)
+        print(f"nasengine: error: {exc.filename!r}: permission denied", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("nasengine: interrupted; finished work is saved (run the same command to resume)", file=sys.stderr)
         return 130

@@ -25,6 +25,7 @@ from nasengine.dynamic.methods import DYNAMIC_METHODS
 from nasengine.dynamic.metrics import dense_reference, evaluate_dynamic, evaluate_full_path
 from nasengine.dynamic.timing import speed_report
 from nasengine.dynamic.trainer import DynamicTrainConfig, train_dynamic
+from nasengine.utils import yaml_values
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import jsonable, save_json_atomic
 from nasengine.utils.validation import output_path
@@ -80,7 +81,7 @@ def train_run(method: str, config: dict[str, Any], cfg: DynamicTrainConfig, data
     resolved = {"method": method, "model": config, "train": cfg.to_dict(), "dataset": dataset}
     saved = out / "config.yaml"
     if saved.is_file():
-        if yaml.safe_load(saved.read_text()) != jsonable(resolved):
+        if yaml_values.load_file(saved) != jsonable(resolved):
             raise ValueError(f"{out} holds a run with different settings; use another --out or the same options")
         if (out / "metrics.json").is_file():
             return TrainedRun(out, json.loads((out / "metrics.json").read_text()), resumed_done=True)

@@ -142,6 +142,8 @@ def _write_runs(root: Path) -> None:
         (root / name).mkdir()
         (root / name / "arch.json").write_text(text)
         (root / name / "weights.pt").write_bytes(b"")
+    (root / "dyn_corrupt_config").mkdir()
+    (root / "dyn_corrupt_config" / "config.yaml").write_text("method: [rnp,\n")
     (root / "dyn_nomodel").mkdir()
     (root / "dyn_badjson" / "model").mkdir(parents=True)
     (root / "dyn_badjson" / "model" / "dynamic.json").write_text("{bad")

@@ -178,3 +178,24 @@ def test_json_records_are_standard_even_with_an_undefined_statistic(tmp_path):
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert nasengine.records.read_json(path) == {"kendall_tau": None, "max_macs": None, "rows": [1.5]}
+
+
+def test_a_read_only_output_folder_is_refused_before_any_work(here, capsys, monkeypatch):
+    # Tests may run as root, for whom nothing is read-only: ask os.access as a normal user would be answered.
+    monkeypatch.setattr("nasengine.utils.validation.os.access", lambda path, mode: False)
+    before = snapshot(here)
+    assert main(["space", "sample", "shufflenet", "--out", "new/a.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nasengine: error: --out 'new/a.json' cannot be written") and "read-only" in err
+    assert err.count("\n") == 1 and snapshot(here) == before
+
+
+def test_a_permission_error_inside_a_run_is_one_line(capsys, monkeypatch):
+    from nasengine.cli import space as cli_space
+
+    def denied(args: Any) -> int:
+        raise PermissionError(13, "Permission denied", "run/exports/abc/arch.json")
+
+    monkeypatch.setattr(cli_space, "cmd_spaces", denied)
+    assert main(["spaces"]) == 2
+    assert capsys.readouterr().err == "nasengine: error: 'run/exports/abc/arch.json': permission denied\n"
