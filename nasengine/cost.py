@@ -9,6 +9,7 @@ Two counters with different machinery so that one checks the other:
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Sequence
@@ -50,15 +51,19 @@ def human(n: float) -> str:
 
 def parse_amount(text: str | float | int) -> float:
     """``'300M' -> 3e8``, ``'3.5m' -> 3.5e6``, ``'2K' -> 2000``; plain numbers pass through."""
-    if isinstance(text, (int, float)):
-        return float(text)
-    s = str(text).strip()
-    scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(s[-1:].lower(), 1.0)
-    number = s[:-1] if scale != 1.0 else s
-    try:
-        value = float(number) * scale
-    except ValueError:
-        raise ValueError(f"{text!r} is not an amount; use a number with an optional K/M/G suffix, e.g. 300M") from None
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        s = str(text).strip()
+        scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(s[-1:].lower(), 1.0)
+        number = s[:-1] if scale != 1.0 else s
+        try:
+            value = float(number) * scale
+        except ValueError:
+            raise ValueError(f"{text!r} is not an amount; use a number with an optional K/M/G suffix, "
+                             "e.g. 300M") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite amount; use a number with an optional K/M/G suffix, e.g. 300M")
     if value < 0:
         raise ValueError(f"{text!r} is negative; amounts must be >= 0")
     return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import itertools
 import math
 import random
@@ -98,6 +99,15 @@ class SearchSpace(abc.ABC):
     name: ClassVar[str]
     config_class: ClassVar[type[SpaceConfig]] = SpaceConfig
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every space's cost() and build() refuse an Arch made for another space or config
+        # (its choices may be valid here too, and would give a wrong cost or network silently).
+        super().__init_subclass__(**kwargs)
+        for method in ("cost", "build"):
+            impl = cls.__dict__.get(method)
+            if impl is not None and not getattr(impl, "_checks_arch", False):
+                setattr(cls, method, _checking_arch(impl))
+
     def __init__(self, config: SpaceConfig | None = None, **overrides: Any) -> None:
         if config is None:
             config = self.config_class.from_kwargs(**overrides)
@@ -106,6 +116,7 @@ class SearchSpace(abc.ABC):
         if not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
         self.config = config
+        self._config_dict = config.to_dict()  # what check_arch compares with, on every cost() call
         self._decisions_by_name: dict[str, Decision] | None = None
 
     # --- the four methods a space implements -------------------------------------------
@@ -209,6 +220,24 @@ class SearchSpace(abc.ABC):
         self.check(canonical)
         return Arch(self.name, self.config.to_dict(), canonical)
 
+    def check_arch(self, arch: Arch) -> None:
+        """An ``ArchError`` unless ``arch`` was made for this space and config (``cost`` and
+        ``build`` call it); it names the config values that differ."""
+        if arch.space != self.name:
+            raise ArchError(f"arch {arch.id} belongs to space {arch.space!r}, not {self.name!r}")
+        own = self._config_dict
+        if arch.config == own:
+            return
+        try:  # the same config spelled differently (lists for tuples, defaults left out) is the same
+            if self.config_class.from_kwargs(**arch.config) == self.config:
+                return
+        except (TypeError, ValueError):
+            pass
+        differ = [f"{k}={arch.config.get(k, '(default)')!r} (this space: {own.get(k)!r})"
+                  for k in sorted(set(own) | set(arch.config)) if _plain(arch.config.get(k)) != _plain(own.get(k))]
+        raise ArchError(f"arch {arch.id} was made for another {self.name} config ({', '.join(differ)}); "
+                        "make it with this space's arch(choices)")
+
     def check(self, choices: Mapping[str, Any]) -> None:
         """Hook for rules that span several decisions; raise ``ArchError`` to reject."""
 
@@ -237,6 +266,24 @@ class SearchSpace(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
+
+
+def _checking_arch(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method(self, arch, ...)`` that first refuses an ``Arch`` of another space or config
+    (a plain choices mapping, which some spaces accept, is validated by the space itself)."""
+
+    @functools.wraps(method)
+    def checked(self: SearchSpace, arch: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(arch, Arch):
+            self.check_arch(arch)
+        return method(self, arch, *args, **kwargs)
+
+    checked._checks_arch = True  # type: ignore[attr-defined]
+    return checked
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def as_random(rng: RandomLike) -> random.Random:

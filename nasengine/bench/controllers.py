@@ -7,7 +7,6 @@ look-up), and the mean regret curve (table optimum minus best found so far) is r
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import optuna
 
 from nasengine.bench.base import BenchSuite
 from nasengine.controller import suggest_arch
-from nasengine.evaluators.table import TableEvaluator
+from nasengine.evaluators.table import TableEvaluator, read_table
 from nasengine.registry import CONTROLLERS, get_space
 
 DEFAULT_TABLE = "reports/tables/shufflenet_digits.json"
@@ -42,9 +41,7 @@ def bench_controllers(args: argparse.Namespace) -> list[dict[str, Any]]:
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
     path = Path(args.table)
-    if not path.is_file():
-        raise ValueError(f"table {str(path)!r} does not exist; make one with `nasengine tabulate` or pass --table")
-    doc = json.loads(path.read_text())
+    doc = read_table(path)
     space = get_space(doc["space"], **doc["config"])
     table = TableEvaluator(space, path=path)
     names = [n.strip() for n in args.controllers.split(",") if n.strip()]

@@ -39,6 +39,7 @@ from nasengine.dynamic import (
 )
 from nasengine.dynamic.io import saved_dataset, saved_dense_accuracy
 from nasengine.utils.devices import resolve_device
+from nasengine.utils.validation import finite_number
 
 #: Goals: measured speedup >= this fraction of the MAC reduction.
 EFFICIENCY_GOALS = {1: 0.8, 64: 0.7}
@@ -84,6 +85,7 @@ def bench_dynamic(args: argparse.Namespace) -> list[dict[str, Any]]:
     for name in ("threads", "repeats"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    finite_number("--width-mult", args.width_mult, low=0, low_open=True, high=None)
     devices = timed_devices(args.device)
     models = []
     if args.dynamic_run:

@@ -10,13 +10,13 @@ on which seeds disagree cannot reward a search: any controller picks at random t
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
 from nasengine.bench.base import BenchSuite
 from nasengine.cost import parse_amount
+from nasengine.evaluators.table import read_table
 from nasengine.utils.stats import kendall_tau, spearman_rho
 
 DEFAULT_TABLE = "reports/tables/shufflenet_cluttered.json"
@@ -61,9 +61,7 @@ def bench_task(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for name in args.table:
         path = Path(name)
-        if not path.is_file():
-            raise ValueError(f"table {str(path)!r} does not exist; make one with `nasengine tabulate --seeds 2`")
-        doc = json.loads(path.read_text())
+        doc = read_table(path)
         entries = [e for e in doc["entries"] if args.max_macs is None or e["macs"] <= args.max_macs]
         row: dict[str, Any] = {"table": str(path), "space": doc.get("space"),
                                "dataset": doc.get("train", {}).get("dataset"),

@@ -13,7 +13,6 @@ compared with the table (Kendall tau): the rank check over the whole feasible se
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -22,18 +21,12 @@ from nasengine.bench.base import BenchSuite
 from nasengine.bench.task import task_figures
 from nasengine.cli.common import parse_sets
 from nasengine.cost import parse_amount
+from nasengine.evaluators.table import read_table
 from nasengine.search.config import STRATEGIES, SearchConfig
 
 DEFAULT_STRATEGIES = ("spos", "evolution", "rl", "random")
 #: How far (in seed standard deviations) a search's find must beat the median random arch.
 MIN_MARGIN = 2.0
-
-
-def load_table(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"table {str(path)!r} does not exist; make one with `nasengine tabulate --seeds 2`")
-    return json.loads(path.read_text())
 
 
 def search_config(table: dict[str, Any], strategy: str, seed: int, args: argparse.Namespace, out: Path) -> SearchConfig:
@@ -56,7 +49,18 @@ def bench_value(args: argparse.Namespace) -> list[dict[str, Any]]:
     from nasengine.search.rankcheck import rank_check
     from nasengine.search.runner import run_search
 
-    table = load_table(args.table)
+    for name in ("seeds", "trials", "oneshot_trials", "epochs", "pretrain_epochs"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    table = read_table(args.table)
+    if not isinstance(table.get("train"), dict):
+        raise ValueError(f"benchmark table {args.table!r} has no 'train' settings (the dataset the searches use); "
+                         "make it with `nasengine tabulate`")
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    for strategy in strategies:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; available: {', '.join(STRATEGIES.names())}")
+        search_config(table, strategy, 0, args, Path(args.runs) / f"{strategy}-s0")  # refuses bad options now
     limit = args.max_macs
     feasible = [e for e in table["entries"] if limit is None or e["macs"] <= limit]
     if len(feasible) < 3:
@@ -66,9 +70,7 @@ def bench_value(args: argparse.Namespace) -> list[dict[str, Any]]:
     median = statistics.median(e["acc"] for e in feasible)
     best = max(e["acc"] for e in feasible)
     rows = []
-    for strategy in [s.strip() for s in args.strategies.split(",") if s.strip()]:
-        if strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {strategy!r}; available: {', '.join(STRATEGIES.names())}")
+    for strategy in strategies:
         found, taus, seconds = [], [], 0.0
         for seed in range(args.seeds):
             out = Path(args.runs) / f"{strategy}-s{seed}"

@@ -15,6 +15,7 @@ from nasengine.bench.base import BENCH_SUITES, BenchSuite
 from nasengine.bench.suites import write_report
 from nasengine.cli.common import add_threads_option, apply_threads, invoked_command
 from nasengine.registry import PluginLoadError
+from nasengine.utils.validation import output_path
 
 
 def default_out(name: str) -> Path:
@@ -49,6 +50,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     suite: BenchSuite = args.bench_suite
     if not args.suite_threads:
         apply_threads(args.threads)  # recorded in the report's machine info (torch_threads)
+    output_path("--out", args.out, folder=False)  # before the suite runs, which may take hours
     rows = suite.run(args)
     print_table(rows)
     path = write_report(args.suite, rows, args.out, command=invoked_command(args))

@@ -9,7 +9,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -88,17 +88,20 @@ def resolve_arch(arch_arg: str, space_name: str | None, sets: dict[str, Any]) ->
             raise UsageError(f"space {space_name!r} has no preset {arch_arg!r} for this config; "
                              f"presets: {', '.join(presets) or 'none'}")
         return space, presets[arch_arg]
+    source = "--arch" if arch_arg.strip().startswith("{") else f"--arch {arch_arg!r}"
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"--arch: invalid JSON ({exc})") from None
+        raise UsageError(f"{source}: invalid JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise UsageError("--arch JSON must be an object")
+        raise UsageError(f"{source}: the JSON must be an object (space, config, choices), got {type(data).__name__}")
     if "choices" in data:
         name = data.get("space") or space_name
         if space_name and data.get("space") and space_name != data["space"]:
             raise UsageError(f"--space {space_name!r} disagrees with the arch's space {data['space']!r}")
-        config = {**dict(data.get("config", {})), **sets}
+        if not isinstance(data.get("config", {}), dict):
+            raise UsageError(f"{source}: 'config' must be an object of space settings, got {data['config']!r}")
+        config = {**data.get("config", {}), **sets}
         choices = data["choices"]
     else:
         name, config, choices = space_name, sets, data
@@ -118,7 +121,10 @@ def read_arch_text(arg: str) -> str | None:
     if path.is_dir() and (path / "arch.json").is_file():
         path = path / "arch.json"
     if path.is_file():
-        return path.read_text()
+        try:
+            return path.read_text()
+        except UnicodeDecodeError:
+            raise UsageError(f"--arch file {arg!r} is not text (JSON)") from None
     if path.suffix == ".json" or "/" in arg:
         raise UsageError(f"--arch file {arg!r} does not exist")
     return None
@@ -149,6 +155,11 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        """One line, like every other bad input, pointing at ``--help`` instead of printing the usage block."""
+        print(f"nasengine: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 class _DeprecatedAlias(argparse.Action):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from nasengine.cli.common import UsageError, add_force_option, deprecated_alias
+from nasengine.cli.common import add_force_option, deprecated_alias
 from nasengine.export.export import export_run, parse_formats, unavailable_formats
 from nasengine.export.formats import format_names
+from nasengine.utils.validation import finite_number
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,8 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     formats, explicit = parse_formats(args.format)
-    if not args.tolerance > 0:
-        raise UsageError(f"--tolerance must be > 0, got {args.tolerance}")
+    finite_number("--tolerance", args.tolerance, low=0, low_open=True, high=None)
     if not explicit:
         for name, need in unavailable_formats(formats).items():
             print(f"note: skipping {name}; it needs {need}")

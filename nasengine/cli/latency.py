@@ -12,6 +12,7 @@ from nasengine.latency.table import LatencyTable, build_table, check_table
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.run_folder import refuse_existing
 from nasengine.utils.timing import CLOCKS, Timing
+from nasengine.utils.validation import output_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +54,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from nasengine.bench.suites import machine_info
 
     resolve_device(args.device)
+    output_path("--out", args.out, folder=False)
     space = make_space(args.space, parse_sets(args.set))
     refuse_existing(args.out, force=args.force)  # before minutes of timing, not after
     timing = Timing(device=args.device, batch=args.batch, threads=args.threads, warmup=args.warmup,
@@ -71,12 +73,16 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def _table_and_space(path: str):
     table = LatencyTable.load(path)
-    return table, make_space(table.space, table.config)
+    space = make_space(table.space, table.config)
+    table.check_space(space, path)  # every unit of the space has a time
+    return table, space
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from nasengine.bench.suites import machine_info
 
+    if args.json:
+        output_path("--json", args.json, folder=False)
     table, space = _table_and_space(args.table)
     here = machine_info()
     if any(table.machine.get(k) != here[k] for k in ("processor", "cuda")) and table.machine:

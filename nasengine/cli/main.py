@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"nasengine: error: {message}", file=sys.stderr)
         return 2
+    except PermissionError as exc:  # a read-only file or folder inside a run (its top folder is checked up front)
+        print(f"nasengine: error: {exc.filename!r}: permission denied", file=sys.stderr)
+        return 2
     except KeyboardInterrupt as exc:
         # 128 + the signal's number, as a shell reports a process the signal ended: 130 for
         # Ctrl-C (SIGINT), 143 for SIGTERM.

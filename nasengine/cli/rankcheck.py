@@ -9,6 +9,7 @@ import sys
 from nasengine.bench.suites import write_report
 from nasengine.cli.common import add_threads_option, apply_threads, invoked_command
 from nasengine.search.rankcheck import rank_check
+from nasengine.utils.validation import output_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_rankcheck(args: argparse.Namespace) -> int:
     command = invoked_command(args)
     apply_threads(args.threads)  # recorded with the machine in --report
+    if args.report:
+        output_path("--report", args.report, folder=False)
     check = rank_check(args.run, samples=args.samples, epochs=args.epochs, seed=args.seed, seeds=args.seeds,
                        table=args.table,
                        progress=not args.quiet, command=command)

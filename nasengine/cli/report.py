@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nasengine.cli.common import UsageError, add_threads_option, apply_threads, deprecated_alias
 from nasengine.data import DATASETS
+from nasengine.utils.validation import finite_number, output_path
 
 DEFAULTS = {"seeds": 3, "epochs": 10, "top_k": 1, "random": 0, "batch_size": 64, "lr": 0.05, "warmup_epochs": 0.0,
             "baseline_size": 32, "latency_runs": 50}
@@ -51,8 +52,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     for name in ("seeds", "epochs", "top_k", "batch_size", "baseline_size", "latency_runs"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.random < 0 or args.warmup_epochs < 0:
-        raise UsageError(f"--random and --warmup-epochs must be >= 0, got {args.random}, {args.warmup_epochs}")
+    if args.random < 0:
+        raise UsageError(f"--random must be >= 0, got {args.random}")
+    finite_number("--lr", args.lr, low=0, low_open=True, high=None)
+    finite_number("--warmup-epochs", args.warmup_epochs, low=0, high=None)
+    output_path("--out", args.out, folder=True)
     apply_threads(args.threads)  # the report's machine info records the count
     from nasengine.report import ReportConfig, make_report
 

@@ -158,10 +158,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(jsonable(cfg.to_dict()), sort_keys=False), end="")
         return 0
+    import sqlalchemy.exc
+
     # Workers of one study on this host share its cores; the count used goes into config.yaml.
     with registered_worker(f"{cfg.storage_url} {cfg.study}") as workers:
         cfg = dataclasses.replace(cfg, threads=apply_threads(cfg.threads, workers=workers))
-        result = run_search(cfg, resume=args.resume, progress=not args.quiet, force=args.force)
+        try:
+            result = run_search(cfg, resume=args.resume, progress=not args.quiet, force=args.force)
+        except sqlalchemy.exc.SQLAlchemyError as exc:  # e.g. a study.db that is not an SQLite database
+            cause = getattr(exc, "orig", None) or exc
+            raise UsageError(f"storage {cfg.storage_url} cannot be used: {str(cause).splitlines()[0]}") from None
     if not result:  # a torchrun rank > 0: it helped pretrain; rank 0 runs the search
         return 0
     best = result["best"]

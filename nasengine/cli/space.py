@@ -13,6 +13,7 @@ from nasengine.constraints import Constraints
 from nasengine.controller import InfeasibleError, constrained_random
 from nasengine.cost import count_cost, human, parse_amount
 from nasengine.registry import SPACES
+from nasengine.utils.validation import output_path
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -88,6 +89,7 @@ def cmd_space_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
         raise UsageError(f"--out {args.out!r} exists; pass --force to overwrite it")
+    output_path("--out", out, folder=False)
     space = make_space(args.name, parse_sets(args.set))
     limits = Constraints(max_macs=None if args.max_macs is None else parse_amount(args.max_macs))
     limits.check_satisfiable(space)  # an impossible limit names the space's minimum

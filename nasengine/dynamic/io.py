@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from nasengine.dynamic.methods import DYNAMIC_METHODS
+from nasengine.records import read_json
 from nasengine.utils.files import save_json_atomic
 from nasengine.utils.safe_load import load_checkpoint
 
@@ -70,9 +71,10 @@ def load_dynamic(path: str | Path, *, device: str | torch.device = "cpu") -> nn.
     """
     folder = model_folder(path)
     doc_path = folder / "dynamic.json"
-    doc = json.loads(doc_path.read_text())
-    if doc.get("format") != FORMAT:
-        raise ValueError(f"{doc_path}: unsupported format {doc.get('format')!r} (expected {FORMAT})")
+    doc = read_json(doc_path)
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise ValueError(f"{doc_path}: unsupported format {found!r} (expected {FORMAT})")
     model = build_dynamic(doc["method"], doc["config"])
     model.load_state_dict(load_checkpoint(folder / "weights.pt", what="weights"))
     return model.to(device).eval()

@@ -28,6 +28,7 @@ from nasengine.dynamic.trainer import DynamicTrainConfig, train_dynamic
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import jsonable, save_json_atomic
 from nasengine.utils.run_folder import CONFIG, claim, refuse_existing, require_same
+from nasengine.utils.validation import output_path
 
 #: Settings a resumed run may change: they do not change what is trained.
 RESUMABLE = ("kind", "threads", "train.device", "dataset.data_root")
@@ -78,6 +79,7 @@ def train_run(method: str, config: dict[str, Any], cfg: DynamicTrainConfig, data
             accuracy after pre-training.
     """
     resolve_device(cfg.device)
+    out = output_path("--out", out, folder=True)
     torch.manual_seed(cfg.seed)  # initial weights follow the seed
     model = build_dynamic(method, config)  # validates before any data is read
     resolved = {"kind": "dynamic", "method": method, "model": config, "train": cfg.to_dict(), "dataset": dataset,
@@ -135,9 +137,14 @@ def evaluate_run(run: str | Path, *, batches: Sequence[int] = (1, 64), images: i
         data_root: Folder of a local dataset, when the run used one elsewhere.
     """
     batches = tuple(batches) or (1,)
+    if min(batches) < 1 or (threads is not None and threads < 1):
+        raise ValueError(f"--batches and --threads must be positive integers, got {','.join(map(str, batches))} "
+                         f"and {threads}")
     if images < max(batches) or repeats < 1:
         raise ValueError(f"--images must be >= the largest batch ({max(batches)}) and --repeats >= 1")
     resolve_device(device)
+    if out:
+        output_path("--out", out, folder=False)
     model = load_dynamic(run, device=device)
     folder = model_folder(run)
     dataset = saved_dataset(folder)
@@ -170,7 +177,7 @@ def export_run(run: str | Path, out: str | Path, *, force: bool = False) -> Path
     if not (source / "dynamic.json").is_file():
         raise ValueError(f"{run} has no trained network (no model/dynamic.json); finish `nasengine dynamic train` first")
     load_dynamic(source)  # refuses a damaged folder before anything is copied
-    out = Path(out)
+    out = output_path("--out", out, folder=True)
     refuse_existing(out, force=force)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("dynamic.json", "weights.pt"):

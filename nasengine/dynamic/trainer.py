@@ -25,7 +25,7 @@ from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import save_atomic
 from nasengine.utils.progress import progress_bar
 from nasengine.utils.safe_load import load_checkpoint
-from nasengine.utils.validation import non_negative_int, one_of, positive_int
+from nasengine.utils.validation import finite_number, non_negative_int, one_of, positive_int
 
 
 @dataclass(frozen=True)
@@ -84,17 +84,16 @@ class DynamicTrainConfig:
             positive_int(name, getattr(self, name))
         for name in ("nested_epochs", "policy_epochs", "finetune_epochs", "rounds", "relaxed_epochs"):
             non_negative_int(name, getattr(self, name))
+        # Finite numbers in range: a NaN penalty or learning rate would train to NaN without a word.
         for name in ("lr", "finetune_lr", "policy_lr", "tau"):
-            if getattr(self, name) is not None and not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+            if getattr(self, name) is not None:
+                finite_number(name, getattr(self, name), low=0, low_open=True, high=None)
         one_of("cost", self.cost, COSTS)
-        if self.penalty < 0 or self.alpha < 0:
-            raise ValueError(f"penalty and alpha must be >= 0, got {self.penalty} and {self.alpha}")
-        if not 0 <= self.gamma <= 1:
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
-        for name in ("epsilon_start", "epsilon_end"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("penalty", "alpha", "weight_decay"):
+            finite_number(name, getattr(self, name), low=0, high=None)
+        finite_number("label_smoothing", self.label_smoothing, low=0, high=1)
+        for name in ("gamma", "epsilon_start", "epsilon_end"):
+            finite_number(name, getattr(self, name), low=0, high=1, high_open=False)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

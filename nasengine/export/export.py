@@ -30,6 +30,7 @@ from nasengine.records.export import preprocessing_in
 from nasengine.space import SearchSpace
 from nasengine.utils.run_folder import refuse_existing
 from nasengine.utils.safe_load import load_checkpoint
+from nasengine.utils.validation import output_path
 
 
 class ExportError(ValueError):
@@ -99,8 +100,10 @@ def parse_formats(text: str | None) -> tuple[tuple[str, ...], bool]:
         return format_names(), False
     formats = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
     bad = [f for f in formats if f not in EXPORT_FORMATS]
-    if bad or not formats:
-        raise ExportError(f"unknown export format(s) {bad or [text]}; choose from {', '.join(format_names())}")
+    if not formats:
+        raise ExportError(f"--format {text!r} names no format; choose from {', '.join(format_names())}")
+    if bad:
+        raise ExportError(f"unknown export format(s) {bad}; choose from {', '.join(format_names())}")
     return tuple(name for name in format_names() if name in formats), True  # written in the registry's order
 
 
@@ -190,6 +193,9 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
     formats = tuple(f for f in formats if f not in missing)
     if out is not None and into is not None:
         raise ExportError("give --out or --into, not both")
+    for option, path in (("--out", out), ("--into", into)):
+        if path is not None:
+            output_path(option, path, folder=True)
     jobs: list[tuple[SearchSpace, Arch, ExportRecord, Path | None, Path]] = []
     if (run / "result.json").is_file():
         result = SearchResult.load(run / "result.json")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from nasengine.arch import Arch
+from nasengine.arch import Arch, ArchError
+from nasengine.records.base import read_json
 from nasengine.utils.safe_load import CheckpointError, load_checkpoint
 
 __all__ = ["load", "read_arch", "arch_space"]
@@ -59,12 +59,15 @@ def _program_module(path: Path, trusted: bool) -> nn.Module:
 
 
 def read_arch(folder: Path) -> Arch:
-    """The validated ``Arch`` in ``folder/arch.json``."""
+    """The validated ``Arch`` in ``folder/arch.json``; a one-line error names the file."""
+    path = folder / "arch.json"
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ArchError(f"{path}: expected a JSON object with space, config and choices, got {type(data).__name__}")
     try:
-        data = json.loads((folder / "arch.json").read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{folder / 'arch.json'} is not valid JSON ({exc})") from None
-    return Arch.from_dict(data)
+        return Arch.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise ArchError(f"{path}: {exc}") from None
 
 
 def arch_space(arch: Arch, **overrides: Any) -> Any:

@@ -29,7 +29,7 @@ from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import jsonable, save_json_atomic
 from nasengine.utils.stats import kendall_tau, spearman_rho
 from nasengine.utils.timing import Timing
-from nasengine.utils.validation import non_negative_int, positive_int
+from nasengine.utils.validation import finite_number, non_negative_int, positive_int
 
 FORMAT = "nasengine-latency/1"
 _TIMING_KEYS = ("device", "batch", "threads", "warmup", "repeats", "clock")
@@ -69,6 +69,10 @@ class LatencyTable:
                              for k in sorted(set(config) | set(self.config)) if self.config.get(k) != config.get(k))
             raise ValueError(f"latency table{where} was measured for another {space.name} config: {diff}; "
                              "build one for this config with `nasengine latency build`")
+        missing = sorted({u.key for u in space.latency_units() if not u.fixed} - set(self.entries))
+        if missing:
+            raise ValueError(f"latency table{where} has no entry for {len(missing)} unit(s) of this space, e.g. "
+                             f"{missing[0]!r}; rebuild it with `nasengine latency build`")
 
     def units_ms(self, space: SearchSpace, arch: Arch) -> float:
         """Sum of the arch's non-fixed units."""
@@ -119,8 +123,10 @@ class LatencyTable:
                 raise ValueError(f"{bad}: {key!r} must be an object, got {type(data[key]).__name__}")
         try:
             timing = Timing(**{k: data[k] for k in _TIMING_KEYS})
-            entries = {k: float(v) for k, v in data["entries"].items()}
-            fixed_ms, glue_ms = float(data["fixed_ms"]), float(data.get("glue_ms", 0.0))
+            # Times are >= 0 and finite: a negative or NaN entry would predict impossible latencies.
+            entries = {k: finite_number(f"entry {k!r}", v, low=0, high=None) for k, v in data["entries"].items()}
+            fixed_ms = finite_number("fixed_ms", data["fixed_ms"], low=0, high=None)
+            glue_ms = finite_number("glue_ms", data.get("glue_ms", 0.0), low=None, high=None)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{bad}: {exc}") from None
         return cls(data["space"], data["config"], timing, entries, fixed_ms, glue_ms, data.get("calibration", {}),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -58,9 +59,19 @@ def read_json(path: str | Path) -> Any:
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(), parse_constant=_refuse_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: invalid JSON ({exc})") from None
+    except _NotJSON as exc:
+        raise ValueError(f"{path}: invalid JSON ({exc} is not a JSON number; numbers must be finite)") from None
+
+
+class _NotJSON(ValueError):
+    """``NaN`` / ``Infinity`` in a file: Python's parser accepts them, JSON does not."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJSON(name)
 
 
 def _plain(value: Any) -> Any:
@@ -122,6 +133,8 @@ def _convert(value: Any, hint: Any, source: str, key: str) -> Any:
           float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}[hint]
     if not ok(value):
         raise _fail(source, key, f"expected {hint.__name__}, got {_short(value)}")
+    if hint is float and not math.isfinite(value):  # NaN / Infinity are not JSON; a lenient parser lets them in
+        raise _fail(source, key, f"expected a finite number, got {_short(value)}")
     return float(value) if hint is float else value
 
 

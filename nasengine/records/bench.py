@@ -32,8 +32,8 @@ class LatencyCheck(Record):
     mean_rel_error: float
     max_rel_error: float
     mean_rel_error_without_glue: float
-    kendall_tau: float
-    spearman_rho: float
+    kendall_tau: float | None  # None (null in the file): undefined, one ranking is constant
+    spearman_rho: float | None
     rows: tuple[LatencyCheckRow, ...]
     table: str | None = None
     timing: dict[str, Any] = field(default_factory=dict)

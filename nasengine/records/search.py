@@ -71,8 +71,8 @@ class RankCheck(Record):
     seed: int
     seeds: int
     evaluator: str
-    kendall_tau: float
-    spearman_rho: float
+    kendall_tau: float | None  # None (null in the file): undefined, one ranking is constant
+    spearman_rho: float | None
     seed_to_seed_tau: float | None
     seconds: float
     rows: tuple[RankCheckRow, ...]

@@ -144,7 +144,7 @@ def rankcheck_figure(path: Path, label: str, rankcheck: RankCheck) -> Path:
     bar = fig.colorbar(sc, ax=ax)
     bar.set_label("MACs")
     bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: human(v)))
-    stats = f"Kendall tau = {rankcheck.kendall_tau:.3f}, Spearman rho = {rankcheck.spearman_rho:.3f}"
+    stats = f"Kendall tau = {_stat(rankcheck.kendall_tau)}, Spearman rho = {_stat(rankcheck.spearman_rho)}"
     if rankcheck.seed_to_seed_tau is not None:
         stats += f", seed-to-seed tau = {rankcheck.seed_to_seed_tau:.3f}"
     _style(ax, "one-shot score (val accuracy, inherited weights)", "standalone val accuracy",
@@ -179,3 +179,8 @@ def _save(fig: Any, path: Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _stat(value: float | None) -> str:
+    """A rank correlation to 3 decimals; ``n/a`` where it is undefined (a constant ranking)."""
+    return "n/a" if value is None or value != value else f"{value:.3f}"

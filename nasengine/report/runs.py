@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nasengine.cost import human
 from nasengine.pareto import pareto_front
 from nasengine.records import ExportRecord, SearchResult, TrialRecord
 from nasengine.search.config import SearchConfig
+from nasengine.utils import yaml_values
 from nasengine.utils.safe_load import load_checkpoint
 
 
@@ -45,7 +44,9 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
         raise ValueError(f"run {str(path)!r} has no result.json (is it a `nasengine search --out` folder?)")
     result = SearchResult.load(result_file)
     config_file = path / "config.yaml"
-    config = (yaml.safe_load(config_file.read_text()) or {}) if config_file.is_file() else {}
+    config = (yaml_values.load_file(config_file) or {}) if config_file.is_file() else {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{str(config_file)!r} must hold a mapping of search option: value, got {type(config).__name__}")
     exports = [ExportRecord.load(f) for f in sorted(path.glob("exports/*/arch.json"))]
     return Run(path, label or path.name, result, config, exports, read_rl_log(path / "controller.pt"))
 

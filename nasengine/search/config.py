@@ -15,6 +15,7 @@ from nasengine.registry import Registry
 from nasengine.utils import yaml_values
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import write_text_atomic
+from nasengine.utils.validation import finite_number, output_path
 
 if TYPE_CHECKING:
     from nasengine.space import SearchSpace
@@ -132,8 +133,14 @@ class SearchConfig:
                              f"got {','.join(objectives)}")
         if self.latency_table is None and (self.max_latency_ms is not None or "latency" in objectives):
             raise ValueError("a latency limit or objective needs --latency-table FILE (see `nasengine latency build`)")
-        if self.max_latency_ms is not None and not self.max_latency_ms > 0:
-            raise ValueError(f"max_latency_ms must be > 0, got {self.max_latency_ms}")
+        for name in ("max_latency_ms", "timeout"):
+            if getattr(self, name) is not None:
+                finite_number(name, getattr(self, name), low=0, low_open=True, high=None)
+        if not self.study.strip():
+            raise ValueError("study must be a non-empty name")
+        if self.storage is not None:
+            check_storage_url(self.storage)
+        output_path("out", self.out, folder=True)
         resolve_device(self.device)
         self._fill_from_strategy()
         for name in ("trials", "top_k", "epochs", "pretrain_epochs", "threads", "heartbeat_interval",
@@ -218,7 +225,7 @@ class SearchConfig:
             path = Path(file)
             if not path.is_file():
                 raise ValueError(f"--config {str(path)!r} does not exist")
-            loaded = yaml_values.load(path.read_text()) or {}
+            loaded = yaml_values.load_file(path) or {}
             if not isinstance(loaded, dict):
                 raise ValueError(f"--config {str(path)!r} must hold a mapping of option: value")
             kind = loaded.pop("kind", "search")  # a search run's config.yaml is a search config
@@ -239,6 +246,28 @@ class SearchConfig:
         if unknown:
             raise ValueError(f"unknown search option(s) {unknown}; known: {sorted(known)}")
         return cls(**values)
+
+
+def check_storage_url(url: str) -> None:
+    """A ``ValueError`` unless ``url`` is a database URL SQLAlchemy has a dialect for, and an
+    SQLite file's folder exists (SQLite creates the file, not its folder)."""
+    import sqlalchemy.engine
+    import sqlalchemy.exc
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+        parsed.get_dialect()
+    except sqlalchemy.exc.ArgumentError as exc:  # unknown scheme or not a URL
+        raise ValueError(f"--storage {url!r} is not a database URL this installation can open ({_first_line(exc)}); "
+                         "e.g. sqlite:///study.db or postgresql://user@host/db") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        folder = Path(parsed.database).parent
+        if not folder.is_dir():
+            raise ValueError(f"--storage {url!r}: folder {str(folder)!r} does not exist")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _yield_to_command_line(values: dict[str, Any], overrides: Mapping[str, Any]) -> None:

@@ -11,7 +11,6 @@ interrupted check resumes; the record (``nasengine.records.RankCheck``) goes int
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import replace
@@ -93,7 +92,7 @@ def rank_check(run: str | Path, *, samples: int = 20, epochs: int = 10, seed: in
 
 
 def _table_check(run: Path, path: Path, *, progress: bool, command: str | None) -> RankCheck:
-    from nasengine.evaluators.table import TableEvaluator
+    from nasengine.evaluators.table import TableEvaluator, read_table
 
     if not (run / "config.yaml").is_file():
         raise ValueError(f"{str(run)!r} is not a search run folder (no config.yaml)")
@@ -101,8 +100,10 @@ def _table_check(run: Path, path: Path, *, progress: bool, command: str | None) 
     space = get_space(cfg.space, **cfg.space_config)
     limits = search_limits(cfg, space)
     table = TableEvaluator(space, path=path)  # refuses a table of another space or config
+    if any("choices" not in e for e in table.entries.values()):
+        raise ValueError(f"table {str(path)!r} has entries without 'choices'; rankcheck scores each arch's choices")
     entries = [e for e in table.entries.values() if limits.feasible(space, space.arch(e["choices"]))]
-    if len(entries) < 2 or any(len(e.get("accs", ())) < 1 for e in entries):
+    if len(entries) < 2:
         raise ValueError(f"table {str(path)!r} holds {len(entries)} archs under the run's limits; need >= 2")
     oneshot = one_shot_evaluator(cfg, space, run)
     t0, rows = time.perf_counter(), []
@@ -111,7 +112,7 @@ def _table_check(run: Path, path: Path, *, progress: bool, command: str | None) 
         rows.append(RankCheckRow(arch_id=e["id"], macs=e["macs"],
                                  oneshot_acc=oneshot.evaluate(space.arch(e["choices"])).metrics["acc"],
                                  standalone_acc=e["acc"], standalone_seeds=accs))
-    train = json.loads(path.read_text())["train"]
+    train = read_table(path).get("train", {})
     check = summarize_check(rows, epochs=train.get("epochs", 0), seed=train.get("seed", 0),
                             seeds=len(rows[0].standalone_seeds), evaluator=cfg.evaluator,
                             seconds=time.perf_counter() - t0)

@@ -32,7 +32,7 @@ from nasengine.utils.files import jsonable
 from nasengine.utils.progress import progress_bar
 from nasengine.utils.run_folder import require_same
 from nasengine.utils.threads import default_threads, use_threads
-from nasengine.utils.validation import positive_int
+from nasengine.utils.validation import output_path, positive_int
 
 MAX_ARCHS = 5000
 
@@ -64,7 +64,7 @@ def tabulate(space: SearchSpace, out: str | Path, *, seeds: int = 1, samples: in
             raise ValueError(f"{name} must be >= 1, got {value}")
     if samples is not None and samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
-    out = Path(out)
+    out = output_path("--out", out, folder=False)
     partial = out.with_name(out.name + ".partial.jsonl")
     seed = train_options.pop("seed", 0)
     settings = jsonable({"space": space.name, "config": space.config.to_dict(),
@@ -80,23 +80,26 @@ def tabulate(space: SearchSpace, out: str | Path, *, seeds: int = 1, samples: in
     else:  # this process trains: it keeps its thread count unless told one
         threads = torch.get_num_threads() if threads is None else use_threads(threads)
     archs = choose_archs(space, samples=samples, max_macs=max_macs, seed=seed)
+    if not archs:
+        raise ValueError(f"no architecture of space {space.name!r} has at most --max-macs {max_macs:g} MACs")
     done = {} if force else _resumed(partial, settings)
+    job = {"space": space.name, "config": space.config.to_dict(), "seeds": [seed + r for r in range(seeds)],
+           "train": train_options}
+    _start_worker(job, threads=None)  # checks the training settings and the data before anything is written
     out.parent.mkdir(parents=True, exist_ok=True)
     todo = [a for a in archs if a.id not in done]
     if done:
         print(f"resuming from {partial}: {len(archs) - len(todo)} of {len(archs)} architectures done", file=sys.stderr)
-    job = {"space": space.name, "config": space.config.to_dict(), "seeds": [seed + r for r in range(seeds)],
-           "train": train_options}
     with partial.open("a" if done else "w") as log:
         if not done:
             log.write(json.dumps({"settings": settings}) + "\n")
         for entry in progress_bar(_train_all(job, todo, workers, threads), enabled=progress, desc="tabulate",
                                   total=len(todo)):
             done[entry["id"]] = entry
-            log.write(json.dumps(entry) + "\n")
+            log.write(json.dumps(entry, allow_nan=False) + "\n")
             log.flush()
     table = {**settings, "threads": threads, "entries": [done[a.id] for a in archs]}
-    out.write_text(json.dumps(table, indent=1) + "\n")
+    out.write_text(json.dumps(table, indent=1, allow_nan=False) + "\n")
     partial.unlink()
     return table
 
@@ -107,12 +110,17 @@ def _resumed(partial: Path, settings: dict[str, Any]) -> dict[str, dict[str, Any
     done: dict[str, dict[str, Any]] = {}
     if not partial.exists():
         return done
-    for line in partial.read_text().splitlines():
+    for number, line in enumerate(partial.read_text().splitlines(), start=1):
         if not line.strip():
             continue
-        entry = json.loads(line)
-        if "settings" in entry:
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{str(partial)!r} line {number} is not JSON ({exc}); delete the file to start over") from None
+        if isinstance(entry, dict) and "settings" in entry:
             require_same(str(partial), entry["settings"], settings)
+        elif not isinstance(entry, dict) or "id" not in entry:
+            raise ValueError(f"{str(partial)!r} line {number} is not a table entry (no 'id'); delete the file to start over")
         else:
             done[entry["id"]] = entry
     return done
@@ -130,8 +138,7 @@ def choose_archs(space: SearchSpace, *, samples: int | None, max_macs: int | Non
 
 def _train_all(job: dict[str, Any], archs: list[Arch], workers: int, threads: int) -> Iterator[dict[str, Any]]:
     """Table entries in completion order (in order, in this process, with one worker)."""
-    if workers == 1:
-        _start_worker(job, threads=None)  # this process's threads are already set
+    if workers == 1:  # the evaluators ``tabulate`` made run in this process
         yield from (_train_one(dict(a.choices)) for a in archs)
         return
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,

@@ -65,7 +65,10 @@ def parse_spec(name: str, spec: Any) -> TuneSpec:
         return TuneSpec(name, kind, low, high)
     if ":" in spec:
         raise ValueError(f"--tune {name}={spec}: unknown range kind {kind!r}; the spec must be {grammar}")
-    choices = tuple(yaml_values.load(v) if v.strip() else "" for v in spec.split(","))
+    try:
+        choices = tuple(yaml_values.load(v) if v.strip() else "" for v in spec.split(","))
+    except yaml.YAMLError:
+        raise ValueError(f"--tune {name}={spec}: cannot parse the comma list; the spec must be {grammar}") from None
     if len(set(map(repr, choices))) != len(choices):
         raise ValueError(f"--tune {name}={spec}: the comma list repeats a value")
     return TuneSpec(name, "categorical", choices=choices)

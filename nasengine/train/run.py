@@ -24,6 +24,7 @@ from nasengine.train.loop import TrainConfig, evaluate, fit
 from nasengine.utils.devices import resolve_device
 from nasengine.utils.files import jsonable, save_json_atomic
 from nasengine.utils.run_folder import CONFIG, claim, require_same
+from nasengine.utils.validation import output_path
 
 #: Settings a resumed run may change: they do not change what is trained.
 RESUMABLE = ("kind", "threads", "train.device", "dataset.data_root")
@@ -45,6 +46,7 @@ def train_arch(space: SearchSpace, arch: Arch, cfg: TrainConfig, out: str | Path
         The metrics written to ``metrics.json`` (``val_acc``, ``test_acc``, ``cost``, ``history``...).
     """
     resolve_device(cfg.device)
+    out = output_path("--out", out, folder=True)
     data = load_space_data(space, dataset, data_root, augment=augment)
     out = Path(out)
     resolved = jsonable({"kind": "train", "space": arch.space, "space_config": space.config.to_dict(),

@@ -7,6 +7,7 @@ workers writing one file (a shared run folder) never write into each other's.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -43,6 +44,18 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()  # read once: setting it is process-wide, not safe while other threads create files
+def finite_json(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by ``None``, so that it is written as
+    standard JSON (``null``; Python's ``NaN`` / ``Infinity`` are not JSON and other readers
+    refuse them). A statistic that is undefined, such as a rank correlation against a constant
+    ranking, is stored as ``null``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
 
 
 def save_atomic(obj: Any, path: Path) -> None:
@@ -61,4 +74,4 @@ def write_text_atomic(text: str, path: str | Path) -> Path:
 
 def save_json_atomic(doc: Any, path: str | Path, *, indent: int = 1) -> Path:
     """``doc`` as JSON indented by ``indent``, written then renamed like :func:`save_atomic`."""
-    return write_text_atomic(json.dumps(doc, indent=indent) + "\n", path)
+    return write_text_atomic(json.dumps(finite_json(doc), indent=indent, allow_nan=False) + "\n", path)

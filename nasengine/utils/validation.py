@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Any, Sequence
 
 
@@ -65,3 +67,22 @@ def one_of(name: str, value: Any, allowed: Sequence[Any]) -> Any:
     if value not in allowed or isinstance(value, bool) != any(isinstance(a, bool) for a in allowed):
         raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
     return value
+
+
+def output_path(name: str, path: str | Path, *, folder: bool) -> Path:
+    """``path`` as a ``Path`` if a command can write there: a ``folder`` (or a file) that is
+    absent or already one, under an existing writable folder; else a ``ValueError`` naming
+    ``name`` and the path. Checked before any work, so that a bad ``--out`` fails at once."""
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        kind = "a folder" if path.is_dir() else "a file"
+        raise ValueError(f"{name} {str(path)!r} is {kind}; it must be {'a folder' if folder else 'a file'}")
+    parent = path if folder else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"{name} {str(path)!r} cannot be written: {str(parent)!r} is a file, not a folder")
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise ValueError(f"{name} {str(path)!r} cannot be written: folder {str(parent)!r} is read-only")
+    return path
+

@@ -241,7 +241,7 @@ def test_cli_predict_refuses_an_arch_of_another_config(capsys, tmp_path):
 @pytest.mark.parametrize("change,message", [
     (lambda d: d.pop("device"), "missing 'device'"),
     (lambda d: d.update(entries=[]), "'entries' must be an object, got list"),
-    (lambda d: d.update(fixed_ms="fast"), "could not convert string to float"),
+    (lambda d: d.update(fixed_ms="fast"), "fixed_ms must be a finite number"),
     (lambda d: d.update(clock="sundial"), "clock must be one of"),
 ])
 def test_malformed_table_is_a_clear_value_error(capsys, tmp_path, change, message):

@@ -28,7 +28,7 @@ BENCH = Path(__file__).resolve().parents[2] / "reports" / "bench"
 
 TRIAL = TrialRecord(3, "COMPLETE", "abc", {"block0": 1}, {"macs": 1000, "params": 20}, {"acc": 0.5}, (0.5,), 1.5,
                     "2026-01-01T00:00:00")
-CHECK = RankCheck(2, 1, 0, 2, "supernet", 1.0, 1.0, math.nan, 3.0,
+CHECK = RankCheck(2, 1, 0, 2, "supernet", 1.0, 1.0, None, 3.0,
                   (RankCheckRow("a", 10, 0.1, 0.2, (0.2, 0.2)), RankCheckRow("b", 20, 0.3, 0.4, (0.3, 0.5))))
 RECORDS = [
     TRIAL,
@@ -103,3 +103,19 @@ def test_bench_reports_keep_the_command_that_wrote_them(tmp_path):
     out = tmp_path / "cost.json"
     assert main(["bench", "cost", "--samples", "1", "--out", str(out)]) == 0
     assert BenchReport.load(out).command == f"nasengine bench cost --samples 1 --out {out}"
+
+
+def test_an_undefined_statistic_is_written_as_null_and_read_back_as_none(tmp_path):
+    check = replace(CHECK, kendall_tau=math.nan, seed_to_seed_tau=math.nan)
+    path = check.save(tmp_path / "rankcheck.json")
+    assert "NaN" not in path.read_text()
+    again = RankCheck.load(path)
+    assert again.kendall_tau is None and again.seed_to_seed_tau is None and again.spearman_rho == 1.0
+
+
+def test_nan_in_a_file_is_refused_with_the_file_name(tmp_path):
+    path = tmp_path / "rankcheck.json"
+    path.write_text(json.dumps({**CHECK.to_dict(), "spearman_rho": math.nan}))
+    with pytest.raises(ValueError, match="NaN is not a JSON number") as err:
+        RankCheck.load(path)
+    assert str(err.value).startswith(f"{path}: ")

@@ -33,7 +33,8 @@ def test_block_search_preset_reproduces_official_release():
     assert count_cost(space.build(arch), space.input_shape()) == expected
     assert round(expected.macs / 1e6) == 323
     # 3.529M without BatchNorm scale/shift: the README's "3.5M".
-    assert nasengine.get_space("shufflenet", bn_affine=False).cost(arch).params == 3_529_312
+    without_affine = nasengine.get_space("shufflenet", bn_affine=False)
+    assert without_affine.cost(without_affine.arch(arch.choices)).params == 3_529_312
 
 
 def test_block_channel_search_preset_reproduces_published_figures():
