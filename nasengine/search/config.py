@@ -205,6 +205,13 @@ class SearchConfig:
         return None if self.strategy is None else STRATEGIES.get(self.strategy).pretrain
 
     @property
+    def trial_epochs(self) -> int:
+        """Epochs one trial trains: ``--evaluator-set epochs=N`` where given, else ``epochs``
+        (what a pruner counts its resource in, and the epoch a trial is never pruned at)."""
+        epochs = self.evaluator_options.get("epochs", self.epochs)
+        return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1 else self.epochs
+
+    @property
     def storage_url(self) -> str:
         return self.storage or f"sqlite:///{Path(self.out).resolve() / 'study.db'}"
 

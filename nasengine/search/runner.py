@@ -116,7 +116,7 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
         if done is not None:
             return _reuse(trial, done, n_objectives)
         reporter = EpochReporter(trial, prune=cfg.pruner != "none", report=len(cfg.objectives) == 1,
-                                 last_epoch=cfg.epochs)
+                                 last_epoch=cfg.trial_epochs)
         t0 = time.perf_counter()
         try:
             result = (evaluator.evaluate_reporting(arch, reporter, hparams=hparams) if hparams
@@ -331,7 +331,7 @@ def _open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> tuple[optuna.S
                           "--force to start over, or choose another --out")
     directions = ["maximize"] + ["minimize"] * (len(cfg.objectives) - 1)
     study = optuna.create_study(storage=storage, study_name=cfg.study, sampler=sampler, directions=directions,
-                                pruner=make_pruner(cfg.pruner, cfg.pruner_options, cfg.epochs), load_if_exists=True)
+                                pruner=make_pruner(cfg.pruner, cfg.pruner_options, cfg.trial_epochs), load_if_exists=True)
     if study.metric_names is None:
         with warnings.catch_warnings():  # marked experimental since Optuna 3.2; the dashboard reads it
             warnings.simplefilter("ignore")

@@ -10,6 +10,7 @@ import pytest
 from nasengine.cli.main import main
 from nasengine.evaluators.train import TrainEvaluator
 from nasengine.search.config import SearchConfig
+from nasengine.search.pruning import make_pruner
 from nasengine.search.runner import run_search
 from nasengine.testing.controllers import SMALL
 
@@ -115,3 +116,12 @@ def test_the_last_epoch_is_never_pruned():
         reporter(2, 0.5)
     reporter(3, 0.6)
     assert trial.reported == [(2, 0.5), (3, 0.6)] and reporter.epochs == 2 and reporter.last == 0.6
+
+
+@pytest.mark.parametrize(("options", "expected"), [({}, EPOCHS), ({"epochs": 5}, 5)])
+def test_a_trial_trains_the_evaluators_own_epochs(tmp_path, options, expected):
+    # `--evaluator-set epochs=N` changes how long a trial trains: the pruner's last epoch follows it.
+    cfg = _config(tmp_path / "run", evaluator_options=options)
+    assert cfg.trial_epochs == expected
+    pruner = make_pruner("hyperband", {}, cfg.trial_epochs)
+    assert pruner._max_resource == expected
