@@ -79,17 +79,21 @@ def _cli(table, out, *extra):
             "--evaluator", f"table:{table}", "--out", str(out), "--quiet", *extra]
 
 
+def _wait_for_completed(out, count, timeout=60.0):
+    """Until the run's result.json counts ``count`` completed trials (or ``timeout`` passes)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if (out / "result.json").exists() and json.loads((out / "result.json").read_text())["completed"] >= count:
+            return
+        time.sleep(0.05)
+
 def test_killed_search_resumes_without_losing_or_repeating(table, tmp_path):
     out = tmp_path / "killed"
     # Killed while trials are being written; a trial killed before it recorded its worker is
     # re-run after the study's heartbeat grace, kept short here.
     proc = subprocess.Popen(_cli(table, out, "--trials", "400", "--heartbeat-interval", "1", "--heartbeat-grace", "2"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if (out / "result.json").exists() and json.loads((out / "result.json").read_text())["completed"] >= 5:
-            break
-        time.sleep(0.05)
+    _wait_for_completed(out, 5)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = json.loads((out / "result.json").read_text())
@@ -102,6 +106,29 @@ def test_killed_search_resumes_without_losing_or_repeating(table, tmp_path):
     assert len(done_after) >= len(done_before) + 5
     assert all(done_after[n] == a for n, a in done_before.items())  # nothing lost or changed
 
+
+
+def test_sigterm_saves_like_ctrl_c_and_resume_finishes_the_count(table, tmp_path):
+    # What a cluster scheduler sends before preemption: the running trial is failed and
+    # re-queued, finished ones are kept, and the resumed run ends with exactly --trials.
+    out = tmp_path / "terminated"
+    argv = _cli(table, out, "--trials", "12", "--evaluator-set", "seconds=0.3")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_completed(out, 3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "finished work is saved" in err
+    before = json.loads((out / "result.json").read_text())
+    done_before = {r["number"]: r["arch_id"] for r in before["trials"] if r["state"] == "COMPLETE"}
+    assert 3 <= len(done_before) < 12
+    resumed = subprocess.run([*argv, "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming study" in resumed.stderr
+    after = json.loads((out / "result.json").read_text())
+    done_after = {r["number"]: r["arch_id"] for r in after["trials"] if r["state"] == "COMPLETE"}
+    assert after["completed"] == 12 == len(done_after)
+    assert all(done_after[n] == a for n, a in done_before.items())
 
 def test_config_file_and_command_line_resolution(table, tmp_path, capsys):
     cfg_file = tmp_path / "search.yaml"
