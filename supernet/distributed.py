@@ -50,11 +50,29 @@ def world(device: str = "cpu") -> World:
         size = int(os.environ.get("WORLD_SIZE", "1"))
         rank = int(os.environ.get("RANK", "0"))
         if size > 1:
-            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+            backend = "nccl" if dev.type == "cuda" else "gloo"
+            store = _restart_store()
+            if store is None:
+                dist.init_process_group(backend)
+            else:
+                dist.init_process_group(backend, store=store, rank=rank, world_size=size)
     if dev.type == "cuda" and size > 1 and dev.index is None:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(dev)
     return World(rank, size, dev)
+
+
+def _restart_store() -> dist.Store | None:
+    """The process group's store under ``torchrun``: the agent's, with keys of this restart only.
+
+    After ``--max-restarts`` restarts a group, the agent's store still holds the addresses
+    the killed round published; a rank that reaches the group before rank 0 does would read
+    those and fail to connect. ``None`` (torch's ``env://`` store) outside ``torchrun``.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    agent = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False)
+    return dist.PrefixStore(f"nasengine/restart{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", agent)
 
 
 def broadcast_state(model: nn.Module, w: World) -> None:

@@ -2,10 +2,11 @@
 
 One architecture per step: ``sample_arch(rng)`` with an rng seeded by ``(seed, step)``,
 ``apply_arch(model, arch)``, then an SGD step on a batch. A checkpoint is written after
-every epoch and on interrupt (``save_atomic``); a run that finds it resumes at the exact
-step, with the same paths, batches, optimizer and random state, so its weights equal an
-uninterrupted run's. Under ``torchrun`` every rank trains the same path on its share of
-each batch (see ``supernet.distributed``); rank 0 writes checkpoints and TensorBoard.
+every epoch and, in a single process, on interrupt (``save_atomic``; SIGINT and SIGTERM
+wait for the update in flight); a run that finds it resumes at the exact step, with the
+same paths, batches, optimizer and random state, so its weights equal an uninterrupted run's.
+Under ``torchrun`` every rank trains the same path on its share of each batch (see
+``supernet.distributed``); rank 0 writes checkpoints and TensorBoard.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from nasengine.utils.files import save_atomic
 from nasengine.utils.progress import EpochLog
 from nasengine.utils.safe_load import load_checkpoint
 from nasengine.utils.seeding import epoch_seed
+from nasengine.utils.signals import interrupts_deferred
 from nasengine.utils.validation import non_negative_int, one_of, positive_int
 from supernet.distributed import World, average_buffers, broadcast_state, sync_path_grads, world
 from supernet.sampling import step_rng
@@ -131,7 +133,6 @@ def train_one_shot(model: nn.Module, sample_arch: Callable[[np.random.Generator]
         net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True, broadcast_buffers=False)
     tb = _tensorboard(tb_dir) if w.main else None
     step, history = state["step"], state["history"]
-    clean = True  # False while the weights are one step ahead of `step` (mid-update)
     log_epoch = EpochLog(config.epochs, enabled=progress and w.main, prefix="supernet ")
 
     def save() -> None:
@@ -147,14 +148,13 @@ def train_one_shot(model: nn.Module, sample_arch: Callable[[np.random.Generator]
             t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
             bar = _bar(loader, progress and w.main, epoch, config.epochs)
             for x, y in bar:
-                arch = sample_arch(step_rng(config.seed, step))
-                apply_arch(model, arch)
-                x, y = x.to(w.device, non_blocking=True), y.to(w.device, non_blocking=True)
-                clean = False
-                loss, hits = update_step(net, model, optimizer, x, y, config, w)
-                scheduler.step()
-                step += 1
-                clean = True
+                with interrupts_deferred():  # an interrupt finds the update done or not begun
+                    arch = sample_arch(step_rng(config.seed, step))
+                    apply_arch(model, arch)
+                    x, y = x.to(w.device, non_blocking=True), y.to(w.device, non_blocking=True)
+                    loss, hits = update_step(net, model, optimizer, x, y, config, w)
+                    scheduler.step()
+                    step += 1
                 seen, loss_sum, correct = seen + len(y), loss_sum + loss * len(y), correct + hits
                 if tb is not None and step % config.log_every == 0:
                     tb.add_scalar("supernet/loss", loss, step)
@@ -163,18 +163,21 @@ def train_one_shot(model: nn.Module, sample_arch: Callable[[np.random.Generator]
                     bar.set_postfix(loss=f"{loss:.3f}")
                 if step >= total:
                     break
-            average_buffers(model, w)
-            history.append({"epoch": epoch + 1, "step": step, "train_loss": loss_sum / max(1, seen),
-                            "train_acc": correct / max(1, seen), "lr": scheduler.get_last_lr()[0],
-                            "seconds": time.perf_counter() - t0})
+            with interrupts_deferred():  # the epoch's record and checkpoint are written whole
+                average_buffers(model, w)
+                history.append({"epoch": epoch + 1, "step": step, "train_loss": loss_sum / max(1, seen),
+                                "train_acc": correct / max(1, seen), "lr": scheduler.get_last_lr()[0],
+                                "seconds": time.perf_counter() - t0})
+                save()
             log_epoch(history[-1])
             if tb is not None:
                 tb.add_scalar("supernet/epoch_loss", history[-1]["train_loss"], epoch + 1)
                 tb.add_scalar("supernet/epoch_train_acc", history[-1]["train_acc"], epoch + 1)
                 tb.flush()
-            save()
     except KeyboardInterrupt:
-        if clean:  # an interrupt inside an update leaves the last epoch's checkpoint
+        # Mid-epoch, each rank's BN statistics are still its own (averaged at the epoch's
+        # end), so a data-parallel run resumes from its last epoch's checkpoint instead.
+        if not w.distributed:
             save()
         raise
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 class Terminated(KeyboardInterrupt):
@@ -30,9 +30,6 @@ def terminate_as_interrupt(signums: tuple[int, ...] = (signal.SIGTERM,)) -> Iter
     A second signal while the first is being handled is ignored, so that saving can finish.
     Outside the main thread (where Python cannot install handlers) it does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     raised = False
 
     def handler(signum: int, frame: Any) -> None:
@@ -41,9 +38,43 @@ def terminate_as_interrupt(signums: tuple[int, ...] = (signal.SIGTERM,)) -> Iter
             raised = True
             raise Terminated(signum)
 
+    with _handled_by(handler, signums):
+        yield
+
+
+@contextmanager
+def interrupts_deferred(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold ``signums`` back until the block ends, then handle them as before it began.
+
+    Wrapped around one unit of work (an optimizer update and its step count), an interrupt
+    finds that work either done or not begun, so what is saved then resumes exactly. The
+    first signal of each kind is kept; outside the main thread this does nothing.
+    """
+    held: dict[int, Any] = {}
+
+    def hold(signum: int, frame: Any) -> None:
+        held.setdefault(signum, frame)
+
+    with _handled_by(hold, signums) as previous:
+        yield
+    for signum in held:
+        handler = previous[signum]
+        if callable(handler):  # Python's own SIGINT handler raises KeyboardInterrupt
+            handler(signum, held[signum])
+        elif handler == signal.SIG_DFL:  # what the signal would have done: end the process
+            signal.raise_signal(signum)
+
+
+@contextmanager
+def _handled_by(handler: Callable[[int, Any], None], signums: tuple[int, ...]) -> Iterator[dict[int, Any]]:
+    """``handler`` for ``signums`` inside the block (in the main thread only: elsewhere Python
+    cannot install one, and nothing changes); yields the handlers it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        yield {}
+        return
     previous = {s: signal.signal(s, handler) for s in signums}
     try:
-        yield
+        yield previous
     finally:
         for s, old in previous.items():
             signal.signal(s, old)

@@ -89,11 +89,11 @@ def _trial_of(study: optuna.Study, pid: int) -> optuna.trial.FrozenTrial | None:
 
 
 @pytest.mark.slow
-def test_a_killed_workers_trial_is_rerun_after_its_heartbeat_expires(storage, table, tmp_path):
+def test_four_workers_one_killed_mid_trial_rerun_after_its_heartbeat_expires(storage, table, tmp_path):
     study_name = tmp_path.name
     beat = ["--heartbeat-interval", "1", "--heartbeat-grace", "3"]
     # Each evaluation takes 1 s: long enough to be killed in the middle of one.
-    common = ["--evaluator", f"table:{table}", "--evaluator-set", "seconds=1", "--trials", "8",
+    common = ["--evaluator", f"table:{table}", "--evaluator-set", "seconds=1", "--trials", "12",
               "--weights-dir", str(tmp_path / "weights")]
     victim = _worker(tmp_path / "a", storage, study_name, *common, *beat)
     killed = None
@@ -105,14 +105,14 @@ def test_a_killed_workers_trial_is_rerun_after_its_heartbeat_expires(storage, ta
         except KeyError:  # the study does not exist yet
             pass
     assert killed is not None, victim.stderr.read() if victim.poll() is not None else "no trial started"
-    live = _worker(tmp_path / "b", storage, study_name, *common)  # joins the running study
+    live = [_worker(tmp_path / name, storage, study_name, *common) for name in "bc"]  # join the running study
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     study = optuna.load_study(study_name=study_name, storage=storage)
     # As if the worker had run on another machine: only its heartbeat can tell that it died.
     study._storage.set_trial_user_attr(killed._trial_id, "worker", {"host": "elsewhere", "pid": 1})
-    joiner = _worker(tmp_path / "c", storage, study_name, *common, "--resume")
-    _finish([live, joiner])
+    joiner = _worker(tmp_path / "d", storage, study_name, *common, "--resume")  # the fourth worker
+    _finish([*live, joiner])
     trials = optuna.load_study(study_name=study_name, storage=storage).trials
     failed = [t for t in trials if t.state.name == "FAIL" and not t.user_attrs.get("surplus")]
     assert [t.number for t in failed] == [killed.number]  # the live workers' trials never failed
@@ -121,7 +121,7 @@ def test_a_killed_workers_trial_is_rerun_after_its_heartbeat_expires(storage, ta
     assert reruns[0].user_attrs["arch"] == killed.user_attrs["arch"]  # exactly the killed arch
     # Failed only after the grace period: its heartbeat had stopped 3 s earlier at least.
     assert (reruns[0].datetime_start - killed.datetime_start).total_seconds() > 3
-    _check_one_evaluation_per_arch(optuna.load_study(study_name=study_name, storage=storage), 8)
+    _check_one_evaluation_per_arch(optuna.load_study(study_name=study_name, storage=storage), 12)
 
 
 def test_claims_give_an_architecture_to_one_trial(storage, tmp_path):

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from nasengine.utils.signals import Terminated, terminate_as_interrupt
+from nasengine.utils.signals import Terminated, interrupts_deferred, terminate_as_interrupt
 
 
 def test_sigterm_becomes_a_keyboard_interrupt_and_the_old_handler_comes_back():
@@ -45,3 +45,25 @@ def test_outside_the_main_thread_nothing_is_installed():
     thread.start()
     thread.join()
     assert seen == [before]
+
+
+def test_interrupts_inside_a_deferred_block_arrive_when_it_ends():
+    before, steps = signal.getsignal(signal.SIGTERM), []
+    with pytest.raises(KeyboardInterrupt) as info:
+        with terminate_as_interrupt():
+            for step in range(3):
+                with interrupts_deferred():
+                    os.kill(os.getpid(), signal.SIGTERM if step == 1 else 0)  # signal 0: no signal
+                    steps.append(step)  # the unit of work completes despite the signal
+    assert steps == [0, 1] and isinstance(info.value, Terminated)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_ctrl_c_inside_a_deferred_block_is_a_keyboard_interrupt_after_it():
+    before = signal.getsignal(signal.SIGINT)
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append(True)
+    assert done == [True] and signal.getsignal(signal.SIGINT) is before
