@@ -10,6 +10,7 @@ difference above the tolerance fails the export. The forms are the formats regis
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from dataclasses import replace
@@ -228,7 +229,9 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
         if weights is None:
             raise ExportError(f"no trained weights for arch {arch.id} in {run} (the search's evaluator kept none); "
                               f"train it with `nasengine train --arch {folder} --out {folder}` and export again")
-        if out is not None or into is not None:  # the run's own export folders are refreshed in place
+        # The run's own export folders are refreshed in place, and so is a folder that holds
+        # this very export (a rerun after an interruption); anything else needs --force.
+        if (out is not None or into is not None) and not _holds_export(folder, replace(doc, formats=formats)):
             refuse_existing(folder, "--into" if into is not None else "--out", force=force)
     done = []
     for space, arch, doc, weights, folder in jobs:
@@ -239,11 +242,23 @@ def export_run(run: str | Path, *, top: int | None = None, arch_id: str | None =
     return done
 
 
+def _holds_export(folder: Path, doc: ExportRecord) -> bool:
+    """Whether ``folder/arch.json`` records exactly ``doc``: the same architecture, metrics
+    and formats, exported before (and perhaps interrupted before its other folders)."""
+    try:
+        return json.dumps(ExportRecord.load(folder / ExportRecord.FILE).to_dict(), sort_keys=True) == json.dumps(
+            doc.to_dict(), sort_keys=True)
+    except (OSError, ValueError, TypeError, KeyError):  # none there, or not one of ours
+        return False
+
+
 def _export_into(folder: Path, space: SearchSpace, arch: Arch, model: nn.Module, doc: ExportRecord,
                  formats: Sequence[str], tolerance: float) -> ParityRecord:
     """``export_model`` into a temporary sibling of ``folder``, then its files and ``doc``
     (``arch.json``) moved into ``folder``; on a failure only ``parity.json`` is kept."""
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f".{folder.name}.*"):  # staged by an export that was killed
+        shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.") as tmp:
         staged = Path(tmp)
         try:
@@ -255,7 +270,8 @@ def _export_into(folder: Path, space: SearchSpace, arch: Arch, model: nn.Module,
             raise ExportError(str(exc).replace(str(staged), str(folder))) from None
         doc.save(staged / "arch.json")
         folder.mkdir(parents=True, exist_ok=True)
-        for entry in staged.iterdir():
+        # arch.json last: a folder that has it holds the whole export.
+        for entry in sorted(staged.iterdir(), key=lambda e: e.name == ExportRecord.FILE):
             target = folder / entry.name
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)

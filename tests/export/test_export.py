@@ -177,7 +177,9 @@ def test_existing_out_and_into_folders_are_not_overwritten_without_force(trained
     assert code == 2 and "--into" in err and "already exists" in err and "--force" in err and err.count("\n") == 1
     assert [p.name for p in (tmp_path / "best").iterdir()] == ["mine.txt"]
     assert run(capsys, *argv, "--out", str(tmp_path / "all"))[0] == 0
-    code, _, err = run(capsys, *argv, "--out", str(tmp_path / "all"))
+    # The same export again (after an interruption, say) refreshes it; other settings are refused.
+    assert run(capsys, *argv, "--out", str(tmp_path / "all"))[0] == 0
+    code, _, err = run(capsys, *argv[:-1], "pt2", "--out", str(tmp_path / "all"))
     assert code == 2 and f"{best.arch_id}' already exists" in err
     assert run(capsys, *argv, "--into", str(tmp_path / "best"), "--force")[0] == 0
     assert ExportRecord.load(tmp_path / "best" / "arch.json").id == best.arch_id
