@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 import torch
@@ -10,6 +11,9 @@ import nasengine.dynamic.run as dynamic_run
 from nasengine.cli.main import main
 from nasengine.data import load_dataset
 from nasengine.dynamic import load_dynamic
+from tests.kill_helpers import run as run_cli
+from tests.kill_helpers import signal_and_wait, wait_until
+from tests.kill_helpers import start as start_cli
 
 TINY = ["--image-size", "8", "--widths", "8,16", "--depths", "2,2", "--epochs", "1", "--nested-epochs", "1",
         "--policy-epochs", "1",
@@ -154,3 +158,24 @@ def test_library_run_functions_refuse_bad_input(tmp_path):
         export_run(tmp_path / "none", tmp_path / "out")
     with pytest.raises(ValueError, match="--images must be >= the largest batch"):
         evaluate_run(tmp_path, batches=(1, 64), images=32)
+
+
+@pytest.mark.slow
+def test_sigterm_saves_like_ctrl_c_and_the_rerun_ends_as_an_uninterrupted_run(tmp_path):
+    argv = ["dynamic", "train", "--method", "skipnet", *TINY]
+    whole = run_cli(*argv, "--out", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    out = tmp_path / "run"
+    proc = start_cli(*argv, "--out", str(out))
+    wait_until(lambda: (out / "checkpoint.pt").exists(), proc, "the first epoch's checkpoint")
+    err = signal_and_wait(proc, signal.SIGTERM)
+    assert proc.returncode == 143, err  # 128 + SIGTERM; Ctrl-C gives 130
+    assert "terminated by SIGTERM; finished work is saved" in err and "Traceback" not in err
+    assert not (out / "metrics.json").exists()
+    resumed = run_cli(*argv, "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {out / 'checkpoint.pt'}: epoch " in resumed.stderr
+    got, want = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("run", "whole"))
+    assert [r["phase"] for r in got["history"]] == [r["phase"] for r in want["history"]]
+    for key in ("dense_test_acc", "test_acc"):
+        assert got[key] == pytest.approx(want[key]), key
