@@ -10,7 +10,7 @@ difference above the tolerance fails the export. The forms are the formats regis
 
 from __future__ import annotations
 
-import json
+import glob
 import shutil
 import tempfile
 from dataclasses import replace
@@ -29,6 +29,7 @@ from nasengine.records import FRONTS, ExportRecord, ParityInputs, ParityRecord, 
 from nasengine.records.base import read_json
 from nasengine.records.export import preprocessing_in
 from nasengine.space import SearchSpace
+from nasengine.utils.files import jsonable
 from nasengine.utils.run_folder import refuse_existing
 from nasengine.utils.safe_load import load_checkpoint
 from nasengine.utils.validation import output_path
@@ -246,9 +247,8 @@ def _holds_export(folder: Path, doc: ExportRecord) -> bool:
     """Whether ``folder/arch.json`` records exactly ``doc``: the same architecture, metrics
     and formats, exported before (and perhaps interrupted before its other folders)."""
     try:
-        return json.dumps(ExportRecord.load(folder / ExportRecord.FILE).to_dict(), sort_keys=True) == json.dumps(
-            doc.to_dict(), sort_keys=True)
-    except (OSError, ValueError, TypeError, KeyError):  # none there, or not one of ours
+        return jsonable(ExportRecord.load(folder / ExportRecord.FILE).to_dict()) == jsonable(doc.to_dict())
+    except ValueError:  # none there, or not one of ours
         return False
 
 
@@ -257,7 +257,7 @@ def _export_into(folder: Path, space: SearchSpace, arch: Arch, model: nn.Module,
     """``export_model`` into a temporary sibling of ``folder``, then its files and ``doc``
     (``arch.json``) moved into ``folder``; on a failure only ``parity.json`` is kept."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    for stale in folder.parent.glob(f".{folder.name}.*"):  # staged by an export that was killed
+    for stale in folder.parent.glob(f".{glob.escape(folder.name)}.*"):  # staged by an export that was killed
         shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.") as tmp:
         staged = Path(tmp)

@@ -80,9 +80,11 @@ def run_search(cfg: SearchConfig, *, resume: bool = False, progress: bool = True
     state_file = out / "controller.pt"
     if resume and state_file.exists() and sampler.state() is not None:
         sampler.restore(load_checkpoint(state_file, what="controller state"))
-    if resume:  # after the controller state loaded: a refused resume prints only its error
+    if resume and study.trials:  # after the controller state loaded: a refused resume prints only its error
         print(f"resuming study {cfg.study!r} from {cfg.storage_url}: {_count(study, *FINISHED)} of {cfg.trials} "
               "trials finished", file=sys.stderr)
+    elif resume:  # nothing to resume yet (a first launch under torchrun --max-restarts)
+        print(f"study {cfg.study!r} in {cfg.storage_url} has no trials yet: starting it", file=sys.stderr)
     cfg.save(out / "config.yaml")
     if progress:
         limit = ", ".join(f"{k} {human(v)}" for k, v in (("MACs <=", cfg.max_macs), ("params <=", cfg.max_params)) if v)

@@ -87,6 +87,7 @@ def _wait_for_completed(out, count, timeout=60.0):
             return
         time.sleep(0.05)
 
+
 def test_killed_search_resumes_without_losing_or_repeating(table, tmp_path):
     out = tmp_path / "killed"
     # Killed while trials are being written; a trial killed before it recorded its worker is
@@ -105,7 +106,6 @@ def test_killed_search_resumes_without_losing_or_repeating(table, tmp_path):
     done_after = {r["number"]: r["arch_id"] for r in after["trials"] if r["state"] == "COMPLETE"}
     assert len(done_after) >= len(done_before) + 5
     assert all(done_after[n] == a for n, a in done_before.items())  # nothing lost or changed
-
 
 
 def test_sigterm_saves_like_ctrl_c_and_resume_finishes_the_count(table, tmp_path):
@@ -129,6 +129,7 @@ def test_sigterm_saves_like_ctrl_c_and_resume_finishes_the_count(table, tmp_path
     done_after = {r["number"]: r["arch_id"] for r in after["trials"] if r["state"] == "COMPLETE"}
     assert after["completed"] == 12 == len(done_after)
     assert all(done_after[n] == a for n, a in done_before.items())
+
 
 def test_config_file_and_command_line_resolution(table, tmp_path, capsys):
     cfg_file = tmp_path / "search.yaml"

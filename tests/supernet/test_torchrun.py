@@ -67,7 +67,7 @@ def _finish(proc: subprocess.Popen) -> str:
 @pytest.mark.slow
 def test_a_rank_killed_mid_epoch_restarts_and_ends_with_the_uninterrupted_weights(tmp_path):
     whole = _torchrun(tmp_path / "whole")
-    _finish(whole)
+    assert "has no trials yet: starting it" in _finish(whole)  # --resume on a new folder begins it
     out = tmp_path / "killed"
     proc = _torchrun(out)
     # The first epoch's checkpoint is written: both ranks are inside the second epoch.
