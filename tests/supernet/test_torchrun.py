@@ -27,7 +27,9 @@ SEARCH = ["search", "--space", "shufflenet", *TINY_ARGS, "--strategy", "spos", "
 def _torchrun(out: Path) -> subprocess.Popen:
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
             "--max-restarts", "1", "-m", "nasengine", *SEARCH, "--out", str(out)]
-    return subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A session of its own: a failed test can end the launcher and its ranks together.
+    return subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
 
 
 def _descendants(pid: int) -> list[int]:
@@ -64,12 +66,28 @@ def _finish(proc: subprocess.Popen) -> str:
     return err
 
 
+@pytest.fixture
+def torchrun():
+    """Launches ``_torchrun``; after the test, kills what still runs (launcher and ranks)."""
+    launched: list[subprocess.Popen] = []
+
+    def launch(out: Path) -> subprocess.Popen:
+        launched.append(_torchrun(out))
+        return launched[-1]
+
+    yield launch
+    for proc in launched:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 @pytest.mark.slow
-def test_a_rank_killed_mid_epoch_restarts_and_ends_with_the_uninterrupted_weights(tmp_path):
-    whole = _torchrun(tmp_path / "whole")
+def test_a_rank_killed_mid_epoch_restarts_and_ends_with_the_uninterrupted_weights(torchrun, tmp_path):
+    whole = torchrun(tmp_path / "whole")
     assert "has no trials yet: starting it" in _finish(whole)  # --resume on a new folder begins it
     out = tmp_path / "killed"
-    proc = _torchrun(out)
+    proc = torchrun(out)
     # The first epoch's checkpoint is written: both ranks are inside the second epoch.
     wait_until(lambda: (out / TRAIN_STATE).exists(), proc, "the first pretraining checkpoint")
     victim = _rank_pid(proc.pid, 1)
