@@ -4,7 +4,7 @@
 another command made is refused, and ``--resume`` under options that change what the
 search finds (epochs, seed, strategy, evaluator options...) is refused with the
 differences named; ``force`` starts over instead. The study's own identity, which workers
-sharing a storage must agree on, is checked when the study opens (``runner._identity``).
+sharing a storage must agree on, is checked when the study opens (``study.study_identity``).
 """
 
 from __future__ import annotations

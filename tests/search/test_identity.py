@@ -81,7 +81,7 @@ def test_studies_started_before_the_later_keys_were_recorded_still_resume(table,
     out = tmp_path / "run"
     assert _search(capsys, table, out, "--trials", "2")[0] == 0
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
-    from nasengine.search.runner import _LATER_KEYS
+    from nasengine.search.study import LATER_KEYS as _LATER_KEYS
 
     old = {k: v for k, v in study.user_attrs["identity"].items() if k not in _LATER_KEYS}
     study.set_user_attr("identity", old)

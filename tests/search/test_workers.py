@@ -18,7 +18,8 @@ import pytest
 from nasengine.cli.main import main
 from nasengine.search.claims import Claims
 from nasengine.search.config import SearchConfig, SearchError
-from nasengine.search.runner import _connect, run_search
+from nasengine.search.runner import run_search
+from nasengine.search.study import connect as _connect
 from nasengine.testing.controllers import SMALL
 from nasengine.utils.files import save_json_atomic
 from tests.search_helpers import SPACE_ARGS, synthetic_table
