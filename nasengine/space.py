@@ -89,6 +89,22 @@ class LatencyUnit:
     fixed: bool = False
 
 
+@dataclass(frozen=True)
+class PresetNetwork:
+    """A published network of a space: the whole config it needs and its arch's name among
+    ``presets()`` under that config.
+
+    Attributes:
+        config: Space config values (the rest keep their defaults).
+        arch: Key of the arch in ``space.presets()`` for that config.
+        source: Where the network and its figures are published.
+    """
+
+    config: Mapping[str, Any]
+    arch: str
+    source: str = ""
+
+
 class SearchSpace(abc.ABC):
     """A set of architectures: decisions, validation, sampling, exact cost, networks.
 
@@ -151,6 +167,26 @@ class SearchSpace(abc.ABC):
     def presets(self) -> dict[str, Arch]:
         """Named published architectures of this space (may be empty)."""
         return {}
+
+    @classmethod
+    def preset_networks(cls) -> dict[str, PresetNetwork]:
+        """Published networks, each with the whole config it needs (may be empty)."""
+        return {}
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> tuple[SearchSpace, Arch]:
+        """The space of preset network ``name`` (its config, then ``overrides``) and its arch."""
+        networks = cls.preset_networks()
+        if name not in networks:
+            raise ValueError(f"space {cls.name!r} has no preset network {name!r}; "
+                             f"preset networks: {', '.join(networks) or 'none'}")
+        net = networks[name]
+        space = cls(**{**net.config, **overrides})
+        presets = space.presets()
+        if net.arch not in presets:
+            raise ValueError(f"preset {name!r}: its arch {net.arch!r} cannot be expressed with the overrides "
+                             f"{overrides}; presets of that config: {', '.join(presets) or 'none'}")
+        return space, presets[net.arch]
 
     def latency_units(self, arch: Arch | None = None) -> list[LatencyUnit]:
         """Pieces of this space's networks, timed one by one for latency lookup tables.

@@ -71,8 +71,29 @@ def make_space(name: str, sets: dict[str, Any]) -> Any:
     return get_space(name, **sets)
 
 
+def preset_networks(name: str) -> dict[str, Any]:
+    """The preset networks of space ``name`` (``SearchSpace.preset_networks``)."""
+    if name not in SPACES:
+        raise UsageError(f"unknown space {name!r}; available: {', '.join(SPACES.names())}")
+    return SPACES.get(name).preset_networks()
+
+
+def space_config(name: str, preset: str | None, sets: dict[str, Any]) -> dict[str, Any]:
+    """Config values of ``--preset`` (a preset network of space ``name``), then ``--set``."""
+    if preset is None:
+        return sets
+    networks = preset_networks(name)
+    if preset not in networks:
+        raise UsageError(f"--preset {preset!r}: space {name!r} has no such preset network; "
+                         f"preset networks: {', '.join(networks) or 'none'}")
+    return {**networks[preset].config, **sets}
+
+
 def resolve_arch(arch_arg: str, space_name: str | None, sets: dict[str, Any]) -> tuple[Any, Arch]:
     """Turn ``--arch FILE|JSON|PRESET`` (+ ``--space`` / ``--set``) into ``(space, arch)``.
+
+    A preset network (``SearchSpace.preset_networks``) brings its whole config, which ``--set``
+    values override; any other preset name is looked up in ``presets()`` of the ``--set`` config.
 
     A JSON document may be a full arch (``space``, ``config``, ``choices``; extra keys such
     as ``cost`` are ignored) or a bare choices mapping, which then needs ``--space``.
@@ -82,6 +103,8 @@ def resolve_arch(arch_arg: str, space_name: str | None, sets: dict[str, Any]) ->
     if text is None:  # a preset name
         if not space_name:
             raise UsageError(f"--arch {arch_arg!r} is neither a file nor JSON; to use a preset, also give --space")
+        if arch_arg in preset_networks(space_name):  # a published network: its own config, then --set
+            return SPACES.get(space_name).from_preset(arch_arg, **sets)
         space = make_space(space_name, sets)
         presets = space.presets()
         if arch_arg not in presets:

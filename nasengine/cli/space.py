@@ -8,7 +8,7 @@ import math
 import random
 from pathlib import Path
 
-from nasengine.cli.common import UsageError, make_space, parse_sets, resolve_arch
+from nasengine.cli.common import UsageError, make_space, parse_sets, preset_networks, resolve_arch, space_config
 from nasengine.constraints import Constraints
 from nasengine.controller import InfeasibleError, constrained_random
 from nasengine.cost import count_cost, human, parse_amount
@@ -24,6 +24,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     space_sub = p.add_subparsers(dest="space_command", required=True)
     show = space_sub.add_parser("show", help="decisions, options, size, min/max cost, presets")
     show.add_argument("name")
+    show.add_argument("--preset", metavar="NAME", help="start from the config of this preset network (listed by show)")
     show.add_argument("--set", action="append", metavar="KEY=VALUE", help="space config value (repeatable)")
     show.add_argument("--json", action="store_true", help="print JSON instead of text")
     show.set_defaults(func=cmd_space_show)
@@ -57,9 +58,13 @@ def cmd_spaces(args: argparse.Namespace) -> int:
 
 
 def cmd_space_show(args: argparse.Namespace) -> int:
-    space = make_space(args.name, parse_sets(args.set))
+    space = make_space(args.name, space_config(args.name, args.preset, parse_sets(args.set)))
     low, high = space.cost_bounds()
     presets = {name: {"id": a.id, **space.cost(a).to_dict()} for name, a in space.presets().items()}
+    networks = {}
+    for name, net in preset_networks(args.name).items():
+        net_space, arch = type(space).from_preset(name)
+        networks[name] = {"arch": net.arch, "id": arch.id, **net_space.cost(arch).to_dict(), "source": net.source}
     if args.json:
         print(json.dumps({
             "space": args.name,
@@ -69,6 +74,7 @@ def cmd_space_show(args: argparse.Namespace) -> int:
             "min": low.to_dict(),
             "max": high.to_dict(),
             "presets": presets,
+            "preset_networks": networks,
         }, indent=2, default=list))
         return 0
     print(f"space {args.name}")
@@ -82,6 +88,11 @@ def cmd_space_show(args: argparse.Namespace) -> int:
     print(f"params: min {human(low.params)} ({low.params:,})  max {human(high.params)} ({high.params:,})")
     for name, row in presets.items():
         print(f"preset {name}: {human(row['macs'])} MACs, {human(row['params'])} params (id {row['id']})")
+    if networks:
+        print("preset networks (each with its own config; --preset NAME shows it, --arch NAME builds it):")
+    for name, row in networks.items():
+        print(f"  {name:<16} {human(row['macs']):>7} MACs ({row['macs']:,}), {human(row['params']):>7} params "
+              f"({row['params']:,}); {row['source']}")
     return 0
 
 

@@ -73,14 +73,15 @@ class CostModel:
             stem = trace_cost(make_stem(cfg), (1, cfg.in_channels, cfg.input_size, cfg.input_size))
         self.const = (stem.macs, stem.params)
         self._pre: dict[Pair, Pair] = {}
-        self._names = {
-            k: [
-                (in_name(k, j, 0), op_name(k, j, 0), in_name(k, j, 1), op_name(k, j, 1), comb_name(k, j))
+        names = {
+            a: [
+                (in_name(a, j, 0), op_name(a, j, 0), in_name(a, j, 1), op_name(a, j, 1), comb_name(a, j))
                 for j in range(cfg.blocks)
             ]
-            for k in KINDS
+            for a in cfg.arch_kinds
         }
-        self._outs = {k: [out_name(k, s) for s in range(cfg.blocks + 1)] for k in KINDS}
+        self._names = {k: names[cfg.arch_kind(k)] for k in KINDS}
+        self._outs = {k: [out_name(cfg.arch_kind(k), s) for s in range(cfg.blocks + 1)] for k in KINDS}
 
     def pre(self, k_normal: int, k_reduction: int) -> Pair:
         """Preprocessing convs of every cell plus the classifier, given output widths / F."""
@@ -130,20 +131,30 @@ class CostModel:
         return Cost(macs + m, params + p)
 
     def bounds(self) -> tuple[Cost, Cost]:
-        """Exact (min, max) of MACs and of params over the space (each optimised on its own)."""
-        per_kind = [self._kind_extremes(kind) for kind in KINDS]
+        """Exact (min, max) of MACs and of params over the space (each optimised on its own).
+
+        Tied cells share one arch: their tables are summed and both kinds have the same width.
+        """
+        if self.cfg.tie_cells:
+            ops = [{op: _add(n[op], r[op]) for op in n} for n, r in zip(self.ops["normal"], self.ops["reduction"])]
+            reduce = [_add(n, r) for n, r in zip(self.out_reduce["normal"], self.out_reduce["reduction"])]
+            tied = self._kind_extremes(ops, reduce)
+            pairs = [(k, k, v, (0, 0, 0, 0)) for k, v in tied.items()]
+        else:
+            per_kind = [self._kind_extremes(self.ops[kind], self.out_reduce[kind]) for kind in KINDS]
+            pairs = [(kn, kr, vn, vr) for kn, vn in per_kind[0].items() for kr, vr in per_kind[1].items()]
         lo_m = lo_p = float("inf")
         hi_m = hi_p = -1
-        for kn, vn in per_kind[0].items():
-            for kr, vr in per_kind[1].items():
-                pm, pp = self.pre(kn, kr)
-                lo_m, lo_p = min(lo_m, vn[0] + vr[0] + pm), min(lo_p, vn[1] + vr[1] + pp)
-                hi_m, hi_p = max(hi_m, vn[2] + vr[2] + pm), max(hi_p, vn[3] + vr[3] + pp)
+        for kn, kr, vn, vr in pairs:
+            pm, pp = self.pre(kn, kr)
+            lo_m, lo_p = min(lo_m, vn[0] + vr[0] + pm), min(lo_p, vn[1] + vr[1] + pp)
+            hi_m, hi_p = max(hi_m, vn[2] + vr[2] + pm), max(hi_p, vn[3] + vr[3] + pp)
         cm, cp = self.const
         return Cost(int(lo_m) + cm, int(lo_p) + cp), Cost(hi_m + cm, hi_p + cp)
 
-    def _kind_extremes(self, kind: str) -> dict[int, Extremes]:
-        """Output width k -> extremes of (ops + output reductions) over archs of one kind.
+    def _kind_extremes(self, table: list[dict[str, Pair]], reduce: list[Pair]) -> dict[int, Extremes]:
+        """Output width k -> extremes of (ops + output reductions) over archs of one kind,
+        given its op ``table`` (per input class) and output reductions of states 0/1.
 
         A DP over blocks whose state is (mask of consumed states, mask of concat blocks):
         given the inputs, each side's op is optimised independently; at the end the
@@ -152,7 +163,7 @@ class CostModel:
         """
         cfg, b = self.cfg, self.cfg.blocks
         ext = [(min(m for m, _ in row.values()), min(p for _, p in row.values()),
-                max(m for m, _ in row.values()), max(p for _, p in row.values())) for row in self.ops[kind]]
+                max(m for m, _ in row.values()), max(p for _, p in row.values())) for row in table]
         wide_options = [int(c == "concat") for c in cfg.combiners]
         dp: dict[tuple[int, int], Extremes] = {(0, 0): (0, 0, 0, 0)}
         for j in range(b):
@@ -166,7 +177,6 @@ class CostModel:
                         for w in wide_options:
                             _merge(new, (used, wide | w << j), e)
             dp = new
-        reduce = self.out_reduce[kind]
         result: dict[int, Extremes] = {}
         for (mask, wide), v in dp.items():
             knap = {0: v}

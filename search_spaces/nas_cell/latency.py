@@ -30,10 +30,11 @@ from .ops import ConvBn, FactorizedReduce, make_op
 class OpUnit(nn.Module):
     """One block op as the network calls it: ``ChoiceOp`` -> ``StrideVariants`` -> op."""
 
-    def __init__(self, op: str, c_in: int, c_out: int, stride: int) -> None:
+    def __init__(self, op: str, c_in: int, c_out: int, stride: int, pad_counted: bool = False) -> None:
         super().__init__()
         self.stride = stride
-        self.choice = ChoiceOp("op", {op: StrideVariants({f"s{stride}": make_op(op, c_in, c_out, stride)})})
+        module = make_op(op, c_in, c_out, stride, pad_counted=pad_counted)
+        self.choice = ChoiceOp("op", {op: StrideVariants({f"s{stride}": module})})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.choice(x, self.stride)
@@ -104,15 +105,16 @@ def _ops(cfg: NasCellConfig, plan: NetPlan, cp: CellPlan, choices: Mapping[str, 
         reads = [(state, c, op) for state, c in inputs for op in cfg.ops]
     else:
         widths = [f, _state1_width(plan, cp)] + [f * m for m in block_mults(cfg, choices, cp.kind)[2:]]
-        reads = []
+        reads, kind = [], cfg.arch_kind(cp.kind)
         for j in range(cfg.blocks):
             for side in (0, 1):
-                state = choices[in_name(cp.kind, j, side)]
-                reads.append((state, widths[state], choices[op_name(cp.kind, j, side)]))
+                state = choices[in_name(kind, j, side)]
+                reads.append((state, widths[state], choices[op_name(kind, j, side)]))
+    pad_counted = cfg.avg_pool_padding == "include_strided"
     for state, c, op in reads:
         stride = op_stride(cp.reduction, state)
         size = cp.size if state < 2 else cp.out_size
-        yield _unit(f"op:{op}:{c}>{f}:s{stride}", OpUnit, (c, size), op, c, f, stride)
+        yield _unit(f"op:{op}:{c}>{f}:s{stride}", OpUnit, (c, size), op, c, f, stride, pad_counted)
 
 
 def _out_reductions(cfg: NasCellConfig, plan: NetPlan, cp: CellPlan,

@@ -1,10 +1,11 @@
 """The NASNet macro structure (a static plan of cells) and the builders of the supernet and
 of standalone networks from it.
 
-Layout, as slim's ``_build_nasnet_base``: a stem, then three stages of N normal cells with a
-reduction cell (filters doubled) before stages 2 and 3; the ImageNet stem adds two reduction
-"stem cells" at F/4 and F/2. Every cell reads the last two outputs (``cur``, ``prev``); the
-first cell after the stem conv has no ``prev`` and reads the raw stem output twice.
+Layout, as slim's ``_build_nasnet_base``: a stem, then stages of normal cells (N each, or the
+configured counts) with a reduction cell (filters doubled) before every stage but the first;
+the ImageNet stem adds two reduction "stem cells" at F/4 and F/2. Every cell reads the last two
+outputs (``cur``, ``prev``); the first cell after the stem conv has no ``prev`` and reads the
+raw stem output twice (``first_prev="conv"``: its ``prev`` is the stem output, 1x1-convolved).
 """
 
 from __future__ import annotations
@@ -66,12 +67,14 @@ class NetPlan:
 
 def make_plan(cfg: NasCellConfig) -> NetPlan:
     """The cells of the network, mirroring slim's order and ``prev`` choices."""
-    f, n = cfg.filters, cfg.cells_per_stage
+    f = cfg.filters
     stem_size = (cfg.input_size - 3) // 2 + 1 if cfg.stem == "imagenet" else cfg.input_size
-    sizes, outputs, cells = [stem_size], [None, 0], []
+    sizes, cells = [stem_size], []
+    outputs: list[int | None] = [None if cfg.first_prev == "raw" else 0, 0]
 
     def add(kind: str, filters: int, prev: int | None) -> None:
         cur = outputs[-1]
+        assert cur is not None
         size = sizes[cur]
         out_size = math.ceil(size / 2) if kind == "reduction" else size
         prev_size = size if prev is None else sizes[prev]
@@ -84,7 +87,7 @@ def make_plan(cfg: NasCellConfig) -> NetPlan:
     if cfg.stem == "imagenet":
         add("reduction", f // 4, outputs[-2])
         add("reduction", f // 2, outputs[-2])
-    for stage in range(3):
+    for stage, n in enumerate(cfg.stages):
         before_reduction = outputs[-2]
         if stage:
             add("reduction", f * 2**stage, outputs[-2])
@@ -149,7 +152,7 @@ def build_cell(
     ``state_widths[s]`` lists the channel counts state ``s`` may have (one when standalone);
     convs reading a state are sized for the widest and projections exist where any differs.
     """
-    f, kind, supernet = cp.filters, cp.kind, choices is None
+    f, kind, supernet = cp.filters, cfg.arch_kind(cp.kind), choices is None
 
     def pick(name: str, options: Sequence[Any]) -> Sequence[Any]:
         return options if supernet else (choices[name],)
@@ -174,7 +177,8 @@ def build_cell(
             states = pick(in_name(kind, j, side), range(j + 2))
             inputs.append(InputChoice(in_name(kind, j, side), j + 2, fixed=None if supernet else states[0]))
             candidates = {
-                op: _stride_variants(op, cp, states, state_widths) for op in pick(op_name(kind, j, side), cfg.ops)
+                op: _stride_variants(cfg, op, cp, states, state_widths)
+                for op in pick(op_name(kind, j, side), cfg.ops)
             }
             ops.append(ChoiceOp(op_name(kind, j, side), candidates))
         if len(cfg.combiners) > 1:
@@ -194,7 +198,7 @@ def build_cell(
         ]
     out_reduce = {}
     for s in (0, 1):  # only cell inputs can differ from F channels or the output resolution
-        in_output = supernet or s in output_states(cfg, choices, kind)
+        in_output = supernet or s in output_states(cfg, choices, cp.kind)
         if in_output and (cp.reduction or any(w != f for w in state_widths[s])):
             out_reduce[str(s)] = FactorizedReduce(max(state_widths[s]), f, 2 if cp.reduction else 1, relu=False)
     return Cell(
@@ -209,11 +213,13 @@ def build_cell(
     )
 
 
-def _stride_variants(op: str, cp: CellPlan, states: Sequence[int], state_widths: list[list[int]]) -> StrideVariants:
+def _stride_variants(
+    cfg: NasCellConfig, op: str, cp: CellPlan, states: Sequence[int], state_widths: list[list[int]]
+) -> StrideVariants:
     """Operation ``op`` at each stride it runs with when reading any of ``states``."""
-    variants = StrideVariants()
+    variants, pad_counted = StrideVariants(), cfg.avg_pool_padding == "include_strided"
     for stride in sorted({op_stride(cp.reduction, s) for s in states}):
         widths = [w for s in states if op_stride(cp.reduction, s) == stride for w in state_widths[s]]
         project = any(w != cp.filters for w in widths) or (op == "identity" and stride > 1)
-        variants[f"s{stride}"] = make_op(op, max(widths), cp.filters, stride, project=project)
+        variants[f"s{stride}"] = make_op(op, max(widths), cp.filters, stride, project=project, pad_counted=pad_counted)
     return variants

@@ -13,9 +13,18 @@ Structure follows the released NASNet code (TensorFlow slim ``nets/nasnet/nasnet
 
 The released code has no plain, asymmetric or dilated convolutions; here they are
 ReLU -> conv(s) -> BN like the other ops (``conv_1x3_3x1``: 1x3 with stride (1, s), then 3x1
-with stride (s, 1), the first mapping to ``c_out``; ``dil_conv_3x3``: a full 3x3 conv with
-dilation 2). Every conv is bias-free and elastic on its input side, so one module serves a
+with stride (s, 1), the first mapping to ``c_out``; ``dil_conv_KxK``: a full KxK conv with
+dilation 2). Operations of later cell spaces (``EXTRA_OPS``): ``zero`` (DARTS's ``none``: zeros
+at the output shape), ``dil_sep_conv_KxK`` (DARTS's ``dil_conv_KxK`` and AmoebaNet's dilated
+separable conv: ReLU, depthwise KxK with dilation 2, pointwise, BN, once) and
+``avg_pool_5x5``. Every conv is bias-free and elastic on its input side, so one module serves a
 supernet (sized for the widest input) and a standalone network (exact input width).
+
+Average pooling and padding. TensorFlow averages a ``SAME``-padded window over its real pixels
+only; so does ``Pool`` by default. timm's ports of NASNet-A and PNASNet-5 pad stride-2 average
+pools explicitly with zeros and then count them (their stride-1 pools do not), so
+``make_op(..., pad_counted=True)`` (config ``avg_pool_padding="include_strided"``) does the same
+to reproduce timm's outputs with its weights.
 """
 
 from __future__ import annotations
@@ -44,6 +53,12 @@ OPS: tuple[str, ...] = (
     "sep_conv_5x5",
     "sep_conv_7x7",
 )
+
+#: Operations of the DARTS, PNAS and AmoebaNet cells that the NASNet paper does not have.
+EXTRA_OPS: tuple[str, ...] = ("zero", "dil_conv_5x5", "dil_sep_conv_3x3", "dil_sep_conv_5x5", "avg_pool_5x5")
+
+#: Every operation name ``make_op`` builds.
+ALL_OPS: tuple[str, ...] = OPS + EXTRA_OPS
 
 #: The five operations of the ENAS micro (cell) search space.
 ENAS_OPS: tuple[str, ...] = ("identity", "sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3")
@@ -77,18 +92,20 @@ class SameConv2d(ElasticConv2d):
 
 
 class Pool(nn.Module):
-    """Max or average pooling with ``SAME`` padding; averages ignore padded pixels."""
+    """Max or average pooling with ``SAME`` padding; averages ignore padded pixels unless
+    ``pad_counted`` (then, with a stride, they count them as zeros: timm's ports)."""
 
-    def __init__(self, kind: str, kernel: int, stride: int) -> None:
+    def __init__(self, kind: str, kernel: int, stride: int, *, pad_counted: bool = False) -> None:
         super().__init__()
         self.kind, self.kernel, self.stride = kind, kernel, stride
+        self.pad_counted = pad_counted and stride > 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = same_pads(x, self.kernel, self.stride)
         if self.kind == "max":
             return F.max_pool2d(F.pad(x, pads, value=-math.inf), self.kernel, self.stride)
-        if not any(pads):
-            return F.avg_pool2d(x, self.kernel, self.stride)
+        if not any(pads) or self.pad_counted:
+            return F.avg_pool2d(F.pad(x, pads) if any(pads) else x, self.kernel, self.stride)
         # Sum over real pixels divided by their count: TensorFlow's SAME average pooling.
         ones = x.new_ones(1, 1, *x.shape[2:])
         return F.avg_pool2d(F.pad(x, pads), self.kernel, self.stride) / F.avg_pool2d(
@@ -130,6 +147,31 @@ class SepConv(nn.Module):
         return self.bn2(self.pw2(self.dw2(F.relu(x))))
 
 
+class DilSepConv(nn.Module):
+    """DARTS ``dil_conv_KxK``: ReLU -> depthwise KxK (dilation 2, the stride) -> pointwise -> BN."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        self.dw = SameConv2d(c_in, c_in, kernel, stride, dilation=2, groups=c_in)
+        self.pw = SameConv2d(c_in, c_out, 1)
+        self.bn = nn.BatchNorm2d(c_out, eps=BN_EPS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.pw(self.dw(F.relu(x))))
+
+
+class Zero(nn.Module):
+    """DARTS ``none``: zeros of the output's shape (the block ignores that input)."""
+
+    def __init__(self, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.c_out, self.stride = c_out, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        return x.new_zeros(n, self.c_out, -(-h // self.stride), -(-w // self.stride))
+
+
 class Identity(nn.Module):
     """slim ``none``: passes ``x`` through unless it strides or changes channels, then
     ReLU -> 1x1 conv (stride) -> BN. ``proj`` exists when that can happen."""
@@ -148,10 +190,11 @@ class Identity(nn.Module):
 class PoolOp(nn.Module):
     """Pooling, then 1x1 conv -> BN (no ReLU) when the channel count must change."""
 
-    def __init__(self, kind: str, kernel: int, c_in: int, c_out: int, stride: int, *, project: bool) -> None:
+    def __init__(self, kind: str, kernel: int, c_in: int, c_out: int, stride: int, *, project: bool,
+                 pad_counted: bool = False) -> None:
         super().__init__()
         self.c_out = c_out
-        self.pool = Pool(kind, kernel, stride)
+        self.pool = Pool(kind, kernel, stride, pad_counted=pad_counted)
         self.proj = ConvBn(c_in, c_out, [1], [1], relu=False) if project else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -160,12 +203,15 @@ class PoolOp(nn.Module):
         return self.proj(x) if needs_proj and self.proj is not None else x
 
 
-def make_op(name: str, c_in: int, c_out: int, stride: int, *, project: bool | None = None) -> nn.Module:
+def make_op(
+    name: str, c_in: int, c_out: int, stride: int, *, project: bool | None = None, pad_counted: bool = False
+) -> nn.Module:
     """Operation ``name`` from ``c_in`` (the widest input it may see) to ``c_out`` channels.
 
     Args:
         project: Whether identity/pooling keep a projection conv for inputs that stride or
             change channels. ``None``: exactly when this ``c_in``/``stride`` need one.
+        pad_counted: Strided average pools count their zero padding (timm's ports).
     """
     if project is None:
         project = c_in != c_out or (name == "identity" and stride > 1)
@@ -173,17 +219,21 @@ def make_op(name: str, c_in: int, c_out: int, stride: int, *, project: bool | No
         return Identity(c_in, c_out, stride, project=project)
     kind, _, size = name.partition("_pool_")
     if size:
-        return PoolOp(kind, int(size[0]), c_in, c_out, stride, project=project)
+        return PoolOp(kind, int(size[0]), c_in, c_out, stride, project=project, pad_counted=pad_counted)
+    if name == "zero":
+        return Zero(c_out, stride)
     if name.startswith("sep_conv_"):
         return SepConv(c_in, c_out, int(name[-1]), stride)
-    if name == "dil_conv_3x3":
-        return ConvBn(c_in, c_out, [3], [stride], dilation=2)
+    if name in ("dil_sep_conv_3x3", "dil_sep_conv_5x5"):
+        return DilSepConv(c_in, c_out, int(name[-1]), stride)
+    if name in ("dil_conv_3x3", "dil_conv_5x5"):
+        return ConvBn(c_in, c_out, [int(name[-1])], [stride], dilation=2)
     if name in ("conv_1x1", "conv_3x3"):
         return ConvBn(c_in, c_out, [int(name[-1])], [stride])
     if name in ("conv_1x3_3x1", "conv_1x7_7x1"):
         k = int(name[-1])
         return ConvBn(c_in, c_out, [(1, k), (k, 1)], [(1, stride), (stride, 1)])
-    raise ValueError(f"unknown operation {name!r}; operations are {list(OPS)}")
+    raise ValueError(f"unknown operation {name!r}; operations are {list(ALL_OPS)}")
 
 
 class FactorizedReduce(nn.Module):

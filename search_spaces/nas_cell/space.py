@@ -40,33 +40,13 @@ from torch import nn
 from nasengine.arch import Arch, Decision
 from nasengine.cost import Cost
 from nasengine.nn import inherit_weights
-from nasengine.space import LatencyUnit, SearchSpace
+from nasengine.space import LatencyUnit, PresetNetwork, SearchSpace
 
 from .cell import OUTPUT_OPTIONS
-from .config import KINDS, NasCellConfig, comb_name, in_name, op_name, out_name
+from .config import NasCellConfig, comb_name, in_name, op_name, out_name
 from .costs import CostModel
 from .network import build_network, make_plan
-
-# slim NasNetANormalCell / NasNetAReductionCell: per block (input, op) of the two sides,
-# and the states whose output decision must be "always" to reproduce used_hiddenstates.
-_NASNET_A = {
-    "normal": (
-        [((0, "sep_conv_5x5"), (1, "sep_conv_3x3")),
-         ((1, "sep_conv_5x5"), (1, "sep_conv_3x3")),
-         ((0, "avg_pool_3x3"), (1, "identity")),
-         ((1, "avg_pool_3x3"), (1, "avg_pool_3x3")),
-         ((0, "sep_conv_3x3"), (0, "identity"))],
-        {1},
-    ),
-    "reduction": (
-        [((0, "sep_conv_5x5"), (1, "sep_conv_7x7")),
-         ((0, "max_pool_3x3"), (1, "sep_conv_7x7")),
-         ((0, "avg_pool_3x3"), (1, "sep_conv_5x5")),
-         ((3, "identity"), (2, "avg_pool_3x3")),
-         ((2, "sep_conv_3x3"), (0, "max_pool_3x3"))],
-        {3},
-    ),
-}
+from .presets import CELLS, NETWORKS, cell_choices
 
 
 class NasCellSpace(SearchSpace):
@@ -85,7 +65,7 @@ class NasCellSpace(SearchSpace):
     def decisions(self) -> tuple[Decision, ...]:
         if self._decisions is None:
             cfg, out = self.config, []
-            for kind in KINDS:
+            for kind in cfg.arch_kinds:
                 for j in range(cfg.blocks):
                     out += [Decision(in_name(kind, j, s), tuple(range(j + 2)), "input") for s in (0, 1)]
                     out += [Decision(op_name(kind, j, s), cfg.ops, "op") for s in (0, 1)]
@@ -124,20 +104,15 @@ class NasCellSpace(SearchSpace):
         return arch_units(self, arch)
 
     def presets(self) -> dict[str, Arch]:
-        """``nasnet_a`` when the config can express it (B=5, its ops, add, output decisions)."""
-        cfg = self.config
-        needed = {op for cells, _ in _NASNET_A.values() for block in cells for _, op in block}
-        if cfg.blocks != 5 or not needed <= set(cfg.ops) or "add" not in cfg.combiners or not cfg.output_choices:
-            return {}
-        choices: dict[str, Any] = {}
-        for kind, (cells, always) in _NASNET_A.items():
-            for j, block in enumerate(cells):
-                for side, (state, op) in enumerate(block):
-                    choices[in_name(kind, j, side)] = state
-                    choices[op_name(kind, j, side)] = op
-                if len(cfg.combiners) > 1:
-                    choices[comb_name(kind, j)] = "add"
-            for s in range(cfg.blocks + 1):
-                choices[out_name(kind, s)] = OUTPUT_OPTIONS[1] if s in always else OUTPUT_OPTIONS[0]
-        return {"nasnet_a": self.arch(choices)}
+        """The published cells (``presets.CELLS``) this config can express, in its macro structure."""
+        out = {}
+        for name, cells in CELLS.items():
+            choices = cell_choices(self.config, cells)
+            if choices is not None:
+                out[name] = self.arch(choices)
+        return out
 
+    @classmethod
+    def preset_networks(cls) -> dict[str, PresetNetwork]:
+        """Published networks with their whole configs (``presets.NETWORKS``)."""
+        return dict(NETWORKS)

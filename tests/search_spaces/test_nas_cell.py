@@ -15,7 +15,7 @@ from nasengine.nn import select_path
 from nasengine.space import SearchSpace
 from nasengine.testing.spaces import randomize_batchnorm
 from search_spaces.nas_cell import ENAS_OPS, NasCellSpace
-from search_spaces.nas_cell.ops import FactorizedReduce, Pool, SameConv2d, make_op, same_pads
+from search_spaces.nas_cell.ops import EXTRA_OPS, FactorizedReduce, Pool, SameConv2d, make_op, same_pads
 
 TINY = dict(stem="cifar", input_size=16, filters=8, cells_per_stage=1, num_classes=10)
 CONFIGS = {
@@ -24,6 +24,8 @@ CONFIGS = {
     "concat_odd_size": dict(TINY, input_size=15, blocks=3, combiners=("add", "concat")),
     "imagenet_concat": dict(TINY, stem="imagenet", input_size=33, blocks=2, combiners=("add", "concat")),
     "skip_reduction_input": dict(TINY, cells_per_stage=2, blocks=2, stem_multiplier=1, skip_reduction_input=True),
+    "tied_new_ops": dict(TINY, cells_per_stage=[1, 2, 1], blocks=2, tie_cells=True, first_prev="conv",
+                         ops=EXTRA_OPS + ("identity",), avg_pool_padding="include_strided"),
 }
 MOBILE = dict(cells_per_stage=4, filters=44, stem="imagenet", input_size=224, num_classes=1000)
 
@@ -74,10 +76,11 @@ def test_nasnet_a_cifar_reproduces_paper():
 
 
 def test_presets_apply_only_where_expressible():
-    assert "nasnet_a" in NasCellSpace(**TINY).presets()
-    assert NasCellSpace(**TINY, blocks=4).presets() == {}
-    assert NasCellSpace(**TINY, ops=ENAS_OPS).presets() == {}  # no sep_conv_7x7
-    assert NasCellSpace(**TINY, output_choices=False).presets() == {}  # 6F needs "always"
+    assert set(NasCellSpace(**TINY).presets()) == {"nasnet_a", "pnasnet_5", "amoebanet_a", "enas_micro"}
+    assert NasCellSpace(**TINY, blocks=4).presets() == {}  # DARTS also needs dil_sep_conv_3x3
+    assert set(NasCellSpace(**TINY, ops=ENAS_OPS).presets()) == {"enas_micro"}  # no sep_conv_7x7
+    assert set(NasCellSpace(**TINY, output_choices=False).presets()) == {"enas_micro"}  # the rest need "always"
+    assert set(NasCellSpace(**TINY, tie_cells=True).presets()) == {"pnasnet_5"}  # one cell for both kinds
     # With concat searchable the preset picks add everywhere: the same network, same cost.
     both, plain = NasCellSpace(**TINY, combiners=("add", "concat")), NasCellSpace(**TINY)
     assert both.cost(both.presets()["nasnet_a"]) == plain.cost(plain.presets()["nasnet_a"])
@@ -129,6 +132,7 @@ def test_cost_is_fast():
              stem="imagenet", input_size=35),
         dict(blocks=2, ops=("identity",), combiners=("add", "concat"), output_choices=False),
         dict(blocks=1, ops=("identity", "avg_pool_3x3"), combiners=("concat",), stem="imagenet", input_size=35),
+        dict(blocks=2, ops=("zero", "dil_sep_conv_3x3"), tie_cells=True, first_prev="conv"),
     ],
 )
 def test_cost_bounds_equal_enumeration(extra):
