@@ -22,7 +22,14 @@ from nasengine.utils.validation import positive_int
 
 @dataclass(frozen=True)
 class SpaceConfig:
-    """Fields every space accepts. Spaces subclass this as a frozen dataclass."""
+    """Fields every space accepts. Spaces subclass this as a frozen dataclass.
+
+    A field added after a space's arch ids were first published belongs in
+    ``LATER_FIELDS``: ``to_dict`` leaves it out while it holds its default, so the ids (and
+    with them tables, weights files and studies) of archs that do not use it stay the same.
+    """
+
+    LATER_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     input_size: int = 224
     num_classes: int = 1000
@@ -45,7 +52,8 @@ class SpaceConfig:
         return cls(**coerced)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.init and not (f.name in self.LATER_FIELDS and getattr(self, f.name) == f.default)}
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:

@@ -4,7 +4,7 @@ network builder and the cost model both read (which states a cell outputs, their
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from nasengine.space import SpaceConfig
 from nasengine.utils.validation import one_of, positive_int
@@ -48,6 +48,8 @@ class NasCellConfig(SpaceConfig):
             padding; use it to reproduce their outputs with their weights).
         dropout: Dropout before the classifier (slim uses 0.5 on ImageNet).
     """
+
+    LATER_FIELDS: ClassVar[tuple[str, ...]] = ("tie_cells", "first_prev", "avg_pool_padding")
 
     cells_per_stage: int | tuple[int, ...] = 4
     filters: int = 44
