@@ -8,7 +8,7 @@ from tests.toy_space import ToySpace
 
 
 def test_builtins_come_from_entry_points():
-    assert {"shufflenet", "nas_cell", "channel_width"} <= set(nasengine.list_spaces())
+    assert {"shufflenet", "nas_cell", "channel_width", "layers"} <= set(nasengine.list_spaces())
     assert nasengine.SPACES.get("shufflenet").__module__.startswith("search_spaces.")
 
 

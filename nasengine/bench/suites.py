@@ -54,6 +54,7 @@ COST_CASES: list[tuple[str, dict[str, Any]]] = [
     ("shufflenet", {"channel_search": True}),
     ("nas_cell", {"cells_per_stage": 4, "filters": 44, "stem": "imagenet", "input_size": 224, "num_classes": 1000}),
     ("channel_width", {"backbone": "mobilenet_v2"}),
+    ("layers", {"layers": 24, "filters": [96]}),
     ("channel_width", {"backbone": "resnet50"}),
 ]
 

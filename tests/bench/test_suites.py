@@ -13,7 +13,7 @@ def test_bench_cost_writes_machine_and_rates(tmp_path, capsys):
     report = json.loads(out.read_text())
     assert report["suite"] == "cost" and report["machine"]["torch"] and report["machine"]["cpu_count"] >= 1
     spaces = {row["space"] for row in report["rows"]}
-    assert spaces == {"shufflenet", "nas_cell", "channel_width"}
+    assert spaces == {"shufflenet", "nas_cell", "channel_width", "layers"}
     assert all(row["archs_per_s"] > 0 and row["archs"] == 200 for row in report["rows"])
     assert "archs_per_s" in capsys.readouterr().out
 

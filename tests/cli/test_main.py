@@ -20,7 +20,7 @@ def run(capsys, *argv):
 def test_spaces_lists_builtins(capsys):
     code, out, _ = run(capsys, "spaces")
     assert code == 0
-    for name in ("shufflenet", "nas_cell", "channel_width", "toy"):
+    for name in ("shufflenet", "nas_cell", "channel_width", "layers", "toy"):
         assert name in out
 
 

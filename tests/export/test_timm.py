@@ -20,6 +20,8 @@ SMALL = {
     "shufflenet": [dict(input_size=32, num_classes=10, stem_channels=8, stem_stride=1, stem_pool=False,
                         stage_repeats=(1, 1, 1, 1), stage_channels=(16, 24, 32, 48), last_channels=64)],
     "nas_cell": [dict(stem="cifar", input_size=16, filters=8, cells_per_stage=1, num_classes=10, blocks=2)],
+    "layers": [dict(input_size=8, num_classes=10, in_channels=1, layers=4, filters=(8,)),
+               dict(input_size=8, num_classes=10, layers=3, filters=(4, 8), combine="concat", skip_inputs=1)],
     "channel_width": [dict(backbone="small", input_size=8, num_classes=10, in_channels=1),
                       dict(backbone="mobilenet_v2", input_size=32, num_classes=10)],
 }

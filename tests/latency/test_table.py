@@ -33,6 +33,9 @@ CONFIGS = [
                   "cells_per_stage": 1, "blocks": 3}),
     ("nas_cell", {"input_size": 16, "num_classes": 5, "filters": 8, "cells_per_stage": 1, "blocks": 2,
                   "combiners": ["add", "concat"], "skip_reduction_input": True}),
+    ("layers", {"input_size": 8, "num_classes": 10, "in_channels": 1, "layers": 4, "filters": [8], "skip_inputs": 1}),
+    ("layers", {"input_size": 8, "num_classes": 10, "layers": 4, "filters": [4, 8], "combine": "concat",
+                "input_conv": False, "ops": ["conv_1x3", "sep_conv_3x3"]}),
     ("channel_width", {"input_size": 8, "num_classes": 10, "in_channels": 1, "backbone": "small"}),
     ("channel_width", {"input_size": 32, "num_classes": 10, "backbone": "mobilenet_v2", "search_last": False}),
 ]

@@ -14,3 +14,6 @@ TINY_ARGS = [item for key, value in TINY.items()
 #: A one-cell-per-stage NASNet space on 8x8 digits with the ENAS operations.
 TINY_CELL = dict(stem="cifar", input_size=8, in_channels=1, num_classes=10, filters=8, cells_per_stage=1, blocks=2,
                  ops=("identity", "sep_conv_3x3", "avg_pool_3x3"), output_choices=False)
+#: A four-layer ENAS macro space on 8x8 digits (on/off skips, one reduction).
+TINY_LAYERS = dict(input_size=8, in_channels=1, num_classes=10, layers=4, filters=(8,), reduce_after=(1,),
+                   ops=("conv_3x3", "sep_conv_3x3", "max_pool_3x3"))

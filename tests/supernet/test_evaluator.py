@@ -13,12 +13,13 @@ from supernet.evaluator import SupernetEvaluator
 from supernet.sampling import SamplingConfig
 from supernet.spos import train_supernet
 from supernet.trainer import OneShotConfig
-from tests.supernet.oneshot_helpers import TINY, TINY_CELL
+from tests.supernet.oneshot_helpers import TINY, TINY_CELL, TINY_LAYERS
 
 CASES = {
     "shufflenet": ("shufflenet", TINY),
     "shufflenet_channels": ("shufflenet", dict(TINY, channel_search=True, channel_scales=(0.5, 1.0, 1.5))),
     "nas_cell": ("nas_cell", TINY_CELL),
+    "layers": ("layers", TINY_LAYERS),
 }
 
 

@@ -24,6 +24,11 @@ SMALL_CONFIGS: dict[str, list[dict]] = {
         {**DIGITS, "stem": "cifar", "filters": 8, "cells_per_stage": 1, "blocks": 3},
         {"input_size": 16, "num_classes": 5, "stem": "cifar", "filters": 8, "cells_per_stage": 1, "blocks": 2, "ops": ENAS_OPS},
     ],
+    "layers": [
+        {**DIGITS, "layers": 4, "filters": [8], "reduce_after": [1]},
+        {"input_size": 16, "num_classes": 5, "layers": 4, "filters": [4, 8], "combine": "concat", "skip_inputs": 2,
+         "input_conv": False, "ops": ["conv_1x3", "conv_3x3", "conv_5x1", "sep_conv_3x3"]},
+    ],
     "channel_width": [
         {**DIGITS, "backbone": "small"},
         {"input_size": 32, "num_classes": 10, "backbone": "mobilenet_v2"},
