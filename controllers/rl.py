@@ -19,12 +19,11 @@ thread count); the thread count is restored afterwards, and no other global torc
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import random
 import threading
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import optuna
 import torch
@@ -35,6 +34,7 @@ from controllers.rl_policy import PolicyNet
 from nasengine.arch import Arch, ArchError
 from nasengine.controller import ArchSampler, completed_trials, oriented_values
 from nasengine.space import SearchSpace
+from nasengine.utils.threads import one_thread
 from nasengine.utils.validation import boolean, finite_number, positive_int
 
 _STATE_FORMAT = 1
@@ -116,7 +116,7 @@ class RLController(ArchSampler):
 
     # --- the sampler -------------------------------------------------------------------------
     def propose(self, study: optuna.Study, trial: FrozenTrial, rng: random.Random) -> Mapping[str, Any]:
-        with self._lock, _one_thread():
+        with self._lock, one_thread():
             if self._synced_for != trial.number:  # rejection retries reuse one sync
                 self.learn(completed_trials(study), study.directions)
                 self._synced_for = trial.number
@@ -150,7 +150,7 @@ class RLController(ArchSampler):
             How many trials were new.
         """
         new = sorted((t for t in trials if t.number not in self.learned), key=lambda t: t.number)
-        with _one_thread():
+        with one_thread():
             for t in new:
                 self._learn_one(t, directions or [StudyDirection.MAXIMIZE] * len(t.values))
                 self.learned.add(t.number)
@@ -241,23 +241,6 @@ class RLController(ArchSampler):
     def _signature(self) -> list[tuple[str, int, str]]:
         return [(d.name, len(d.options), d.kind) for d in self.decisions]
 
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch single-threaded for the controller's tiny ops, then restore the setting.
-
-    With the default thread pool, each op on 64-wide tensors pays a thread hand-off that
-    costs 10-50x the arithmetic on a busy machine; one thread also makes the arithmetic
-    independent of the user's thread count, which exact replay relies on.
-    """
-    before = torch.get_num_threads()
-    if before != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if before != 1:
-            torch.set_num_threads(before)
 
 
 def _optional_positive(name: str, value: Any) -> float | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from nasengine.arch import Arch, ArchError, Decision
 from nasengine.cost import Cost, count_cost, trace_cost
-from nasengine.registry import CONTROLLERS, EVALUATORS, SPACES, get_space, list_spaces
+from nasengine.registry import AGENTS, CONTROLLERS, EVALUATORS, SPACES, get_space, list_spaces
 from nasengine.space import LatencyUnit, SearchSpace, SpaceConfig
 
 __version__ = "0.1.0"
@@ -52,6 +52,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AGENTS",
     "Arch",
     "ArchError",
     "ArchSampler",

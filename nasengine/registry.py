@@ -11,6 +11,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 if TYPE_CHECKING:  # annotations only: the registry sits below the contracts it holds
+    from nasengine.agent import Agent
     from nasengine.controller import ArchSampler
     from nasengine.evaluators.base import Evaluator
     from nasengine.space import SearchSpace
@@ -101,6 +102,8 @@ class Registry(Generic[T]):
 SPACES: Registry[type[SearchSpace]] = Registry("search space", "nasengine.spaces")
 CONTROLLERS: Registry[Callable[..., ArchSampler]] = Registry("controller", "nasengine.controllers")
 EVALUATORS: Registry[Callable[..., Evaluator]] = Registry("evaluator", "nasengine.evaluators")
+#: Reinforcement-learning agents for per-layer compression policies (``nasengine.agent``).
+AGENTS: Registry[Callable[..., Agent]] = Registry("agent", "nasengine.agents")
 
 
 def get_space(name: str, **config: Any) -> SearchSpace:

@@ -77,3 +77,22 @@ def _alive(entry: Path) -> bool:
     except PermissionError:  # another user's live process
         return True
     return True
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch single-threaded inside the block, then restore the thread count.
+
+    For small networks (a controller's policy, an agent's actor and critic): with the
+    default thread pool, each op on tensors of a few hundred numbers pays a thread hand-off
+    that costs 10-50x the arithmetic on a busy machine; one thread also makes the
+    arithmetic independent of the user's thread count, which exact replay relies on.
+    """
+    before = torch.get_num_threads()
+    if before != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            torch.set_num_threads(before)
