@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from nasengine.space import SpaceConfig
 from nasengine.utils.validation import one_of, positive_int
@@ -45,7 +45,15 @@ class LayersConfig(SpaceConfig):
             none with several.
         double_at_reduction: Filters double at each reduction (ENAS's final networks).
         dropout: Dropout before the classifier.
+        stem_width: The stem conv's filters; ``None``: the widest filter count. Another width
+            needs ``combine=concat`` and no reductions (a sum and a reduction expect every
+            source at the layers' width). Zoph & Le's network has no separate stem: its first
+            layer (3x3, 36 filters) is the stem here.
+        stem_relu: End the stem with a ReLU like every other layer (Zoph & Le), not with its
+            BN alone (ENAS).
     """
+
+    LATER_FIELDS: ClassVar[tuple[str, ...]] = ("stem_width", "stem_relu")
 
     input_size: int = 32
     num_classes: int = 10
@@ -58,6 +66,8 @@ class LayersConfig(SpaceConfig):
     reduce_after: tuple[int, ...] | None = None
     double_at_reduction: bool = True
     dropout: float = 0.0
+    stem_width: int | None = None
+    stem_relu: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -94,6 +104,12 @@ class LayersConfig(SpaceConfig):
             raise ValueError(f"input_size {self.input_size} is too small for {len(self.reductions)} reductions")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        one_of("stem_relu", self.stem_relu, (True, False))
+        if self.stem_width is not None:
+            positive_int("stem_width", self.stem_width)
+            if self.combine != "concat" or self.reductions:
+                raise ValueError(f"stem_width {self.stem_width} needs combine=concat and reduce_after=[] (a sum and a "
+                                 "reduction expect every source at the layers' width)")
 
     @property
     def reductions(self) -> tuple[int, ...]:
@@ -106,8 +122,9 @@ class LayersConfig(SpaceConfig):
 
     @property
     def stem_filters(self) -> int:
-        """The stem conv's width: the widest filter count (the first stage's with one)."""
-        return max(self.filters)
+        """The stem conv's width: ``stem_width``, else the widest filter count (the first
+        stage's with one)."""
+        return max(self.filters) if self.stem_width is None else self.stem_width
 
     def stage(self, layer: int) -> int:
         """Reductions before ``layer``."""

@@ -77,6 +77,18 @@ class CostModel:
         m, p = self.head(c_out)
         return Cost(macs + m, params + p)
 
+    def _widest_skips(self, i: int, wide: int) -> int:
+        """Most channels layer ``i``'s skips add to its input (concatenated skips only). With
+        on/off skips every earlier source is on: the stem and layers 0..i-2; a stem of its
+        own width (``stem_width``) counts as it is."""
+        cfg = self.cfg
+        if cfg.combine != "concat" or i == 0:
+            return 0
+        stem = wide if cfg.stem_width is None else cfg.stem_filters
+        if cfg.skip_inputs == 0:
+            return stem + (i - 1) * wide
+        return max_skips(cfg, i) * max(stem, wide)
+
     def bounds(self) -> tuple[Cost, Cost]:
         """Exact (min, max) of MACs and of params over the space (each on its own)."""
         cfg = self.cfg
@@ -86,11 +98,10 @@ class CostModel:
         for i in range(cfg.layers):
             narrow = min(cfg.filters) if searched else cfg.stage_filters(cfg.stage(i))
             wide = max(cfg.filters) if searched else narrow
-            # layer i reads source i: the stem (widest filters) or the previous layer
-            own_lo, own_hi = (cfg.stem_filters, cfg.stem_filters) if searched and i == 0 else (narrow, wide)
-            skips = max_skips(cfg, i) if cfg.combine == "concat" else 0
+            # layer i reads source i: the stem or the previous layer
+            own_lo, own_hi = (cfg.stem_filters, cfg.stem_filters) if i == 0 else (narrow, wide)
+            high = [self.layer(op, i, own_hi + self._widest_skips(i, wide), wide) for op in cfg.ops]
             low = [self.layer(op, i, own_lo, narrow) for op in cfg.ops]
-            high = [self.layer(op, i, own_hi + skips * wide, wide) for op in cfg.ops]
             for k in (0, 1):
                 lo[k] += min(pair[k] for pair in low)
                 hi[k] += max(pair[k] for pair in high)

@@ -59,7 +59,8 @@ def _reads(cfg: LayersConfig, i: int) -> Iterator[tuple[int, int]]:
 def latency_units(cfg: LayersConfig, choices: Mapping[str, Any] | None) -> list[LatencyUnit]:
     """Every unit any architecture runs (``choices=None``), or those of one architecture."""
     size = cfg.input_size
-    units = [_unit(f"stem:{cfg.in_channels}>{cfg.stem_filters}", make_stem, cfg.in_channels, size, cfg, fixed=True)]
+    stem = f"stem:{cfg.in_channels}>{cfg.stem_filters}{'+relu' if cfg.stem_relu else ''}"
+    units = [_unit(stem, make_stem, cfg.in_channels, size, cfg, fixed=True)]
     for i in range(cfg.layers):
         layer_size = cfg.size(cfg.stage(i))
         if choices is None:

@@ -103,10 +103,13 @@ class LayersNetwork(ClassifierNet):
 
 
 def make_stem(cfg: LayersConfig) -> nn.Sequential:
-    """3x3 conv -> BN, as ENAS's stem."""
+    """3x3 conv -> BN, as ENAS's stem (-> ReLU with ``stem_relu``, as Zoph & Le's first layer)."""
     c = cfg.stem_filters
     conv = nn.Conv2d(cfg.in_channels, c, 3, padding=1, bias=False)
-    return nn.Sequential(OrderedDict(conv=conv, bn=nn.BatchNorm2d(c)))
+    parts: OrderedDict[str, nn.Module] = OrderedDict(conv=conv, bn=nn.BatchNorm2d(c))
+    if cfg.stem_relu:
+        parts["relu"] = nn.ReLU(inplace=True)
+    return nn.Sequential(parts)
 
 
 def make_reduction(cfg: LayersConfig, after: int) -> FactorizedReduce:
@@ -121,7 +124,7 @@ def build_network(cfg: LayersConfig, choices: Mapping[str, Any] | None) -> Layer
     layers = []
     for i in range(cfg.layers):
         if choices is None:  # sized for the widest input and output
-            widest = cfg.stem_filters if searched else cfg.stage_filters(cfg.stage(i))
+            widest = max(cfg.stem_filters, *cfg.filters) if searched else cfg.stage_filters(cfg.stage(i))
             c_in = widest if cfg.combine == "sum" else widest * (1 + max_skips(cfg, i))
             c_out, ops, options = (max(cfg.filters) if searched else widest), cfg.ops, cfg.filters
         else:

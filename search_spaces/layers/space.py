@@ -25,8 +25,6 @@ weights per layer and op, skips selected by ``InputChoice`` modules, widths slic
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from typing import Any, Mapping
 
 from torch import nn
@@ -34,42 +32,13 @@ from torch import nn
 from nasengine.arch import Arch, Decision
 from nasengine.cost import Cost
 from nasengine.nn import inherit_weights
-from nasengine.space import LatencyUnit, SearchSpace
+from nasengine.space import LatencyUnit, PresetNetwork, SearchSpace
 
-from .config import ENAS_MACRO_OPS, LayersConfig, filters_name, input_name, op_name, skip_name
+from .config import LayersConfig, filters_name, input_name, op_name, skip_name
 from .costs import CostModel
 from .latency import latency_units
 from .network import build_network
-
-#: melodyguan/enas ``scripts/cifar10_macro_final.sh``: the released 24-layer macro
-#: architecture, per layer its op (branch index into ``ENAS_MACRO_OPS[:4]``) and one skip bit
-#: per earlier source (stem, layer 0, ...).
-_ENAS_MACRO_ARC = """
-0
-3 0
-0 1 0
-2 0 0 1
-2 0 0 0 0
-3 1 1 0 1 0
-2 0 0 0 0 0 1
-2 0 1 1 0 1 1 1
-1 0 1 1 1 0 1 0 1
-0 0 0 0 0 0 0 0 0 0
-2 0 0 0 0 0 1 0 0 0 0
-0 1 0 0 1 1 0 0 0 0 1 1
-2 0 1 0 0 0 0 0 1 0 1 1 0
-1 0 0 1 0 0 0 1 1 1 0 1 0 1
-0 1 1 0 1 0 1 0 0 0 0 0 1 0 0
-2 0 0 1 0 0 0 0 0 0 0 1 0 1 0 1
-2 0 1 0 0 0 1 0 0 1 1 1 1 0 0 1 0
-2 0 0 0 0 1 0 1 0 1 0 0 1 0 1 0 0 1
-3 0 1 1 0 1 0 0 0 0 0 1 0 1 0 1 0 0 0
-3 0 1 1 0 0 0 0 0 0 0 0 0 1 1 0 0 0 0 1
-0 1 0 0 1 0 1 1 0 0 0 1 0 0 0 0 0 1 1 0 0
-3 0 1 0 1 1 0 0 1 0 1 1 0 1 1 0 1 0 0 1 0 0
-0 1 0 1 0 1 0 0 0 0 0 0 0 0 1 0 1 0 0 1 0 0 0
-0 1 1 0 0 0 1 1 1 0 1 0 0 0 1 0 1 0 0 1 1 0 0 0
-"""
+from .presets import NETWORKS, enas_macro_layers, preset_choices
 
 
 class LayersSpace(SearchSpace):
@@ -116,30 +85,20 @@ class LayersSpace(SearchSpace):
         return latency_units(self.config, None if arch is None else self.arch(_choices(arch)).choices)
 
     def presets(self) -> dict[str, Arch]:
-        """``enas_macro``: the released ENAS macro architecture, when the config can express it
-        (24 layers, its four conv ops, on/off skips, ``combine=sum``, one filter count, the input conv)."""
-        cfg = self.config
-        layers = enas_macro_layers()
-        ops = ENAS_MACRO_OPS[:4]
-        if (cfg.layers != len(layers) or not set(ops) <= set(cfg.ops) or cfg.skip_inputs != 0
-                or cfg.combine != "sum" or len(cfg.filters) != 1 or not cfg.input_conv):
-            return {}
-        choices: dict[str, Any] = {}
-        for i, (op, skips) in enumerate(layers):
-            choices[op_name(i)] = ops[op]
-            choices.update({skip_name(i, s): bit for s, bit in enumerate(skips)})
-        return {"enas_macro": self.arch(choices)}
+        """The published architectures this config can express (``presets.preset_choices``):
+        ``enas_macro`` (24 layers, ENAS's conv ops, on/off skips, ``combine=sum``) and
+        ``zoph_le_15`` (14 layers after a 36-filter ReLU stem, Zoph & Le's ops and filters,
+        on/off concatenated skips, no input conv, no reductions)."""
+        return {name: self.arch(choices) for name, choices in preset_choices(self.config).items()}
+
+    @classmethod
+    def preset_networks(cls) -> dict[str, PresetNetwork]:
+        """Published networks with their whole configs (``presets.NETWORKS``)."""
+        return dict(NETWORKS)
 
 
 def _choices(arch: Arch | Mapping[str, Any]) -> Mapping[str, Any]:
     return arch.choices if isinstance(arch, Arch) else arch
-
-
-@lru_cache(maxsize=1)
-def enas_macro_layers() -> tuple[tuple[int, tuple[int, ...]], ...]:
-    """(op index, skip bits) per layer of the released ENAS macro architecture."""
-    rows = [list(map(int, re.findall(r"\d", line))) for line in _ENAS_MACRO_ARC.strip().splitlines()]
-    return tuple((row[0], tuple(row[1:])) for row in rows)
 
 
 __all__ = ["LayersSpace", "enas_macro_layers"]

@@ -37,6 +37,9 @@ def _space(**config) -> LayersSpace:
     (dict(combine="concat", filters=[8, 16], reduce_after=[1]), "searched filters need reduce_after"),
     (dict(skip_inputs=-1), "skip_inputs"),
     (dict(input_size=2, layers=6, reduce_after=[0, 1, 2]), "too small"),
+    (dict(stem_width=8), "stem_width 8 needs combine=concat"),
+    (dict(stem_width=0, combine="concat", reduce_after=[]), "stem_width"),
+    (dict(stem_relu="yes"), "stem_relu"),
 ])
 def test_bad_configs_name_the_field(config, match):
     with pytest.raises(ValueError, match=match):
@@ -115,6 +118,23 @@ def test_enas_macro_at_the_released_width_counts_its_parameters_exactly():
         model = space.build(arch)
     assert space.cost(arch).params == count_params(model)
     assert round(space.cost(arch).params / 1e6, 2) == 19.80
+
+
+def test_zoph_le_15_is_the_papers_network():
+    """Zoph & Le's 15-layer CIFAR-10 network (4.2M params in their Table 1): its layer table
+    gives 4,199,868 conv weights, the paper's figure to its rounding with BN and classifier."""
+    space, arch = LayersSpace.from_preset("zoph_le_15")
+    assert space.config.stem_filters == 36 and space.config.stem_relu
+    reads = {i: [s for s in range(i) if arch.choices[f"l{i}.skip{s}"]] for i in range(14)}
+    assert reads[3] == [2] and reads[6] == [0, 5] and reads[13] == [5, 6, 10, 11, 12]  # C5, C8, C15 (source s = C(s+1))
+    assert [arch.choices[f"l{i}.filters"] for i in range(14)].count(48) == 8
+    with torch.device("meta"):
+        model = space.build(arch)
+    conv = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv == 4_199_868
+    assert space.cost(arch).params == count_params(model) and round(count_params(model) / 1e5) / 10 == 4.2
+    assert nasengine.get_space("layers", **{**space.config.to_dict(), "stem_relu": False}).presets() == {}
+    assert set(LayersSpace.preset_networks()) == {"enas_macro", "zoph_le_15"}
 
 
 def test_rl_controller_learns_skip_inputs_with_its_anchor_attention():

@@ -28,6 +28,8 @@ SMALL_CONFIGS: dict[str, list[dict]] = {
         {**DIGITS, "layers": 4, "filters": [8], "reduce_after": [1]},
         {"input_size": 16, "num_classes": 5, "layers": 4, "filters": [4, 8], "combine": "concat", "skip_inputs": 2,
          "input_conv": False, "ops": ["conv_1x3", "conv_3x3", "conv_5x1", "sep_conv_3x3"]},
+        {**DIGITS, "layers": 3, "filters": [4, 6], "combine": "concat", "input_conv": False, "reduce_after": [],
+         "ops": ["conv_1x3", "conv_3x1", "conv_3x3"], "stem_width": 7, "stem_relu": True},
     ],
     "channel_width": [
         {**DIGITS, "backbone": "small"},
