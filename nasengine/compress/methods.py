@@ -1,0 +1,120 @@
+"""The compression methods of ``nasengine compress``: each turns a MACs limit into per-layer
+preserve ratios and a pruned network. ``METHODS`` maps names to them; adding a method is one
+entry (a ``Method`` with its ``run`` function).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from nasengine.compress.layers import LayerInfo, kept_channels
+from nasengine.compress.limits import ratio_for_limit
+from nasengine.compress.prune import Selection, prune_to_ratios
+from nasengine.cost import trace_cost
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What a method returns: the pruned network and the ratios it was pruned with."""
+
+    model: nn.Module
+    ratios: dict[str, float]
+
+
+@dataclass(frozen=True)
+class MethodInput:
+    """Everything a method may use.
+
+    Attributes:
+        model: The source network (eval mode; not to be changed).
+        example: An example input batch.
+        limit: Most MACs per image the result may have.
+        layers: ``prunable_layers(model, example)``.
+        calibration: Input batches for feature-map sampling.
+        seed: Seeds the method's random choices.
+    """
+
+    model: nn.Module
+    example: torch.Tensor
+    limit: int
+    layers: Sequence[LayerInfo]
+    calibration: Sequence[torch.Tensor]
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Method:
+    """A compression method: ``run(MethodInput) -> Pruned`` and a line for ``--help``."""
+
+    help: str
+    run: Callable[[MethodInput], Pruned]
+
+
+def macs_counter(task: MethodInput, pruned_layers: Callable[[LayerInfo], bool]) -> Callable[[float], int]:
+    """MACs of the network with ratio ``r`` on the layers ``pruned_layers`` selects
+    (channel counts alone decide MACs, so the first channels are kept; cached per plan)."""
+    cache: dict[tuple[int, ...], int] = {}
+    shape = (1, *task.example.shape[1:])
+
+    def macs_at(ratio: float) -> int:
+        ratios = uniform_ratios(task.layers, ratio, pruned_layers)
+        plan = tuple(kept_channels(r, layer.out_channels) for layer, r in zip(task.layers, ratios.values()))
+        if plan not in cache:
+            model = prune_to_ratios(task.model, task.example, ratios, selection="first")
+            cache[plan] = trace_cost(model, shape).macs
+        return cache[plan]
+
+    return macs_at
+
+
+def uniform_ratios(layers: Sequence[LayerInfo], ratio: float, pruned_layers: Callable[[LayerInfo], bool]) -> dict[str, float]:
+    """``ratio`` for the layers ``pruned_layers`` selects, 1.0 for the rest."""
+    return {layer.name: ratio if pruned_layers(layer) else 1.0 for layer in layers}
+
+
+def _every(layer: LayerInfo) -> bool:
+    return True
+
+
+def _off_shortcuts(layer: LayerInfo) -> bool:
+    return not layer.residual
+
+
+def _one_ratio(task: MethodInput, selection: Selection, pruned_layers: Callable[[LayerInfo], bool],
+               reconstruct: bool) -> Pruned:
+    ratio = ratio_for_limit(macs_counter(task, pruned_layers), task.limit)
+    ratios = uniform_ratios(task.layers, ratio, pruned_layers)
+    model = prune_to_ratios(task.model, task.example, ratios, selection=selection, calibration=task.calibration,
+                            reconstruct=reconstruct, seed=task.seed)
+    return Pruned(model, ratios)
+
+
+def _uniform(task: MethodInput) -> Pruned:
+    return _one_ratio(task, "first", _every, reconstruct=False)
+
+
+def _l1(task: MethodInput) -> Pruned:
+    return _one_ratio(task, "l1", _every, reconstruct=False)
+
+
+def _lasso(task: MethodInput) -> Pruned:
+    return _one_ratio(task, "lasso", _off_shortcuts, reconstruct=True)
+
+
+METHODS: dict[str, Method] = {
+    "uniform": Method("one width multiplier for every layer; the first channels are kept", _uniform),
+    "l1": Method("the width multiplier of uniform; channels with the largest L1 filter norms are kept", _l1),
+    "lasso": Method("He et al. 2017: one preserve ratio for the layers off shortcuts; channels by LASSO, "
+                    "next layers refit by least squares", _lasso),
+}
+
+
+def method_names() -> tuple[str, ...]:
+    return tuple(METHODS)
+
+
+__all__ = ["METHODS", "Method", "MethodInput", "Pruned", "macs_counter", "method_names", "uniform_ratios"]
