@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nasengine.cli.common import UsageError, add_force_option, add_threads_option, apply_threads
+from nasengine.cli.common import UsageError, add_force_option, add_threads_option, apply_threads, invoked_command
 from nasengine.data import DATASETS
 
 
@@ -34,17 +34,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    from nasengine.compress.graph import PruningError
-    from nasengine.compress.run import RESULT_FILE, CompressConfig, compress
+    from nasengine.compress.layers import PruningError
+    from nasengine.compress.run import CompressConfig, compress
     from nasengine.compress.source import load_source
     from nasengine.cost import human
     from nasengine.data import load_dataset
+    from nasengine.export.compressed import export_compressed
+    from nasengine.records.compress import CompressRecord
     from nasengine.utils.run_folder import refuse_existing
     from nasengine.utils.validation import output_path
 
     out = output_path("--out", args.out, folder=True)
-    if not (out / "finetune.pt").is_file():  # an interrupted fine-tune resumes in its own folder
-        refuse_existing(out, "--out", force=args.force)
+    checkpoint = out / "finetune.pt"
+    if args.force:
+        checkpoint.unlink(missing_ok=True)  # start over
+    elif not checkpoint.is_file():  # an interrupted fine-tune resumes in its own folder
+        refuse_existing(out, "--out")
     apply_threads(args.threads)
     try:
         cfg = CompressConfig(method=args.method, max_macs=args.max_macs, finetune_epochs=args.finetune_epochs,
@@ -55,12 +60,14 @@ def cmd_compress(args: argparse.Namespace) -> int:
         if data.num_classes != source.num_classes:
             raise UsageError(f"--model has {source.num_classes} outputs but --dataset {args.dataset} has "
                              f"{data.num_classes} classes")
-        _, record = compress(source, data, cfg, out, progress=not args.quiet)
+        model, record = compress(source, data, cfg, checkpoint=checkpoint, progress=not args.quiet,
+                                 command=invoked_command(args))
+        record = export_compressed(model, record, out)
     except PruningError as exc:
         raise UsageError(str(exc)) from None
-    src, new = record["source_cost"], record["cost"]
+    src, new = record.source_cost, record.cost
     print(f"{args.method}: {human(src['macs'])} -> {human(new['macs'])} MACs, {human(src['params'])} -> "
-          f"{human(new['params'])} params; val acc {record['source_val_acc']:.4f} -> {record['pruned_val_acc']:.4f}"
-          + (f" -> {record['finetuned_val_acc']:.4f} fine-tuned" if record["finetuned_val_acc"] is not None else ""))
-    print(f"wrote {out / RESULT_FILE}")
+          f"{human(new['params'])} params; val acc {record.source_val_acc:.4f} -> {record.pruned_val_acc:.4f}"
+          + (f" -> {record.finetuned_val_acc:.4f} fine-tuned" if record.finetuned_val_acc is not None else ""))
+    print(f"wrote {out / CompressRecord.FILE}")
     return 0

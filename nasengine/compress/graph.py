@@ -16,12 +16,8 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from nasengine.compress.layers import LayerInfo
+from nasengine.compress.layers import LayerInfo, PruningError
 from nasengine.cost import layer_macs
-
-
-class PruningError(ValueError):
-    """A network or a request that cannot be pruned; printed as one line by the CLI."""
 
 
 @dataclass

@@ -10,6 +10,10 @@ from typing import Literal
 LayerKind = Literal["conv", "linear"]
 
 
+class PruningError(ValueError):
+    """A network or a request that cannot be pruned; printed as one line by the CLI."""
+
+
 @dataclass(frozen=True)
 class LayerInfo:
     """One prunable layer: a group of coupled output channels, named by its first layer.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from nasengine.compress.graph import PruningError
+from nasengine.compress.layers import PruningError
 from nasengine.cost import human, parse_amount
 
 

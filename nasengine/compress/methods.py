@@ -1,20 +1,25 @@
 """The compression methods of ``nasengine compress``: each turns a MACs limit into per-layer
 preserve ratios and a pruned network. ``METHODS`` maps names to them; adding a method is one
 entry (a ``Method`` with its ``run`` function).
+
+Importing this module stays cheap (the CLI lists the methods): the pruning code, which
+imports torch-pruning and with it timm, is imported when a method runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 from torch import nn
 
 from nasengine.compress.layers import LayerInfo, kept_channels
 from nasengine.compress.limits import ratio_for_limit
-from nasengine.compress.prune import Selection, prune_to_ratios
 from nasengine.cost import trace_cost
+
+if TYPE_CHECKING:
+    from nasengine.compress.prune import Selection
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ class Method:
 def macs_counter(task: MethodInput, pruned_layers: Callable[[LayerInfo], bool]) -> Callable[[float], int]:
     """MACs of the network with ratio ``r`` on the layers ``pruned_layers`` selects
     (channel counts alone decide MACs, so the first channels are kept; cached per plan)."""
+    from nasengine.compress.prune import prune_to_ratios  # torch-pruning imports timm: only when pruning
+
     cache: dict[tuple[int, ...], int] = {}
     shape = (1, *task.example.shape[1:])
 
@@ -86,6 +93,8 @@ def _off_shortcuts(layer: LayerInfo) -> bool:
 
 def _one_ratio(task: MethodInput, selection: Selection, pruned_layers: Callable[[LayerInfo], bool],
                reconstruct: bool) -> Pruned:
+    from nasengine.compress.prune import prune_to_ratios
+
     ratio = ratio_for_limit(macs_counter(task, pruned_layers), task.limit)
     ratios = uniform_ratios(task.layers, ratio, pruned_layers)
     model = prune_to_ratios(task.model, task.example, ratios, selection=selection, calibration=task.calibration,

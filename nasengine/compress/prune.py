@@ -15,7 +15,7 @@ from sampled feature maps (He et al.; AMC does the same for the next layer).
 from __future__ import annotations
 
 import copy
-from typing import Iterable, Literal, Mapping, Sequence
+from typing import Callable, Iterable, Literal, Mapping, Sequence
 
 import torch
 import torch_pruning as tp
@@ -50,6 +50,28 @@ def prune_to_ratios(model: nn.Module, example_input: torch.Tensor | Sequence[int
     Raises:
         PruningError: Unknown layer names, a ratio outside (0, 1], or calibration missing.
     """
+    return _prune(model, example_input, ratios, lambda ratio, channels: kept_channels(float(ratio), channels),
+                  selection=selection, calibration=calibration, reconstruct=reconstruct, ignored=ignored, seed=seed)
+
+
+def prune_to_channels(model: nn.Module, example_input: torch.Tensor | Sequence[int], channels: Mapping[str, int], *,
+                      selection: Selection = "l1", calibration: Iterable[torch.Tensor] | None = None,
+                      reconstruct: bool = False, ignored: Sequence[str] = (), seed: int = 0) -> nn.Module:
+    """``prune_to_ratios`` with channel counts: layer ``name`` keeps ``channels[name]`` (1 to its
+    ``out_channels``) of its output channels. Rebuilding a saved pruned network uses it."""
+    return _prune(model, example_input, channels, _count, selection=selection, calibration=calibration,
+                  reconstruct=reconstruct, ignored=ignored, seed=seed)
+
+
+def _count(wanted: float, channels: int) -> int:
+    if isinstance(wanted, bool) or not isinstance(wanted, int) or not 1 <= wanted <= channels:
+        raise PruningError(f"a channel count must be an integer from 1 to {channels}, got {wanted!r}")
+    return wanted
+
+
+def _prune(model: nn.Module, example_input: torch.Tensor | Sequence[int], requested: Mapping[str, float],
+           to_count: Callable[[float, int], int], *, selection: Selection, calibration: Iterable[torch.Tensor] | None,
+           reconstruct: bool, ignored: Sequence[str], seed: int) -> nn.Module:
     if selection not in SELECTIONS:
         raise PruningError(f"unknown channel selection {selection!r}; choose from {', '.join(SELECTIONS)}")
     batches = list(calibration) if calibration is not None else None
@@ -59,11 +81,11 @@ def prune_to_ratios(model: nn.Module, example_input: torch.Tensor | Sequence[int
     x = example_tensor(pruned, example_input)
     graph, groups = channel_groups(pruned, x, ignored=ignored)
     by_name = {g.info.name: g for g in groups}
-    unknown = sorted(set(ratios) - set(by_name))
+    unknown = sorted(set(requested) - set(by_name))
     if unknown:
         raise PruningError(f"not prunable layer(s) {unknown[:5]}; prunable: {', '.join(list(by_name)[:8])}"
                            f"{' ...' if len(by_name) > 8 else ''}")
-    plan = {name: kept_channels(float(ratio), by_name[name].info.out_channels) for name, ratio in ratios.items()}
+    plan = {name: to_count(wanted, by_name[name].info.out_channels) for name, wanted in requested.items()}
     todo = [g for g in groups if plan.get(g.info.name, g.info.out_channels) < g.info.out_channels]
     targets: dict[str, torch.Tensor] = {}
     if batches and (selection == "lasso" or reconstruct):

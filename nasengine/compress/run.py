@@ -1,16 +1,10 @@
-"""``compress``: prune a trained network to a MACs limit with one of the ``METHODS``,
-fine-tune it, and write it with its record (``nasengine compress``).
-
-The output folder holds ``weights.pt`` (the pruned state dict), ``model.pt2`` (a
-``torch.export`` program of the pruned network, loadable without its code by
-``nasengine.load(folder, trusted=True)``), ``model.onnx`` with the ``onnx`` extra, and
-``compress.json`` (costs, accuracies, per-layer channels, parity of the exported forms).
-An interrupted fine-tune resumes from ``finetune.pt``: pruning is deterministic for a seed.
-"""
+"""``compress``: prune a trained network to a MACs limit with one of the ``METHODS`` and
+fine-tune it (``nasengine compress``); ``nasengine.export.export_compressed`` writes the
+result. Pruning is deterministic for a seed, so an interrupted fine-tune resumes from its
+checkpoint."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,15 +12,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from nasengine.compress.graph import PruningError, prunable_layers
+from nasengine.compress.graph import prunable_layers
+from nasengine.compress.layers import PruningError
 from nasengine.compress.limits import parse_macs_limit
 from nasengine.compress.methods import METHODS, MethodInput
 from nasengine.compress.source import SourceModel
 from nasengine.cost import count_cost, human
 from nasengine.data import DataSplits
+from nasengine.records.compress import CompressRecord
+from nasengine.records.export import Preprocessing
 from nasengine.train.loop import TrainConfig, evaluate, fit
-
-RESULT_FILE = "compress.json"
 
 
 @dataclass(frozen=True)
@@ -67,13 +62,23 @@ def calibration_batches(data: DataSplits, images: int, batch: int = 64) -> list[
     return list(xs.split(batch))
 
 
-def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, out: str | Path | None = None, *,
-             progress: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, checkpoint: str | Path | None = None,
+             progress: bool = False, command: str | None = None) -> tuple[nn.Module, CompressRecord]:
     """Prune ``source`` to ``cfg.max_macs`` and fine-tune it on ``data``.
 
+    Args:
+        source: The network.
+        data: Calibration images come from its training split, accuracies from its
+            validation and test splits.
+        cfg: The settings.
+        checkpoint: Fine-tuning checkpoint file (an interrupted fine-tune resumes from it;
+            pruning is deterministic for a seed).
+        progress: Show a progress bar while fine-tuning.
+        command: The command line, for the record.
+
     Returns:
-        The compressed network and its record (also written to ``out/compress.json``
-        with the model files when ``out`` is given).
+        The compressed network and its record (``nasengine.export.export_compressed``
+        writes both).
 
     Raises:
         PruningError: The limit cannot be met, or the network has nothing to prune.
@@ -96,50 +101,22 @@ def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, out: st
     acc_pruned = evaluate(pruned.model, val)["acc"]
     history: list[dict[str, Any]] = []
     if cfg.finetune_epochs:
-        checkpoint = Path(out) / "finetune.pt" if out is not None else None
+        if checkpoint is not None:
+            Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
         train_cfg = TrainConfig(epochs=cfg.finetune_epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
         history = fit(pruned.model, train, val, train_cfg, checkpoint=checkpoint, progress=progress)
     pruned.model.eval()
-    after = prunable_layers(pruned.model, example)
-    channels = {info.name: {"source": info.out_channels, "kept": _kept(pruned.model, info.name)} for info in layers}
-    record: dict[str, Any] = {
-        "method": cfg.method, "config": asdict(cfg), "source": source.description,
-        "input_shape": list(source.input_shape), "limit_macs": limit,
-        "source_cost": source_cost.to_dict(), "cost": cost.to_dict(),
-        "source_val_acc": source_acc, "pruned_val_acc": acc_pruned,
-        "finetuned_val_acc": evaluate(pruned.model, val)["acc"] if cfg.finetune_epochs else None,
-        "test_acc": evaluate(pruned.model, test)["acc"], "epochs": len(history),
-        "ratios": pruned.ratios, "channels": channels, "prunable_after": len(after),
-    }
-    if out is not None:
-        record["parity"] = write_model(pruned.model, example, Path(out))
-        (Path(out) / RESULT_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    record = CompressRecord(
+        method=cfg.method, config=asdict(cfg), source=source.description, input_shape=tuple(source.input_shape),
+        limit_macs=limit, source_cost=source_cost.to_dict(), cost=cost.to_dict(), source_val_acc=source_acc,
+        pruned_val_acc=acc_pruned, finetuned_val_acc=evaluate(pruned.model, val)["acc"] if cfg.finetune_epochs else None,
+        test_acc=evaluate(pruned.model, test)["acc"], epochs=len(history), ratios=dict(pruned.ratios),
+        source_channels={info.name: info.out_channels for info in layers},
+        channels={info.name: _kept(pruned.model, info.name) for info in layers},
+        preprocessing=Preprocessing.from_dict(data.preprocessing()), command=command)
     return pruned.model, record
 
 
 def _kept(model: nn.Module, name: str) -> int:
     module = dict(model.named_modules())[name]
     return int(module.out_channels if isinstance(module, nn.Conv2d) else module.out_features)  # type: ignore[arg-type]
-
-
-def write_model(model: nn.Module, example: torch.Tensor, folder: Path) -> dict[str, float]:
-    """``weights.pt`` and the deployable forms of ``EXPORT_FORMATS`` that need no space (pt2,
-    ONNX when its extra is installed), each reloaded and compared with ``model``.
-
-    Returns:
-        ``{form: max abs difference on example}``.
-    """
-    from nasengine.export.formats import EXPORT_FORMATS
-
-    folder.mkdir(parents=True, exist_ok=True)
-    model = model.cpu().eval()
-    torch.save(model.state_dict(), folder / "weights.pt")
-    x = example.cpu()
-    with torch.no_grad():
-        reference = model(x)
-    diffs: dict[str, float] = {}
-    for name in ("pt2", "onnx"):
-        form = EXPORT_FORMATS.get(name)
-        if form.missing() is None:  # the program formats read only the model and its inputs
-            diffs[name], _ = form.write(None, None, model, x, reference, folder)  # type: ignore[arg-type]
-    return diffs

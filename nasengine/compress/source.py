@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from torch import nn
 
-from nasengine.compress.graph import PruningError
+from nasengine.compress.layers import PruningError
 from nasengine.utils.safe_load import CheckpointError, load_checkpoint
 
 #: Prefixes of model-zoo names and the libraries they build with.
@@ -62,13 +62,21 @@ def load_source(spec: str, *, weights: str | Path | None = None, image_size: int
 
 
 def _export(folder: Path) -> SourceModel:
-    from nasengine.export.load import arch_space, load, read_arch
+    """An export folder, read as ``nasengine.load`` reads it (which lives a floor above)."""
+    from nasengine.arch import Arch, ArchError
+    from nasengine.records.base import read_json
+    from nasengine.registry import get_space
 
-    arch = read_arch(folder)
-    model = load(folder)
-    space = arch_space(arch)
+    data = read_json(folder / "arch.json")
+    try:
+        arch = Arch.from_dict(data)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ArchError(f"{folder / 'arch.json'}: {exc}") from None
+    space = get_space(arch.space, **dict(arch.config))
+    model = space.build(arch)
+    _load_weights(model, folder / "weights.pt", f"arch {arch.id}")
     c = space.config
-    return SourceModel(model, (c.in_channels, c.input_size, c.input_size), c.num_classes,
+    return SourceModel(model.eval(), (c.in_channels, c.input_size, c.input_size), c.num_classes,
                        {"kind": "export", "path": str(folder), "arch": arch.to_dict()})
 
 
@@ -88,8 +96,8 @@ def _arch(spec: str, weights: str | Path | None) -> SourceModel:
 def _zoo(zoo: str, name: str, weights: str | Path | None, image_size: int) -> SourceModel:
     if weights is None:
         raise PruningError(f"--model {zoo}:{name} needs --weights FILE (a local state dict; nothing is downloaded)")
+    build = zoo_builder(zoo, name)
     state = _state(weights)
-    build = _builder(zoo, name)
     probe = build(None)
     classifier = _last_linear(probe)
     classes = state.get(f"{classifier}.weight").shape[0] if classifier and f"{classifier}.weight" in state else None
@@ -101,7 +109,8 @@ def _zoo(zoo: str, name: str, weights: str | Path | None, image_size: int) -> So
                        {"kind": zoo, "name": name, "weights": str(weights), "num_classes": num_classes})
 
 
-def _builder(zoo: str, name: str):  # noqa: ANN202 -- (num_classes or None) -> module
+def zoo_builder(zoo: str, name: str) -> Callable[[int | None], nn.Module]:
+    """``build(num_classes or None)`` of model-zoo network ``name`` (no weights are downloaded)."""
     if zoo == "torchvision":
         import torchvision
 

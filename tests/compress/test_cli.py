@@ -49,20 +49,43 @@ def test_compress_meets_the_limit_and_counts_as_fvcore(capsys, export_folder, tm
     assert code == 0, stderr
     record = json.loads((out / "compress.json").read_text())
     assert record["cost"]["macs"] <= record["limit_macs"] == record["source_cost"]["macs"] // 2
-    model = _Program(nasengine.load(out / "model.pt2", trusted=True))
-    state = torch.load(out / "weights.pt", weights_only=True)
-    assert count_cost(model, (1, *record["input_shape"])).macs == record["cost"]["macs"]
-    assert sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k) \
-        == record["cost"]["params"]
-    assert max(record["parity"].values()) < 1e-4
+    shape = (1, *record["input_shape"])
+    rebuilt = nasengine.load(out)  # the source's code, the recorded channels, weights.pt
+    program = _Program(nasengine.load(out / "model.pt2", trusted=True))
+    assert count_cost(rebuilt, shape) == count_cost(program, shape) == nasengine.Cost(**record["cost"])
+    x = torch.randn(3, *record["input_shape"])
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x), program(x), atol=1e-5)
+    assert set(record["parity"]) >= {"state_dict", "pt2"} and max(record["parity"].values()) < 1e-4
 
 
-def test_fine_tuning_runs_and_is_recorded(capsys, export_folder, tmp_path):
-    code, _, stderr = run_cli(capsys, "compress", "--model", str(export_folder), "--max-macs", "0.6", "--method", "l1",
-                              "--finetune-epochs", "1", "--out", str(tmp_path / "ft"), "--quiet")
+def test_a_torchvision_network_is_compressed_and_reloaded(capsys, tmp_path):
+    import torchvision
+
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(num_classes=10).state_dict(), tmp_path / "r18.pt")
+    out = tmp_path / "out"
+    code, _, stderr = run_cli(capsys, "compress", "--model", "torchvision:resnet18", "--weights", str(tmp_path / "r18.pt"),
+                              "--image-size", "16", "--max-macs", "40%", "--method", "l1", "--calibration-images", "16",
+                              "--out", str(out), "--quiet")
+    assert code == 0, stderr
+    record = json.loads((out / "compress.json").read_text())
+    assert record["source"]["kind"] == "torchvision" and record["channels"]["layer1.0.conv1"] < 64
+    assert count_cost(nasengine.load(out), (1, 3, 16, 16)).macs == record["cost"]["macs"] <= record["limit_macs"]
+
+
+def test_fine_tuning_runs_is_recorded_and_resumes(capsys, export_folder, tmp_path):
+    argv = ["compress", "--model", str(export_folder), "--max-macs", "0.6", "--method", "l1", "--finetune-epochs", "1",
+            "--out", str(tmp_path / "ft"), "--quiet"]
+    code, _, stderr = run_cli(capsys, *argv)
     assert code == 0, stderr
     record = json.loads((tmp_path / "ft" / "compress.json").read_text())
     assert record["epochs"] == 1 and record["finetuned_val_acc"] is not None
+    # The same command again finds the fine-tuning checkpoint and resumes from it (here: already done).
+    code, _, stderr = run_cli(capsys, *argv)
+    assert code == 0, stderr
+    again = json.loads((tmp_path / "ft" / "compress.json").read_text())
+    assert again["finetuned_val_acc"] == record["finetuned_val_acc"] and again["cost"] == record["cost"]
 
 
 @pytest.mark.parametrize(("extra", "message"), [
