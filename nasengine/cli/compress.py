@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 
-from nasengine.cli.common import UsageError, add_force_option, add_threads_option, apply_threads, invoked_command
+from nasengine.cli.common import (
+    UsageError,
+    add_force_option,
+    add_threads_option,
+    apply_threads,
+    invoked_command,
+    parse_sets,
+)
 from nasengine.data import DATASETS
 
 
@@ -21,6 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-macs", required=True, help="MACs limit: absolute (40M) or of the source's (25%%, 0.25)")
     p.add_argument("--method", default="l1", choices=tuple(METHODS),
                    help="; ".join(f"{name}: {m.help}" for name, m in METHODS.items()))
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a setting of the method (repeatable)")
     p.add_argument("--finetune-epochs", type=int, default=0)
     p.add_argument("--lr", type=float, default=0.01, help="fine-tuning learning rate")
     p.add_argument("--calibration-images", type=int, default=256,
@@ -46,22 +55,24 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
     out = output_path("--out", args.out, folder=True)
     checkpoint = out / "finetune.pt"
-    if args.force:
-        checkpoint.unlink(missing_ok=True)  # start over
+    if args.force:  # start over: the fine-tune's and the method's checkpoints go
+        checkpoint.unlink(missing_ok=True)
+        shutil.rmtree(out / "method", ignore_errors=True)
     elif not checkpoint.is_file():  # an interrupted fine-tune resumes in its own folder
         refuse_existing(out, "--out")
     apply_threads(args.threads)
     try:
         cfg = CompressConfig(method=args.method, max_macs=args.max_macs, finetune_epochs=args.finetune_epochs,
-                             lr=args.lr, calibration_images=args.calibration_images, seed=args.seed)
+                             lr=args.lr, calibration_images=args.calibration_images, seed=args.seed,
+                             options=parse_sets(args.set))
         source = load_source(args.model, weights=args.weights, image_size=args.image_size)
         channels, size = source.input_shape[0], source.input_shape[1]
         data = load_dataset(args.dataset, data_root=args.data_root, image_size=size, channels=channels)
         if data.num_classes != source.num_classes:
             raise UsageError(f"--model has {source.num_classes} outputs but --dataset {args.dataset} has "
                              f"{data.num_classes} classes")
-        model, record = compress(source, data, cfg, checkpoint=checkpoint, progress=not args.quiet,
-                                 command=invoked_command(args))
+        model, record = compress(source, data, cfg, checkpoint=checkpoint, workdir=out / "method",
+                                 progress=not args.quiet, command=invoked_command(args))
         record = export_compressed(model, record, out)
     except PruningError as exc:
         raise UsageError(str(exc)) from None

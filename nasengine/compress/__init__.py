@@ -18,6 +18,7 @@ _LAZY = {
     "prunable_layers": "nasengine.compress.graph",
     "prune_to_ratios": "nasengine.compress.prune",
     "prune_to_channels": "nasengine.compress.prune",
+    "pruned_cost": "nasengine.compress.prune",
     "SELECTIONS": "nasengine.compress.prune",
     "METHODS": "nasengine.compress.methods",
     "compress": "nasengine.compress.run",

@@ -8,15 +8,15 @@ imports torch-pruning and with it timm, is imported when a method runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from nasengine.compress.layers import LayerInfo, kept_channels
 from nasengine.compress.limits import ratio_for_limit
-from nasengine.cost import trace_cost
 
 if TYPE_CHECKING:
     from nasengine.compress.prune import Selection
@@ -41,6 +41,12 @@ class MethodInput:
         layers: ``prunable_layers(model, example)``.
         calibration: Input batches for feature-map sampling.
         seed: Seeds the method's random choices.
+        score: Accuracy of a network on held-out data (validation images), for methods
+            that search (AMC's reward); ``None`` where there is no data.
+        workdir: A folder of the method's own (checkpoints of a search, so that an
+            interrupted one resumes, and TensorBoard logs); ``None``: keep nothing.
+        options: Method-specific settings (``--set key=value`` style), empty by default.
+        progress: Show progress bars.
     """
 
     model: nn.Module
@@ -49,30 +55,34 @@ class MethodInput:
     layers: Sequence[LayerInfo]
     calibration: Sequence[torch.Tensor]
     seed: int = 0
+    score: Callable[[nn.Module], float] | None = None
+    workdir: Path | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    progress: bool = False
 
 
 @dataclass(frozen=True)
 class Method:
-    """A compression method: ``run(MethodInput) -> Pruned`` and a line for ``--help``."""
+    """A compression method: ``run(MethodInput) -> Pruned``, a line for ``--help``, and the
+    names of the settings it reads from ``MethodInput.options`` (``--set``)."""
 
     help: str
     run: Callable[[MethodInput], Pruned]
+    options: tuple[str, ...] = ()
 
 
 def macs_counter(task: MethodInput, pruned_layers: Callable[[LayerInfo], bool]) -> Callable[[float], int]:
-    """MACs of the network with ratio ``r`` on the layers ``pruned_layers`` selects
-    (channel counts alone decide MACs, so the first channels are kept; cached per plan)."""
-    from nasengine.compress.prune import prune_to_ratios  # torch-pruning imports timm: only when pruning
+    """MACs of the network with ratio ``r`` on the layers ``pruned_layers`` selects (cached
+    per channel plan)."""
+    from nasengine.compress.prune import pruned_cost  # torch-pruning imports timm: only when pruning
 
     cache: dict[tuple[int, ...], int] = {}
-    shape = (1, *task.example.shape[1:])
 
     def macs_at(ratio: float) -> int:
         ratios = uniform_ratios(task.layers, ratio, pruned_layers)
         plan = tuple(kept_channels(r, layer.out_channels) for layer, r in zip(task.layers, ratios.values()))
         if plan not in cache:
-            model = prune_to_ratios(task.model, task.example, ratios, selection="first")
-            cache[plan] = trace_cost(model, shape).macs
+            cache[plan] = pruned_cost(task.model, task.example, ratios).macs
         return cache[plan]
 
     return macs_at

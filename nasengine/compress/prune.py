@@ -25,6 +25,7 @@ from nasengine.compress.features import sample_features
 from nasengine.compress.graph import ChannelGroup, PruningError, channel_groups, example_tensor, regroup
 from nasengine.compress.lasso import LASSO_POINTS, contributions_gram, gather_channels, lasso_select, least_squares
 from nasengine.compress.layers import kept_channels
+from nasengine.cost import Cost, trace_cost
 
 Selection = Literal["first", "l1", "lasso"]
 SELECTIONS: tuple[str, ...] = ("first", "l1", "lasso")
@@ -61,6 +62,15 @@ def prune_to_channels(model: nn.Module, example_input: torch.Tensor | Sequence[i
     ``out_channels``) of its output channels. Rebuilding a saved pruned network uses it."""
     return _prune(model, example_input, channels, _count, selection=selection, calibration=calibration,
                   reconstruct=reconstruct, ignored=ignored, seed=seed)
+
+
+def pruned_cost(model: nn.Module, example_input: torch.Tensor | Sequence[int], ratios: Mapping[str, float], *,
+                ignored: Sequence[str] = ()) -> Cost:
+    """MACs per image and parameters of ``model`` pruned to ``ratios`` (channel counts alone
+    decide them, so the first channels are kept and nothing is sampled)."""
+    x = example_tensor(model, example_input)
+    pruned = prune_to_ratios(model, x, ratios, selection="first", ignored=ignored)
+    return trace_cost(pruned, (1, *x.shape[1:]))
 
 
 def _count(wanted: float, channels: int) -> int:

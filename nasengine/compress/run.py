@@ -5,9 +5,9 @@ checkpoint."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -36,6 +36,7 @@ class CompressConfig:
         batch_size: Fine-tuning batch size.
         calibration_images: Training images whose feature maps are sampled.
         seed: Seeds sampling and fine-tuning.
+        options: Settings of the method (``Method.options`` names them).
     """
 
     method: str = "l1"
@@ -45,10 +46,15 @@ class CompressConfig:
     batch_size: int = 64
     calibration_images: int = 256
     seed: int = 0
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise PruningError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
+        unknown = sorted(set(self.options) - set(METHODS[self.method].options))
+        if unknown:
+            allowed = ", ".join(METHODS[self.method].options) or "none"
+            raise PruningError(f"method {self.method!r} has no setting(s) {unknown}; its settings: {allowed}")
         if self.finetune_epochs < 0:
             raise PruningError(f"--finetune-epochs must be >= 0, got {self.finetune_epochs}")
         if self.calibration_images < 1:
@@ -63,7 +69,8 @@ def calibration_batches(data: DataSplits, images: int, batch: int = 64) -> list[
 
 
 def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, checkpoint: str | Path | None = None,
-             progress: bool = False, command: str | None = None) -> tuple[nn.Module, CompressRecord]:
+             workdir: str | Path | None = None, progress: bool = False,
+             command: str | None = None) -> tuple[nn.Module, CompressRecord]:
     """Prune ``source`` to ``cfg.max_macs`` and fine-tune it on ``data``.
 
     Args:
@@ -73,6 +80,7 @@ def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, chec
         cfg: The settings.
         checkpoint: Fine-tuning checkpoint file (an interrupted fine-tune resumes from it;
             pruning is deterministic for a seed).
+        workdir: The method's own folder (``MethodInput.workdir``).
         progress: Show a progress bar while fine-tuning.
         command: The command line, for the record.
 
@@ -94,7 +102,11 @@ def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, chec
         raise PruningError("the model has no layer whose output channels can be removed")
     train, val, test = data.loaders(cfg.batch_size, seed=cfg.seed)
     source_acc = evaluate(model, val)["acc"]
-    pruned = METHODS[cfg.method].run(MethodInput(model, example, limit, layers, calibration, cfg.seed))
+    task = MethodInput(model, example, limit, layers, calibration, cfg.seed,
+                       score=lambda net: evaluate(net, val)["acc"],
+                       workdir=Path(workdir) if workdir is not None else None, options=dict(cfg.options),
+                       progress=progress)
+    pruned = METHODS[cfg.method].run(task)
     cost = count_cost(pruned.model, shape)
     if cost.macs > limit:  # the methods choose ratios on these very counts; a breach is a bug
         raise PruningError(f"the pruned model has {human(cost.macs)} MACs, above the limit {human(limit)}")
@@ -107,7 +119,8 @@ def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, chec
         history = fit(pruned.model, train, val, train_cfg, checkpoint=checkpoint, progress=progress)
     pruned.model.eval()
     record = CompressRecord(
-        method=cfg.method, config=asdict(cfg), source=source.description, input_shape=tuple(source.input_shape),
+        method=cfg.method, config={**asdict(cfg), "options": dict(cfg.options)}, source=source.description,
+        input_shape=tuple(source.input_shape),
         limit_macs=limit, source_cost=source_cost.to_dict(), cost=cost.to_dict(), source_val_acc=source_acc,
         pruned_val_acc=acc_pruned, finetuned_val_acc=evaluate(pruned.model, val)["acc"] if cfg.finetune_epochs else None,
         test_acc=evaluate(pruned.model, test)["acc"], epochs=len(history), ratios=dict(pruned.ratios),

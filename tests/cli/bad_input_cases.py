@@ -416,5 +416,6 @@ CASES: list[tuple[str, str, str]] = [
     ("compress-zoo-no-weights", f"{COMPRESS} --model torchvision:resnet18", "--weights"),
     ("compress-zoo-unknown", f"{COMPRESS} --model timm:nope --weights model_corrupt/weights.pt", "timm:nope"),
     ("compress-method", f"{COMPRESS} --model nowhere --method nope", "'nope'"),
+    ("compress-unknown-setting", f"{COMPRESS} --model arch.json --set episodes=3", "episodes"),
     ("compress-epochs-negative", f"{COMPRESS} --model arch.json --finetune-epochs -1", "--finetune-epochs"),
 ]

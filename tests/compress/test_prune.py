@@ -8,7 +8,7 @@ import torch
 import torchvision
 from torch import nn
 
-from nasengine.compress import PruningError, kept_channels, prunable_layers, prune_to_ratios
+from nasengine.compress import PruningError, kept_channels, prunable_layers, prune_to_ratios, pruned_cost
 from nasengine.cost import count_cost
 
 MODELS = {
@@ -57,6 +57,18 @@ def test_pruned_networks_run_export_and_count_as_fvcore(name, selection, tmp_pat
     torch.export.save(program, tmp_path / "model.pt2")
     with torch.no_grad():
         assert torch.allclose(torch.export.load(tmp_path / "model.pt2").module()(x), pruned(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_lasso_with_reconstruction_keeps_residual_and_depthwise_networks_consistent(name):
+    model = _trained_like(MODELS[name]())
+    x = torch.randn(2, 3, 16, 16)
+    ratios = {layer.name: 0.5 for layer in prunable_layers(model, x) if not layer.residual}
+    calibration = [torch.randn(8, 3, 16, 16)]
+    pruned = prune_to_ratios(model, x, ratios, selection="lasso", calibration=calibration, reconstruct=True)
+    with torch.no_grad():
+        assert pruned(x).shape == (2, 10) and torch.isfinite(pruned(x)).all()
+    assert count_cost(pruned, x.shape) == pruned_cost(model, x, ratios)
 
 
 def test_residual_depthwise_and_gates_are_grouped():
