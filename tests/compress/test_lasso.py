@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
-from nasengine.compress import prune_to_ratios
+from nasengine.compress import prunable_layers, prune_to_ratios
 from nasengine.compress.lasso import lasso_select, least_squares
 
 
@@ -66,3 +67,36 @@ def test_reconstruction_lowers_the_next_layers_error():
         with torch.no_grad():
             errors[reconstruct] = float((pruned[:3](x) - model[:3](x)).pow(2).mean())
     assert errors[True] < 0.5 * errors[False]
+
+
+class _Concat(nn.Module):
+    """Two branches concatenated into one convolution (channel indices shift in the consumer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 1), nn.Conv2d(3, 6, 1)
+        self.c, self.fc = nn.Conv2d(10, 5, 3, padding=1), nn.Linear(5, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.cat([self.a(x).relu(), self.b(x).relu()], 1)
+        return self.fc(self.c(y).mean((2, 3)))
+
+
+def _flatten_net() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 6, 3, padding=1),
+                         nn.ReLU(), nn.Flatten(), nn.Linear(6 * 4 * 4, 20), nn.ReLU(), nn.Linear(20, 5))
+
+
+@pytest.mark.parametrize("make, size", [(_Concat, 6), (_flatten_net, 4)], ids=["concat", "flatten"])
+def test_lasso_and_reconstruction_follow_concatenations_and_flattens(make, size):
+    torch.manual_seed(4)
+    model = make().eval()
+    calibration = [torch.randn(64, 3, size, size)]
+    ratios = {layer.name: 0.5 for layer in prunable_layers(model, (1, 3, size, size))}
+    errors = {}
+    for selection, reconstruct in (("l1", False), ("lasso", True)):
+        pruned = prune_to_ratios(model, (1, 3, size, size), ratios, selection=selection, calibration=calibration,
+                                 reconstruct=reconstruct)
+        with torch.no_grad():
+            errors[selection] = float((pruned(calibration[0]) - model(calibration[0])).pow(2).mean())
+    assert errors["lasso"] < 0.5 * errors["l1"]
