@@ -107,7 +107,8 @@ def _prune(model: nn.Module, example_input: torch.Tensor | Sequence[int], reques
     # source output channels each pruned layer still has, to read the source's targets
     survivors: dict[str, list[int]] = {}
     for group in todo:
-        current = _refreshed(graph, group, pruned, x)
+        # Sampling needs the consumers' channel maps as they are now; choosing by magnitude does not.
+        current = _refreshed(graph, group, pruned, x) if targets else group
         keep = plan[group.info.name]
         patches = (sample_features(pruned, {names[m]: m for m, _ in current.consumers}, batches, inputs=True, seed=seed)
                    if batches and (selection == "lasso" or reconstruct) else {})
@@ -116,7 +117,7 @@ def _prune(model: nn.Module, example_input: torch.Tensor | Sequence[int], reques
         removed = sorted(set(range(_out_channels(current.root))) - set(kept))
         pruner = graph.get_pruner_of_module(current.root)
         graph.get_pruning_group(current.root, pruner.prune_out_channels, removed).prune()
-        for module, mapping in current.outputs:
+        for module, mapping in current.outputs if targets else ():
             name = names[module]
             old = survivors.get(name, list(range(_out_channels(module) + len(removed))))
             survivors[name] = [old[i] for i in sorted(i for root in kept for i in mapping.get(root, []))]

@@ -116,3 +116,41 @@ def test_refuses_to_overwrite_without_force(capsys, export_folder, tmp_path):
     code, _, stderr = run_cli(capsys, "compress", "--model", str(export_folder), "--max-macs", "50%",
                               "--out", str(tmp_path / "o"))
     assert code == 2 and "--force" in stderr
+
+
+def test_a_timm_network_is_compressed_and_reloaded(capsys, tmp_path):
+    import timm
+
+    torch.manual_seed(0)
+    torch.save(timm.create_model("mobilenetv3_small_050", num_classes=10).state_dict(), tmp_path / "m.pt")
+    out = tmp_path / "out"
+    code, _, stderr = run_cli(capsys, "compress", "--model", "timm:mobilenetv3_small_050", "--weights",
+                              str(tmp_path / "m.pt"), "--image-size", "16", "--max-macs", "60%", "--method", "uniform",
+                              "--out", str(out), "--quiet")
+    assert code == 0, stderr
+    record = json.loads((out / "compress.json").read_text())
+    assert count_cost(nasengine.load(out), (1, 3, 16, 16)).macs == record["cost"]["macs"] <= record["limit_macs"]
+
+
+def test_any_module_compresses_from_python_and_loads_from_its_program(tmp_path):
+    from torch import nn
+
+    from nasengine.compress import CompressConfig, SourceModel, compress
+    from nasengine.data import load_dataset
+    from nasengine.export import export_compressed
+    from nasengine.utils.safe_load import CheckpointError
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1),
+                        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    source = SourceModel(net.eval(), (1, 8, 8), 10, {"kind": "module"})
+    model, record = compress(source, load_dataset("digits"), CompressConfig(method="lasso", max_macs="50%",
+                                                                            calibration_images=64))
+    assert count_cost(model, (1, 1, 8, 8)).macs == record.cost["macs"] <= record.limit_macs
+    written = export_compressed(model, record, tmp_path / "c")
+    assert set(written.parity) == {"pt2"} or set(written.parity) == {"pt2", "onnx"}  # no code to rebuild it from
+    with pytest.raises(CheckpointError):
+        nasengine.load(tmp_path / "c")
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(nasengine.load(tmp_path / "c", trusted=True)(x), model(x), atol=1e-5)
