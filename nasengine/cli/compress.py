@@ -71,7 +71,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
         if data.num_classes != source.num_classes:
             raise UsageError(f"--model has {source.num_classes} outputs but --dataset {args.dataset} has "
                              f"{data.num_classes} classes")
-        model, record = compress(source, data, cfg, checkpoint=checkpoint, workdir=out / "method",
+        model, record = compress(source, data, cfg, checkpoint=checkpoint, workdir=out / "method", tensorboard=out / "tb",
                                  progress=not args.quiet, command=invoked_command(args))
         record = export_compressed(model, record, out)
     except PruningError as exc:

@@ -69,7 +69,7 @@ def calibration_batches(data: DataSplits, images: int, batch: int = 64) -> list[
 
 
 def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, checkpoint: str | Path | None = None,
-             workdir: str | Path | None = None, progress: bool = False,
+             workdir: str | Path | None = None, tensorboard: str | Path | None = None, progress: bool = False,
              command: str | None = None) -> tuple[nn.Module, CompressRecord]:
     """Prune ``source`` to ``cfg.max_macs`` and fine-tune it on ``data``.
 
@@ -81,6 +81,7 @@ def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, chec
         checkpoint: Fine-tuning checkpoint file (an interrupted fine-tune resumes from it;
             pruning is deterministic for a seed).
         workdir: The method's own folder (``MethodInput.workdir``).
+        tensorboard: Folder for TensorBoard logs of the fine-tuning (loss, accuracy per epoch).
         progress: Show a progress bar while fine-tuning.
         command: The command line, for the record.
 
@@ -116,7 +117,13 @@ def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, chec
         if checkpoint is not None:
             Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
         train_cfg = TrainConfig(epochs=cfg.finetune_epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
-        history = fit(pruned.model, train, val, train_cfg, checkpoint=checkpoint, progress=progress)
+        log = _EpochLog(Path(tensorboard)) if tensorboard is not None else None
+        try:
+            history = fit(pruned.model, train, val, train_cfg, checkpoint=checkpoint, progress=progress,
+                          on_epoch=log)
+        finally:
+            if log is not None:
+                log.close()
     pruned.model.eval()
     record = CompressRecord(
         method=cfg.method, config={**asdict(cfg), "options": dict(cfg.options)}, source=source.description,
@@ -128,6 +135,24 @@ def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, chec
         channels={info.name: _kept(pruned.model, info.name) for info in layers},
         preprocessing=Preprocessing.from_dict(data.preprocessing()), command=command)
     return pruned.model, record
+
+
+class _EpochLog:
+    """``fit``'s ``on_epoch``: each epoch's numbers as TensorBoard scalars under ``finetune/``."""
+
+    def __init__(self, folder: Path) -> None:
+        from torch.utils.tensorboard import SummaryWriter  # imported only when logging
+
+        self.writer = SummaryWriter(str(folder))
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        for key, value in row.items():
+            if key != "epoch" and isinstance(value, (int, float)):
+                self.writer.add_scalar(f"finetune/{key}", value, int(row.get("epoch", 0)))
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def _kept(model: nn.Module, name: str) -> int:

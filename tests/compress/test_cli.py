@@ -81,6 +81,7 @@ def test_fine_tuning_runs_is_recorded_and_resumes(capsys, export_folder, tmp_pat
     assert code == 0, stderr
     record = json.loads((tmp_path / "ft" / "compress.json").read_text())
     assert record["epochs"] == 1 and record["finetuned_val_acc"] is not None
+    assert any((tmp_path / "ft" / "tb").iterdir())  # TensorBoard logs of the fine-tuning
     # The same command again finds the fine-tuning checkpoint and resumes from it (here: already done).
     code, _, stderr = run_cli(capsys, *argv)
     assert code == 0, stderr
