@@ -14,6 +14,7 @@ import sys
 from nasengine import __version__
 from nasengine.arch import ArchError
 from nasengine.cli import bench as cli_bench
+from nasengine.cli import compress as cli_compress
 from nasengine.cli import dynamic as cli_dynamic
 from nasengine.cli import export as cli_export
 from nasengine.cli import latency as cli_latency
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_show.add_parser(sub)
     cli_latency.add_parser(sub)
     cli_export.add_parser(sub)
+    cli_compress.add_parser(sub)
     cli_dynamic.add_parser(sub)
     cli_tabulate.add_parser(sub)
     cli_rankcheck.add_parser(sub)

@@ -18,7 +18,9 @@ def load(path: str | Path, *, trusted: bool = False) -> nn.Module:
     """A ready module in eval mode from an export folder (or a file in one).
 
     ``arch.json`` + ``weights.pt`` build the network with the space's code and load the
-    weights (tensors only: nothing in the folder can run code). A folder with only
+    weights; ``compress.json`` + ``weights.pt`` (``nasengine compress``) rebuild the pruned
+    network from its source's code and recorded channels and load the weights (tensors
+    only: nothing in the folder can run code). A folder with only
     ``model.pt2`` (or a ``.pt2`` file) gives the ``torch.export`` program's module, which
     needs no nasengine code to be defined (it was exported in eval mode and cannot be
     switched to training); reading a ``.pt2`` unpickles parts of it, which can run any
@@ -35,6 +37,10 @@ def load(path: str | Path, *, trusted: bool = False) -> nn.Module:
     folder = path.parent if path.is_file() else path
     if not folder.is_dir():
         raise FileNotFoundError(f"{str(path)!r} does not exist")
+    if (folder / "compress.json").is_file() and (folder / "weights.pt").is_file() and _rebuildable(folder):
+        from nasengine.compress.rebuild import load_compressed
+
+        return load_compressed(folder)
     if (folder / "arch.json").is_file() and (folder / "weights.pt").is_file():
         arch = read_arch(folder)
         model = arch_space(arch).build(arch)
@@ -44,6 +50,15 @@ def load(path: str | Path, *, trusted: bool = False) -> nn.Module:
         return _program_module(folder / "model.pt2", trusted)
     raise FileNotFoundError(f"{str(folder)!r} holds neither arch.json + weights.pt nor model.pt2; "
                             "export the run with `nasengine export RUN`")
+
+
+def _rebuildable(folder: Path) -> bool:
+    """Whether ``nasengine compress`` wrote ``folder`` from a source with code (an arch, a
+    torchvision or timm name); a network compressed from a Python module has only its program."""
+    from nasengine.compress.rebuild import rebuildable
+    from nasengine.records.compress import CompressRecord
+
+    return rebuildable(CompressRecord.load(folder / CompressRecord.FILE).source)
 
 
 def _program_module(path: Path, trusted: bool) -> nn.Module:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from nasengine.records.base import Record, read_json
 from nasengine.records.bench import BenchReport, LatencyCheck, LatencyCheckRow
+from nasengine.records.compress import CompressRecord
 from nasengine.records.export import ExportRecord, ParityInputs, ParityRecord, Preprocessing, preprocessing_in
 from nasengine.records.search import FRONTS, RankCheck, RankCheckRow, SearchResult, StandaloneAcc, TrialRecord
 
-__all__ = ["BenchReport", "ExportRecord", "FRONTS", "LatencyCheck", "LatencyCheckRow", "ParityInputs", "ParityRecord",
+__all__ = ["BenchReport", "CompressRecord", "ExportRecord",
+           "FRONTS", "LatencyCheck", "LatencyCheckRow", "ParityInputs", "ParityRecord",
            "Preprocessing", "RankCheck", "RankCheckRow", "Record", "SearchResult", "StandaloneAcc", "TrialRecord",
            "preprocessing_in", "read_json"]

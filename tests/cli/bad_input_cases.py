@@ -17,6 +17,7 @@ LAT = f"search --space shufflenet {S} --evaluator table:table.json --out s --max
 DYN = "dynamic train --method rnp --out d"
 TAB = f"tabulate --space shufflenet {S} --out tab.json"
 REPORT = "report run --out r"
+COMPRESS = "compress --max-macs 50% --out c"
 
 _LATENCY_FILES = [
     ("missing", "missing.json", "missing.json"),
@@ -408,4 +409,13 @@ CASES: list[tuple[str, str, str]] = [
     ("bench-supernet-repeats-zero", "bench supernet --out b.json --repeats 0", "--repeats"),
     ("bench-metapruning-seeds-zero", "bench metapruning --out b.json --seeds 0", "--seeds"),
     ("bench-metapruning-max-macs", "bench metapruning --out b.json --max-macs lots", "'lots'"),
+    ("compress-model-missing", f"{COMPRESS} --model nowhere", "'nowhere'"),
+    ("compress-model-corrupt", f"{COMPRESS} --model model_corrupt", "arch.json"),
+    ("compress-arch-no-weights", f"{COMPRESS} --model arch.json", "--weights"),
+    ("compress-arch-bad-weights", f"{COMPRESS} --model arch.json --weights model_corrupt/weights.pt", "weights.pt"),
+    ("compress-zoo-no-weights", f"{COMPRESS} --model torchvision:resnet18", "--weights"),
+    ("compress-zoo-unknown", f"{COMPRESS} --model timm:nope --weights model_corrupt/weights.pt", "timm:nope"),
+    ("compress-method", f"{COMPRESS} --model nowhere --method nope", "'nope'"),
+    ("compress-unknown-setting", f"{COMPRESS} --model arch.json --set episodes=3", "episodes"),
+    ("compress-epochs-negative", f"{COMPRESS} --model arch.json --finetune-epochs -1", "--finetune-epochs"),
 ]

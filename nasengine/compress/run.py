@@ -1,0 +1,160 @@
+"""``compress``: prune a trained network to a MACs limit with one of the ``METHODS`` and
+fine-tune it (``nasengine compress``); ``nasengine.export.export_compressed`` writes the
+result. Pruning is deterministic for a seed, so an interrupted fine-tune resumes from its
+checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from nasengine.compress.graph import prunable_layers
+from nasengine.compress.layers import PruningError
+from nasengine.compress.limits import parse_macs_limit
+from nasengine.compress.methods import METHODS, MethodInput
+from nasengine.compress.source import SourceModel
+from nasengine.cost import count_cost, human
+from nasengine.data import DataSplits
+from nasengine.records.compress import CompressRecord
+from nasengine.records.export import Preprocessing
+from nasengine.train.loop import TrainConfig, evaluate, fit
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    """Settings of one compression.
+
+    Attributes:
+        method: A name in ``METHODS``.
+        max_macs: ``--max-macs`` (``40M``, ``25%``, ``0.25``).
+        finetune_epochs: Epochs of fine-tuning after pruning (0: none).
+        lr: Fine-tuning learning rate (cosine schedule).
+        batch_size: Fine-tuning batch size.
+        calibration_images: Training images whose feature maps are sampled.
+        seed: Seeds sampling and fine-tuning.
+        options: Settings of the method (``Method.options`` names them).
+    """
+
+    method: str = "l1"
+    max_macs: str = "50%"
+    finetune_epochs: int = 0
+    lr: float = 0.01
+    batch_size: int = 64
+    calibration_images: int = 256
+    seed: int = 0
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise PruningError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
+        unknown = sorted(set(self.options) - set(METHODS[self.method].options))
+        if unknown:
+            allowed = ", ".join(METHODS[self.method].options) or "none"
+            raise PruningError(f"method {self.method!r} has no setting(s) {unknown}; its settings: {allowed}")
+        if self.finetune_epochs < 0:
+            raise PruningError(f"--finetune-epochs must be >= 0, got {self.finetune_epochs}")
+        if self.calibration_images < 1:
+            raise PruningError(f"calibration images must be >= 1, got {self.calibration_images}")
+
+
+def calibration_batches(data: DataSplits, images: int, batch: int = 64) -> list[torch.Tensor]:
+    """The first ``images`` training images (a fixed choice), in batches."""
+    count = min(images, len(data.train))  # type: ignore[arg-type]
+    xs = torch.stack([data.train[i][0] for i in range(count)])
+    return list(xs.split(batch))
+
+
+def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, checkpoint: str | Path | None = None,
+             workdir: str | Path | None = None, tensorboard: str | Path | None = None, progress: bool = False,
+             command: str | None = None) -> tuple[nn.Module, CompressRecord]:
+    """Prune ``source`` to ``cfg.max_macs`` and fine-tune it on ``data``.
+
+    Args:
+        source: The network.
+        data: Calibration images come from its training split, accuracies from its
+            validation and test splits.
+        cfg: The settings.
+        checkpoint: Fine-tuning checkpoint file (an interrupted fine-tune resumes from it;
+            pruning is deterministic for a seed).
+        workdir: The method's own folder (``MethodInput.workdir``).
+        tensorboard: Folder for TensorBoard logs of the fine-tuning (loss, accuracy per epoch).
+        progress: Show a progress bar while fine-tuning.
+        command: The command line, for the record.
+
+    Returns:
+        The compressed network and its record (``nasengine.export.export_compressed``
+        writes both).
+
+    Raises:
+        PruningError: The limit cannot be met, or the network has nothing to prune.
+    """
+    model = source.model.eval()
+    shape = (1, *source.input_shape)
+    source_cost = count_cost(model, shape)
+    limit = parse_macs_limit(cfg.max_macs, source_cost.macs)
+    calibration = calibration_batches(data, cfg.calibration_images)
+    example = calibration[0][:2]
+    layers = prunable_layers(model, example)
+    if not layers:
+        raise PruningError("the model has no layer whose output channels can be removed")
+    train, val, test = data.loaders(cfg.batch_size, seed=cfg.seed)
+    source_acc = evaluate(model, val)["acc"]
+    task = MethodInput(model, example, limit, layers, calibration, cfg.seed,
+                       score=lambda net: evaluate(net, val)["acc"],
+                       workdir=Path(workdir) if workdir is not None else None, options=dict(cfg.options),
+                       progress=progress)
+    pruned = METHODS[cfg.method].run(task)
+    cost = count_cost(pruned.model, shape)
+    if cost.macs > limit:  # the methods choose ratios on these very counts; a breach is a bug
+        raise PruningError(f"the pruned model has {human(cost.macs)} MACs, above the limit {human(limit)}")
+    acc_pruned = evaluate(pruned.model, val)["acc"]
+    history: list[dict[str, Any]] = []
+    if cfg.finetune_epochs:
+        if checkpoint is not None:
+            Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+        train_cfg = TrainConfig(epochs=cfg.finetune_epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
+        log = _EpochLog(Path(tensorboard)) if tensorboard is not None else None
+        try:
+            history = fit(pruned.model, train, val, train_cfg, checkpoint=checkpoint, progress=progress,
+                          on_epoch=log)
+        finally:
+            if log is not None:
+                log.close()
+    pruned.model.eval()
+    record = CompressRecord(
+        method=cfg.method, config={**asdict(cfg), "options": dict(cfg.options)}, source=source.description,
+        input_shape=tuple(source.input_shape),
+        limit_macs=limit, source_cost=source_cost.to_dict(), cost=cost.to_dict(), source_val_acc=source_acc,
+        pruned_val_acc=acc_pruned, finetuned_val_acc=evaluate(pruned.model, val)["acc"] if cfg.finetune_epochs else None,
+        test_acc=evaluate(pruned.model, test)["acc"], epochs=len(history), ratios=dict(pruned.ratios),
+        source_channels={info.name: info.out_channels for info in layers},
+        channels={info.name: _kept(pruned.model, info.name) for info in layers},
+        preprocessing=Preprocessing.from_dict(data.preprocessing()), command=command)
+    return pruned.model, record
+
+
+class _EpochLog:
+    """``fit``'s ``on_epoch``: each epoch's numbers as TensorBoard scalars under ``finetune/``."""
+
+    def __init__(self, folder: Path) -> None:
+        from torch.utils.tensorboard import SummaryWriter  # imported only when logging
+
+        self.writer = SummaryWriter(str(folder))
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        for key, value in row.items():
+            if key != "epoch" and isinstance(value, (int, float)):
+                self.writer.add_scalar(f"finetune/{key}", value, int(row.get("epoch", 0)))
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _kept(model: nn.Module, name: str) -> int:
+    module = dict(model.named_modules())[name]
+    return int(module.out_channels if isinstance(module, nn.Conv2d) else module.out_features)  # type: ignore[arg-type]
