@@ -23,10 +23,13 @@ DEFAULT_CONTROLLERS = ("random", "evolution", "rl", "tpe")
 
 
 def regret_curve(name: str, space: Any, table: TableEvaluator, seed: int, trials: int,
-                 options: dict | None = None) -> list[float]:
-    """Regret after each trial of one seeded search."""
+                 options: dict | None = None, max_macs: float | None = None) -> list[float]:
+    """Regret after each trial of one seeded search (proposing only archs under ``max_macs``,
+    the limit the table was made under)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = CONTROLLERS.create(name, space, seed=seed, **(options or {}))
+    if max_macs is not None:
+        sampler.set_constraint(lambda arch: space.cost(arch).macs <= max_macs)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(lambda t: table.evaluate(suggest_arch(t, space)).metrics["acc"], n_trials=trials)
     best, curve, optimum = float("-inf"), [], table.best()
@@ -44,6 +47,12 @@ def bench_controllers(args: argparse.Namespace) -> list[dict[str, Any]]:
     doc = read_table(path)
     space = get_space(doc["space"], **doc["config"])
     table = TableEvaluator(space, path=path)
+    selection = doc.get("selection") or {}
+    if selection.get("samples") is not None:
+        raise ValueError(f"table {str(path)!r} holds {len(table.entries)} sampled archs of space {doc['space']!r} "
+                         "(tabulate --samples): controllers would propose archs it lacks; replay a table of every "
+                         "arch of a space (tabulate without --samples, optionally under --max-macs)")
+    max_macs = selection.get("max_macs")
     names = [n.strip() for n in args.controllers.split(",") if n.strip()]
     unknown = [n for n in names if n not in CONTROLLERS]
     if unknown:
@@ -51,7 +60,7 @@ def bench_controllers(args: argparse.Namespace) -> list[dict[str, Any]]:
     checkpoints = [c for c in (10, 20, 30, 50, 75, 100, 150, 200) if c <= args.trials]
     rows = []
     for name in names:
-        curves = [regret_curve(name, space, table, seed, args.trials) for seed in range(args.seeds)]
+        curves = [regret_curve(name, space, table, seed, args.trials, max_macs=max_macs) for seed in range(args.seeds)]
         mean = [statistics.fmean(c[i] for c in curves) for i in range(args.trials)]
         row: dict[str, Any] = {"controller": name, "seeds": args.seeds, "trials": args.trials, "table_size": len(table.entries)}
         row.update({f"regret@{c}": round(mean[c - 1], 5) for c in checkpoints})
