@@ -25,7 +25,8 @@ def trained_run(tmp_path_factory):
 
 
 def _exported(folder):
-    return sorted(p.parent.name for p in folder.glob("*/arch.json"))
+    """Finished export folders (a staging folder ".<id>.xxxx" holds arch.json just before its rename)."""
+    return sorted(p.parent.name for p in folder.glob("*/arch.json") if not p.parent.name.startswith("."))
 
 
 @pytest.mark.slow
