@@ -42,6 +42,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_compress)
 
 
+#: Options that change what an interrupted compression resumes (checked against settings.json).
+_SETTINGS = ("model", "weights", "image_size", "dataset", "data_root", "max_macs", "method", "set", "finetune_epochs",
+             "lr", "calibration_images", "seed")
+
+
 def cmd_compress(args: argparse.Namespace) -> int:
     from nasengine.compress.layers import PruningError
     from nasengine.compress.run import CompressConfig, compress
@@ -49,17 +54,22 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from nasengine.cost import human
     from nasengine.data import load_dataset
     from nasengine.export.compressed import export_compressed
+    from nasengine.records.base import read_json
     from nasengine.records.compress import CompressRecord
-    from nasengine.utils.run_folder import refuse_existing
+    from nasengine.utils.files import save_json_atomic
+    from nasengine.utils.run_folder import refuse_existing, require_same
     from nasengine.utils.validation import output_path
 
     out = output_path("--out", args.out, folder=True)
-    checkpoint = out / "finetune.pt"
+    checkpoint, settings_file = out / "finetune.pt", out / "settings.json"
+    settings = {k: getattr(args, k) for k in _SETTINGS}
     if args.force:  # start over: the fine-tune's and the method's checkpoints go
         checkpoint.unlink(missing_ok=True)
         shutil.rmtree(out / "method", ignore_errors=True)
     elif not checkpoint.is_file():  # an interrupted fine-tune resumes in its own folder
         refuse_existing(out, "--out")
+    elif settings_file.is_file():  # ... under the settings it started with, or not at all
+        require_same(str(out), read_json(settings_file), settings)
     apply_threads(args.threads)
     try:
         cfg = CompressConfig(method=args.method, max_macs=args.max_macs, finetune_epochs=args.finetune_epochs,
@@ -71,6 +81,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
         if data.num_classes != source.num_classes:
             raise UsageError(f"--model has {source.num_classes} outputs but --dataset {args.dataset} has "
                              f"{data.num_classes} classes")
+        save_json_atomic(settings, settings_file)  # once the inputs are known good: bad input writes nothing
         model, record = compress(source, data, cfg, checkpoint=checkpoint, workdir=out / "method", tensorboard=out / "tb",
                                  progress=not args.quiet, command=invoked_command(args))
         record = export_compressed(model, record, out)

@@ -87,6 +87,11 @@ def test_fine_tuning_runs_is_recorded_and_resumes(capsys, export_folder, tmp_pat
     assert code == 0, stderr
     again = json.loads((tmp_path / "ft" / "compress.json").read_text())
     assert again["finetuned_val_acc"] == record["finetuned_val_acc"] and again["cost"] == record["cost"]
+    # Under other settings it is refused in one line, and the folder is left as it was.
+    before = (tmp_path / "ft" / "compress.json").read_text()
+    code, _, stderr = run_cli(capsys, *argv[:-1], "--lr", "0.5", "--quiet")
+    assert code == 2 and "lr 0.01 -> 0.5" in stderr and len(stderr.strip().splitlines()) == 1
+    assert (tmp_path / "ft" / "compress.json").read_text() == before
 
 
 @pytest.mark.parametrize(("extra", "message"), [
