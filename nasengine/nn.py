@@ -6,7 +6,7 @@ slicing (``inherit_weights``).
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -81,16 +81,31 @@ class ElasticConv2d(nn.Conv2d):
 
     ``widths`` maps option values of ``decision`` to output channel counts; without a
     decision the output width is fixed (only the input side is elastic).
+
+    ``kernels`` maps option values of ``kernel_decision`` to odd kernel sizes: a smaller
+    kernel is the centre of the allocated one (Once-for-All's elastic kernel, without its
+    transformation matrices), with "same" padding, so every kernel size shares its weights.
     """
 
-    def __init__(self, *args: Any, decision: str | None = None, widths: Mapping[Any, int] | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, decision: str | None = None, widths: Mapping[Any, int] | None = None,
+                 kernel_decision: str | None = None, kernels: Mapping[Any, int] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.decision = decision or ""
         self.widths = {option_key(k): int(v) for k, v in (widths or {}).items()}
         self.active_out = self.out_channels
+        self.kernel_decision = kernel_decision or ""
+        self.kernels = {option_key(k): int(v) for k, v in (kernels or {}).items()}
+        self.active_kernel = self.kernel_size[0]
+        bad = [k for k in self.kernels.values() if k % 2 == 0 or k > self.kernel_size[0]]
+        if bad or (self.kernels and self.kernel_size[0] != self.kernel_size[1]):
+            raise ValueError(f"kernels {sorted(self.kernels.values())} must be odd and at most the square "
+                             f"kernel allocated ({self.kernel_size})")
 
     def select(self, value: Any) -> None:
         self.active_out = self.widths[option_key(value)]
+
+    def select_kernel(self, value: Any) -> None:
+        self.active_kernel = self.kernels[option_key(value)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c_in = x.shape[1]
@@ -98,8 +113,13 @@ class ElasticConv2d(nn.Conv2d):
             weight, groups = self.weight[:c_in], c_in
         else:
             weight, groups = self.weight[: self.active_out, : c_in // self.groups], self.groups
+        padding: str | tuple[int, ...] = self.padding
+        if self.active_kernel != self.kernel_size[0]:
+            trim = (self.kernel_size[0] - self.active_kernel) // 2
+            weight = weight[:, :, trim: trim + self.active_kernel, trim: trim + self.active_kernel]
+            padding = ((self.active_kernel - 1) // 2 * self.dilation[0],) * 2
         bias = None if self.bias is None else self.bias[: weight.shape[0]]
-        return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, groups)
+        return F.conv2d(x, weight, bias, self.stride, padding, self.dilation, groups)
 
 
 class ElasticLinear(nn.Linear):
@@ -135,20 +155,28 @@ class ElasticBatchNorm2d(nn.BatchNorm2d):
 
 
 def selectables(net: nn.Module) -> Iterable[nn.Module]:
-    """Modules that follow a decision (choice ops, input choices, elastic widths)."""
+    """Modules that follow a decision (choice ops, input choices, elastic widths and kernels)."""
     for m in net.modules():
-        if isinstance(m, (ChoiceOp, InputChoice)) or (isinstance(m, ElasticConv2d) and m.decision):
+        if isinstance(m, (ChoiceOp, InputChoice)) or (isinstance(m, ElasticConv2d) and (m.decision or m.kernel_decision)):
             yield m
+
+
+def _followed(module: nn.Module) -> list[tuple[str, Callable[[Any], None]]]:
+    """The decisions a selectable module follows, each with the method that applies it."""
+    if isinstance(module, ElasticConv2d):
+        out = [(module.decision, module.select)] if module.decision else []
+        return out + ([(module.kernel_decision, module.select_kernel)] if module.kernel_decision else [])
+    return [(module.decision, module.select)]  # type: ignore[list-item]
 
 
 def select_path(net: nn.Module, choices: Mapping[str, Any] | Any) -> nn.Module:
     """Point every choice module of ``net`` at the options in ``choices`` (or an ``Arch``)."""
     choices = getattr(choices, "choices", choices)
     for m in selectables(net):
-        decision: str = m.decision  # type: ignore[assignment]
-        if decision not in choices:
-            raise KeyError(f"the network has decision {decision!r} but the choices do not")
-        m.select(choices[decision])  # type: ignore[operator]
+        for decision, select in _followed(m):
+            if decision not in choices:
+                raise KeyError(f"the network has decision {decision!r} but the choices do not")
+            select(choices[decision])
     return net
 
 
@@ -157,7 +185,9 @@ def inherit_weights(standalone: nn.Module, supernet: nn.Module) -> nn.Module:
     """Copy weights and BN statistics from ``supernet`` into ``standalone`` by slicing.
 
     Every tensor of the standalone network must exist in the supernet under the same key,
-    at least as large in every dimension; the leading slice is copied.
+    at least as large in every dimension. The leading slice is copied, except in the
+    spatial dimensions of conv weights, where a smaller kernel is the centre of the larger
+    (as ``ElasticConv2d`` runs it).
     """
     source = supernet.state_dict()
     for key, target in standalone.state_dict().items():
@@ -166,7 +196,10 @@ def inherit_weights(standalone: nn.Module, supernet: nn.Module) -> nn.Module:
         src = source[key]
         if src.dim() != target.dim() or any(s < t for s, t in zip(src.shape, target.shape)):
             raise ValueError(f"{key!r}: supernet shape {tuple(src.shape)} cannot cover {tuple(target.shape)}")
-        target.copy_(src[tuple(slice(0, n) for n in target.shape)])
+        starts = [0] * target.dim()
+        if target.dim() == 4:
+            starts[2:] = [(s - t) // 2 for s, t in zip(src.shape[2:], target.shape[2:])]
+        target.copy_(src[tuple(slice(a, a + n) for a, n in zip(starts, target.shape))])
     return standalone
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nasengine.nn import (
@@ -80,3 +81,38 @@ def test_conv_out_size_is_the_size_a_conv_produces(kernel, stride, padding):
         pad = kernel // 2 if padding is None else padding
         out = nn.Conv2d(1, 1, kernel, stride, pad)(torch.zeros(1, 1, size, size))
         assert conv_out_size(size, kernel, stride, padding) == out.shape[-1]
+
+
+def test_elastic_kernel_runs_the_centre_of_the_allocated_kernel():
+    conv = ElasticConv2d(3, 4, 5, 2, 2, bias=False, kernel_decision="k", kernels={1: 1, 3: 3, 5: 5})
+    x = torch.randn(2, 3, 9, 9)
+    for value, k in [(1, 1), (3, 3), (5, 5)]:
+        conv.select_kernel(value)
+        trim = (5 - k) // 2
+        expected = F.conv2d(x, conv.weight[:, :, trim:trim + k, trim:trim + k], None, 2, k // 2)
+        torch.testing.assert_close(conv(x), expected)
+        assert conv(x).shape == (2, 4, 5, 5)  # "same" padding keeps the size for every kernel
+
+
+def test_elastic_kernel_refuses_even_or_oversized_kernels():
+    with pytest.raises(ValueError, match=r"kernels \[2, 3\] must be odd"):
+        ElasticConv2d(3, 4, 3, kernel_decision="k", kernels={2: 2, 3: 3})
+    with pytest.raises(ValueError, match="at most the square kernel"):
+        ElasticConv2d(3, 4, 3, kernel_decision="k", kernels={5: 5})
+
+
+def test_select_path_sets_width_and_kernel_of_one_conv():
+    conv = ElasticConv2d(3, 8, 3, padding=1, bias=False, decision="w", widths={0.5: 4, 1.0: 8},
+                         kernel_decision="k", kernels={1: 1, 3: 3})
+    net = nn.Sequential(conv)
+    with pytest.raises(KeyError, match="decision 'k'"):
+        select_path(net, {"w": 0.5})
+    select_path(net, {"w": 0.5, "k": 1})
+    assert (conv.active_out, conv.active_kernel) == (4, 1)
+
+
+def test_inherit_weights_takes_the_centre_of_a_larger_kernel():
+    big = nn.Sequential(nn.Conv2d(2, 3, 5, bias=False))
+    small = nn.Sequential(nn.Conv2d(2, 2, 3, bias=False))
+    inherit_weights(small, big)
+    torch.testing.assert_close(small[0].weight, big[0].weight[:2, :, 1:4, 1:4])

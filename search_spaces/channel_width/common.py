@@ -41,9 +41,14 @@ class Term:
     params: int
 
 
-def conv_terms(cin: str, cout: str, k: int, hw_out: int, *, depthwise: bool = False) -> list[Term]:
-    """Terms of a bias-free conv followed by BatchNorm (weight + bias = 2 params/channel)."""
+def conv_terms(cin: str, cout: str, k: int | str, hw_out: int, *, depthwise: bool = False) -> list[Term]:
+    """Terms of a bias-free conv followed by BatchNorm (weight + bias = 2 params/channel).
+
+    ``k`` is the kernel size, or the slot of a kernel decision (whose factor is k * k).
+    """
     slots = (cout,) if depthwise else (cin, cout)
+    if isinstance(k, str):
+        return [Term((*slots, k), hw_out * hw_out, 1), Term((cout,), 0, 2)]
     return [Term(slots, k * k * hw_out * hw_out, k * k), Term((cout,), 0, 2)]
 
 
@@ -55,7 +60,10 @@ def linear_terms(cin: str, cout: str) -> list[Term]:
 @dataclass(frozen=True)
 class Width:
     """How a module builder sizes one slot: ``channels`` allocated, and for searched slots
-    the decision and its option -> channels map (what ``ElasticConv2d.select`` reads)."""
+    the decision and its option -> channels map (what ``ElasticConv2d.select`` reads).
+
+    A kernel slot resolves the same way, with kernel sizes in place of channels.
+    """
 
     channels: int
     decision: str | None = None
@@ -66,13 +74,19 @@ class Width:
 Resolver = Callable[[str], Width]
 
 
-def conv(cin: Width, cout: Width, k: int, stride: int = 1, *, depthwise: bool = False) -> ElasticConv2d:
-    """Bias-free elastic conv with "same" padding; a depthwise conv follows its input."""
+def conv(cin: Width, cout: Width, k: int | Width, stride: int = 1, *, depthwise: bool = False) -> ElasticConv2d:
+    """Bias-free elastic conv with "same" padding; a depthwise conv follows its input.
+
+    ``k`` is a fixed kernel size or a resolved kernel slot (an elastic kernel).
+    """
+    kernel = k if isinstance(k, Width) else Width(k)
+    size = kernel.channels
     if depthwise:
         c = cin.channels
-        return ElasticConv2d(c, c, k, stride, (k - 1) // 2, groups=c, bias=False)
+        return ElasticConv2d(c, c, size, stride, (size - 1) // 2, groups=c, bias=False)
     return ElasticConv2d(
-        cin.channels, cout.channels, k, stride, (k - 1) // 2, bias=False, decision=cout.decision, widths=cout.options
+        cin.channels, cout.channels, size, stride, (size - 1) // 2, bias=False, decision=cout.decision,
+        widths=cout.options, kernel_decision=kernel.decision, kernels=kernel.options,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from nasengine.space import SpaceConfig
 from nasengine.utils.validation import positive_int, positive_int_tuple
@@ -18,6 +18,9 @@ DEFAULT_WIDTHS: tuple[float, ...] = (0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
 #: MetaPruning's grid (official code): 31 scales 0.10, 0.13, ..., 1.00, computed as the
 #: official code does so that the floats (and ``int(c * w)`` roundings) are identical.
 METAPRUNING_WIDTHS: tuple[float, ...] = tuple((10 + 3 * i) / 100 for i in range(31))
+
+#: Kernel sizes a searched conv may take (odd, so "same" padding centres them).
+MAX_KERNELS: tuple[int, ...] = (1, 3, 5, 7)
 
 #: Largest multiplier accepted (MetaPruning's MobileNetV2 PruningNet reaches 1.4x).
 MAX_WIDTH = 1.5
@@ -54,7 +57,14 @@ class ChannelWidthConfig(SpaceConfig):
         stem_width: ``small`` only: channels of the 3x3 stem conv.
         stage_widths: ``small`` only: output channels of each stage.
         stage_repeats: ``small`` only: basic residual blocks per stage.
+        kernels: Kernel sizes offered to every 3x3 conv of the residual blocks (``small``:
+            both convs of a basic block; ``resnet50``: a bottleneck's middle conv), each a
+            decision ``layer{s}_{j}_conv{n}_kernel``; empty (the default): kernels fixed at 3.
+            Odd, strictly increasing, at most 7, including 3. A smaller kernel is the centre
+            of the larger, so every kernel shares its weights in the supernet.
     """
+
+    LATER_FIELDS: ClassVar[tuple[str, ...]] = ("kernels",)
 
     backbone: str = "mobilenet_v2"
     widths: tuple[float, ...] = DEFAULT_WIDTHS
@@ -64,6 +74,7 @@ class ChannelWidthConfig(SpaceConfig):
     stem_width: int = 16
     stage_widths: tuple[int, ...] = (16, 32, 64)
     stage_repeats: tuple[int, ...] = (1, 1, 1)
+    kernels: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -83,6 +94,7 @@ class ChannelWidthConfig(SpaceConfig):
                 f"stage_widths {self.stage_widths} and stage_repeats {self.stage_repeats} "
                 "must have the same length (one entry per stage)"
             )
+        object.__setattr__(self, "kernels", _check_kernels(self.kernels, self.backbone))
         if self.backbone != "small":
             changed = [k for k, v in _SMALL_DEFAULTS.items() if getattr(self, k) != v]
             if changed:
@@ -108,4 +120,22 @@ def _check_widths(widths: Any) -> tuple[float, ...]:
         raise ValueError(f"widths must be strictly increasing, got {list(values)}")
     if 1.0 not in values:
         raise ValueError(f"widths must include 1.0 (the standard network), got {list(values)}")
+    return values
+
+
+def _check_kernels(kernels: Any, backbone: str) -> tuple[int, ...]:
+    if not isinstance(kernels, (tuple, list)):
+        raise ValueError(f"kernels must be a list of kernel sizes, got {kernels!r}")
+    if not kernels:
+        return ()
+    if backbone == "mobilenet_v2":
+        raise ValueError("kernels can be searched with backbone 'small' or 'resnet50', not 'mobilenet_v2'")
+    for k in kernels:
+        if isinstance(k, bool) or not isinstance(k, int) or k not in MAX_KERNELS:
+            raise ValueError(f"kernel {k!r} is not allowed; kernels must be among {list(MAX_KERNELS)}")
+    values = tuple(kernels)
+    if any(a >= b for a, b in zip(values, values[1:])):
+        raise ValueError(f"kernels must be strictly increasing, got {list(values)}")
+    if 3 not in values:
+        raise ValueError(f"kernels must include 3 (the standard network's), got {list(values)}")
     return values

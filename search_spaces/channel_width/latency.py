@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Container, Mapping
+from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -20,18 +20,19 @@ from torch import nn
 from nasengine.nn import ElasticLinear, conv_out_size
 from nasengine.space import LatencyUnit
 from search_spaces.channel_width import mobilenet_v2
-from search_spaces.channel_width.common import CLASSES, INPUT, Resolver, bn, conv
+from search_spaces.channel_width.common import CLASSES, INPUT, Resolver, Width, bn, conv
 
 
 @dataclass(frozen=True)
 class Layer:
-    """One timed layer: its kind (key prefix), width slots, kernel, stride, input size and
-    builder (called with a resolver that sizes ``cin`` and ``cout``)."""
+    """One timed layer: its kind (key prefix), width slots, kernel (a size or a kernel
+    slot), stride, input size and builder (called with a resolver that sizes ``cin``,
+    ``cout`` and a kernel slot)."""
 
     kind: str
     cin: str
     cout: str
-    k: int
+    k: int | str
     stride: int
     size: int
     make: Callable[[Resolver], nn.Module]
@@ -94,13 +95,14 @@ def resnet_layers(blocks: list, input_size: int, *, bottleneck: bool) -> list[La
         hw = input_size
     for b in blocks:
         hw_out = conv_out_size(hw, 3, b.stride, 1)
+        k = b.kernels
         if bottleneck:
             layers.append(Layer("cbr", b.cin, b.mid, 1, 1, hw, partial(_cbr, b.cin, b.mid, 1, 1)))
-            layers.append(Layer("cbr", b.mid, b.mid, 3, b.stride, hw, partial(_cbr, b.mid, b.mid, 3, b.stride)))
+            layers.append(Layer("cbr", b.mid, b.mid, k[0], b.stride, hw, partial(_cbr, b.mid, b.mid, k[0], b.stride)))
             layers.append(Layer("cb", b.mid, b.cout, 1, 1, hw_out, partial(_cb, b.mid, b.cout, 1, 1)))
         else:
-            layers.append(Layer("cbr", b.cin, b.mid, 3, b.stride, hw, partial(_cbr, b.cin, b.mid, 3, b.stride)))
-            layers.append(Layer("cb", b.mid, b.cout, 3, 1, hw_out, partial(_cb, b.mid, b.cout, 3, 1)))
+            layers.append(Layer("cbr", b.cin, b.mid, k[0], b.stride, hw, partial(_cbr, b.cin, b.mid, k[0], b.stride)))
+            layers.append(Layer("cb", b.mid, b.cout, k[1], 1, hw_out, partial(_cb, b.mid, b.cout, k[1], 1)))
         if b.downsample:
             layers.append(Layer("cb", b.cin, b.cout, 1, b.stride, hw, partial(_cb, b.cin, b.cout, 1, b.stride)))
         hw = hw_out
@@ -110,48 +112,52 @@ def resnet_layers(blocks: list, input_size: int, *, bottleneck: bool) -> list[La
     return layers
 
 
-def _cb(cin: str, cout: str, k: int, stride: int, w: Resolver) -> nn.Module:
-    return _seq(conv(w(cin), w(cout), k, stride), bn(w(cout)))
+def _kernel(k: int | str, w: Resolver) -> int | Width:
+    return w(k) if isinstance(k, str) else k
 
 
-def _cbr(cin: str, cout: str, k: int, stride: int, w: Resolver) -> nn.Module:
-    return _seq(conv(w(cin), w(cout), k, stride), bn(w(cout)), nn.ReLU(inplace=True))
+def _cb(cin: str, cout: str, k: int | str, stride: int, w: Resolver) -> nn.Module:
+    return _seq(conv(w(cin), w(cout), _kernel(k, w), stride), bn(w(cout)))
+
+
+def _cbr(cin: str, cout: str, k: int | str, stride: int, w: Resolver) -> nn.Module:
+    return _seq(conv(w(cin), w(cout), _kernel(k, w), stride), bn(w(cout)), nn.ReLU(inplace=True))
 
 
 def latency_units(layers: list[Layer], resolver: Callable[[Mapping[str, int] | None], Resolver],
-                  fixed: Container[str], n_options: int, picked: Mapping[str, int] | None = None) -> list[LatencyUnit]:
-    """Every layer at every (input, output) width pair, or at the ``picked`` option indices.
+                  n_options: Mapping[str, int], picked: Mapping[str, int] | None = None) -> list[LatencyUnit]:
+    """Every layer at every combination of its searched widths and kernel, or at the
+    ``picked`` option indices.
 
     Args:
         layers: The backbone's timed layers.
-        resolver: Width resolver for option indices per searched slot.
-        fixed: Slots no decision controls.
-        n_options: Options of every searched slot.
-        picked: Option index per searched slot of one architecture; None for every pair.
+        resolver: Resolver for option indices per searched slot.
+        n_options: Options of every searched slot (width or kernel); other slots are fixed.
+        picked: Option index per searched slot of one architecture; None for every combination.
     """
     units: list[LatencyUnit] = []
     seen: set[str] = set()
     for layer in layers:
-        for combo in _combos(layer, fixed, n_options, picked):
+        for combo in _combos(layer, n_options, picked):
             width = resolver(combo)
             c_in, c_out = width(layer.cin).channels, width(layer.cout).channels
-            key = f"{layer.kind}:{c_in}>{c_out}:k{layer.k}:s{layer.stride}:{layer.size}"
+            k = width(layer.k).channels if isinstance(layer.k, str) else layer.k
+            key = f"{layer.kind}:{c_in}>{c_out}:k{k}:s{layer.stride}:{layer.size}"
             if picked is None and key in seen:
                 continue
             seen.add(key)
             shape = (c_in, layer.size, layer.size)
-            is_fixed = layer.cin in fixed and layer.cout in fixed
+            is_fixed = not any(s in n_options for s in (layer.cin, layer.cout, layer.k))
             units.append(LatencyUnit(key, partial(layer.make, width), shape, fixed=is_fixed))
     return units
 
 
-def _combos(layer: Layer, fixed: Container[str], n_options: int,
-            picked: Mapping[str, int] | None) -> list[dict[str, int]]:
-    """Option indices of the layer's searched slots: the arch's, or every pair."""
-    slots = [s for s in dict.fromkeys((layer.cin, layer.cout)) if s not in fixed]
+def _combos(layer: Layer, n_options: Mapping[str, int], picked: Mapping[str, int] | None) -> list[dict[str, int]]:
+    """Option indices of the layer's searched slots: the arch's, or every combination."""
+    slots = [s for s in dict.fromkeys((layer.cin, layer.cout, layer.k)) if isinstance(s, str) and s in n_options]
     if picked is not None:
         return [{s: picked[s] for s in slots}]
     combos: list[dict[str, int]] = [{}]
     for s in slots:
-        combos = [{**c, s: i} for c in combos for i in range(n_options)]
+        combos = [{**c, s: i} for c in combos for i in range(n_options[s])]
     return combos

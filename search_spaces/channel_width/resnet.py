@@ -41,7 +41,8 @@ RESNET50_STAGES: tuple[tuple[int, int, int, int], ...] = (
 
 @dataclass(frozen=True)
 class ResBlock:
-    """One residual block: slot names of its widths, stride, projection shortcut."""
+    """One residual block: slot names of its widths, stride, projection shortcut, and the
+    kernel of each 3x3 conv (3, or the name of its kernel decision)."""
 
     stage: int
     index: int
@@ -50,23 +51,35 @@ class ResBlock:
     cout: str
     stride: int
     downsample: bool
+    kernels: tuple[int | str, ...] = (3, 3)
 
 
 def layout(
-    *, stem: int, stages: tuple[tuple[int, int, int, int], ...], search_last: bool
-) -> tuple[list[Slot], list[ResBlock]]:
-    """Width slots (in decision order) and blocks of a residual net."""
+    *, stem: int, stages: tuple[tuple[int, int, int, int], ...], search_last: bool,
+    search_kernels: bool = False, bottleneck: bool = False,
+) -> tuple[list[Slot], list[ResBlock], list[str]]:
+    """Width slots (in decision order), blocks and kernel decisions of a residual net.
+
+    With ``search_kernels`` every 3x3 conv of a block (a basic block's two, a bottleneck's
+    one) gets a kernel decision ``layer{s}_{j}_conv{n}_kernel``.
+    """
     slots = [Slot("stem", stem)]
     blocks: list[ResBlock] = []
+    kernel_slots: list[str] = []
     cin = "stem"
     for s, (mid, out, repeats, stride) in enumerate(stages, 1):
         cout = f"layer{s}_out"
         for j in range(repeats):
             slots.append(Slot(f"layer{s}_{j}_mid", mid))
-            blocks.append(ResBlock(s, j, cin, f"layer{s}_{j}_mid", cout, stride if j == 0 else 1, j == 0))
+            convs = (2,) if bottleneck else (1, 2)
+            kernels: tuple[int | str, ...] = (3,) * len(convs)
+            if search_kernels:
+                kernels = tuple(f"layer{s}_{j}_conv{n}_kernel" for n in convs)
+            kernel_slots += [k for k in kernels if isinstance(k, str)]
+            blocks.append(ResBlock(s, j, cin, f"layer{s}_{j}_mid", cout, stride if j == 0 else 1, j == 0, kernels))
             cin = cout
         slots.append(Slot(cout, out, search_last or s < len(stages)))
-    return slots, blocks
+    return slots, blocks, kernel_slots
 
 
 def small_stages(widths: tuple[int, ...], repeats: tuple[int, ...]) -> tuple[tuple[int, int, int, int], ...]:
@@ -88,11 +101,11 @@ def terms(blocks: list[ResBlock], input_size: int, *, bottleneck: bool) -> list[
         hw_out = conv_out_size(hw, 3, b.stride, 1)
         if bottleneck:
             out += conv_terms(b.cin, b.mid, 1, hw)
-            out += conv_terms(b.mid, b.mid, 3, hw_out)
+            out += conv_terms(b.mid, b.mid, b.kernels[0], hw_out)
             out += conv_terms(b.mid, b.cout, 1, hw_out)
         else:
-            out += conv_terms(b.cin, b.mid, 3, hw_out)
-            out += conv_terms(b.mid, b.cout, 3, hw_out)
+            out += conv_terms(b.cin, b.mid, b.kernels[0], hw_out)
+            out += conv_terms(b.mid, b.cout, b.kernels[1], hw_out)
         if b.downsample:
             out += conv_terms(b.cin, b.cout, 1, hw_out)
         hw = hw_out
@@ -106,13 +119,14 @@ class Block(nn.Module):
     def __init__(self, block: ResBlock, width: Resolver, *, bottleneck: bool) -> None:
         super().__init__()
         cin, mid, cout = width(block.cin), width(block.mid), width(block.cout)
+        k = [width(n) if isinstance(n, str) else n for n in block.kernels]
         if bottleneck:
             self.conv1, self.bn1 = conv(cin, mid, 1), bn(mid)
-            self.conv2, self.bn2 = conv(mid, mid, 3, block.stride), bn(mid)
+            self.conv2, self.bn2 = conv(mid, mid, k[0], block.stride), bn(mid)
             self.conv3, self.bn3 = conv(mid, cout, 1), bn(cout)
         else:
-            self.conv1, self.bn1 = conv(cin, mid, 3, block.stride), bn(mid)
-            self.conv2, self.bn2 = conv(mid, cout, 3), bn(cout)
+            self.conv1, self.bn1 = conv(cin, mid, k[0], block.stride), bn(mid)
+            self.conv2, self.bn2 = conv(mid, cout, k[1]), bn(cout)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = nn.Sequential(conv(cin, cout, 1, block.stride), bn(cout)) if block.downsample else None
         self.bottleneck = bottleneck

@@ -53,20 +53,26 @@ class ChannelWidthSpace(SearchSpace):
     def __init__(self, config: ChannelWidthConfig | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
         c = self.config
+        kernel_slots: list[str] = []
         if c.backbone == "mobilenet_v2":
             self._slots, self._blocks = mobilenet_v2.layout(search_last=c.search_last)
-        elif c.backbone == "resnet50":
-            self._slots, self._blocks = resnet.layout(stem=64, stages=resnet.RESNET50_STAGES, search_last=c.search_last)
         else:
-            stages = resnet.small_stages(c.stage_widths, c.stage_repeats)
-            self._slots, self._blocks = resnet.layout(stem=c.stem_width, stages=stages, search_last=c.search_last)
+            bottleneck = c.backbone == "resnet50"
+            stages = resnet.RESNET50_STAGES if bottleneck else resnet.small_stages(c.stage_widths, c.stage_repeats)
+            self._slots, self._blocks, kernel_slots = resnet.layout(
+                stem=64 if bottleneck else c.stem_width, stages=stages, search_last=c.search_last,
+                search_kernels=bool(c.kernels), bottleneck=bottleneck)
         searched = [s for s in self._slots if s.searched]
         self._decisions = tuple(Decision(s.name, c.widths, kind="width") for s in searched)
-        # Channels of every searched slot per option index; fixed slots have one value.
+        self._decisions += tuple(Decision(k, c.kernels, kind="kernel") for k in kernel_slots)
+        # Per option index: channels of every searched slot, sizes of every kernel slot.
         self._channels = {s.name: [c.channels(s.base, w) for w in c.widths] for s in searched}
+        self._kernels = {k: list(c.kernels) for k in kernel_slots}
+        # What each decision multiplies a cost term by: channels, or k * k.
+        self._factors = {**self._channels, **{k: [n * n for n in c.kernels] for k in kernel_slots}}
         self._fixed = {s.name: s.base for s in self._slots if not s.searched}
         self._fixed.update({INPUT: c.in_channels, CLASSES: c.num_classes})
-        self._index = {w: i for i, w in enumerate(c.widths)}
+        self._option_index = {d.name: {v: i for i, v in enumerate(d.options)} for d in self._decisions}
         self._tables: tuple[Any, ...] | None = None
 
     # --- decisions and cost ---------------------------------------------------------------
@@ -76,33 +82,30 @@ class ChannelWidthSpace(SearchSpace):
     def cost(self, arch: Arch | Mapping[str, Any]) -> Cost:
         choices = getattr(arch, "choices", arch)
         try:
-            indices = [self._index[choices[d.name]] for d in self._decisions]
+            indices = [self._option_index[d.name][choices[d.name]] for d in self._decisions]
         except (KeyError, TypeError):
             self.arch(choices)  # raises an ArchError naming the bad decision
             raise
         return self._cost_at(indices)
 
     def cost_bounds(self) -> tuple[Cost, Cost]:
-        # Cost grows with every channel count, so the extremes take the fewest / most
-        # channels in every decision (not necessarily the first / last option).
-        low = [min(range(len(ch)), key=ch.__getitem__) for ch in self._channel_lists()]
-        high = [max(range(len(ch)), key=ch.__getitem__) for ch in self._channel_lists()]
+        # Cost grows with every channel count and kernel size, so the extremes take the
+        # smallest / largest factor in every decision (not necessarily the first / last option).
+        factors = [self._factors[d.name] for d in self._decisions]
+        low = [min(range(len(f)), key=f.__getitem__) for f in factors]
+        high = [max(range(len(f)), key=f.__getitem__) for f in factors]
         return self._cost_at(low), self._cost_at(high)
-
-    def _channel_lists(self) -> list[list[int]]:
-        return [self._channels[d.name] for d in self._decisions]
 
     def _cost_at(self, idx: list[int]) -> Cost:
         if self._tables is None:
             self._tables = self._build_tables()
-        macs, params, singles, pairs, n = self._tables
-        for i, tm, tp in singles:
-            macs += tm[idx[i]]
-            params += tp[idx[i]]
-        for i, j, tm, tp in pairs:
-            k = idx[i] * n + idx[j]
-            macs += tm[k]
-            params += tp[k]
+        macs, params, tables = self._tables
+        for key, sizes, tm, tp in tables:
+            flat = 0
+            for i, n in zip(key, sizes):
+                flat = flat * n + idx[i]
+            macs += tm[flat]
+            params += tp[flat]
         return Cost(macs, params)
 
     def _terms(self) -> list[Term]:
@@ -112,10 +115,9 @@ class ChannelWidthSpace(SearchSpace):
         return resnet.terms(self._blocks, size, bottleneck=self.config.backbone == "resnet50")
 
     def _build_tables(self) -> tuple[Any, ...]:
-        """Fold every term into a constant, a table over one decision's options or a
-        (flattened) table over a pair of decisions' options."""
+        """Fold every term into a constant or a (flattened) table over the options of the
+        decisions it depends on (one or two widths, and a kernel)."""
         pos = {d.name: i for i, d in enumerate(self._decisions)}
-        n = len(self.config.widths)
         const = [0, 0]
         tables: dict[tuple[int, ...], list[list[int]]] = {}
         for term in self._terms():
@@ -126,15 +128,15 @@ class ChannelWidthSpace(SearchSpace):
                 const[0] += scale * term.macs
                 const[1] += scale * term.params
                 continue
-            table = tables.setdefault(key, [[0] * n ** len(key), [0] * n ** len(key)])
-            for flat, combo in enumerate(itertools.product(range(n), repeat=len(key))):
+            sizes = [len(self._decisions[i].options) for i in key]
+            table = tables.setdefault(key, [[0] * math.prod(sizes), [0] * math.prod(sizes)])
+            for flat, combo in enumerate(itertools.product(*(range(n) for n in sizes))):
                 option = dict(zip(key, combo))
-                value = scale * math.prod(self._channels[s][option[pos[s]]] for s in varying)
+                value = scale * math.prod(self._factors[s][option[pos[s]]] for s in varying)
                 table[0][flat] += value * term.macs
                 table[1][flat] += value * term.params
-        singles = [(k[0], tm, tp) for k, (tm, tp) in tables.items() if len(k) == 1]
-        pairs = [(k[0], k[1], tm, tp) for k, (tm, tp) in tables.items() if len(k) == 2]
-        return const[0], const[1], singles, pairs, n
+        rows = [(key, [len(self._decisions[i].options) for i in key], tm, tp) for key, (tm, tp) in tables.items()]
+        return const[0], const[1], rows
 
     # --- networks ---------------------------------------------------------------------------
     def network(self) -> nn.Module:
@@ -144,23 +146,27 @@ class ChannelWidthSpace(SearchSpace):
 
     def build(self, arch: Arch, *, from_supernet: nn.Module | None = None) -> nn.Module:
         arch = self.arch(getattr(arch, "choices", arch))
-        model = self._make(self._resolver({k: self._index[v] for k, v in arch.choices.items()}))
+        model = self._make(self._resolver(self._picked(arch)))
         init_weights(model)
         if from_supernet is not None:
             inherit_weights(model, from_supernet)
         return model
 
+    def _picked(self, arch: Arch) -> dict[str, int]:
+        return {k: self._option_index[k][v] for k, v in arch.choices.items()}
+
     def _resolver(self, picked: Mapping[str, int] | None) -> Resolver:
-        widths = self.config.widths
+        sizes = {**self._channels, **self._kernels}
+        options = {d.name: d.options for d in self._decisions}
 
         def width(slot: str) -> Width:
             if slot in self._fixed:
                 return Width(self._fixed[slot])
-            channels = self._channels[slot]
-            if picked is None:  # supernet: allocate the widest option, know them all
-                return Width(max(channels), slot, dict(zip(widths, channels)))
+            values = sizes[slot]
+            if picked is None:  # supernet: allocate the largest option, know them all
+                return Width(max(values), slot, dict(zip(options[slot], values)))
             i = picked[slot]
-            return Width(channels[i], slot, {widths[i]: channels[i]})
+            return Width(values[i], slot, {options[slot][i]: values[i]})
 
         return width
 
@@ -172,8 +178,9 @@ class ChannelWidthSpace(SearchSpace):
     # --- latency ----------------------------------------------------------------------------
     def latency_units(self, arch: Arch | None = None) -> list[LatencyUnit]:
         """Each layer keyed by its (input, output) channels, kernel, stride and resolution."""
-        picked = None if arch is None else {k: self._index[v] for k, v in self.arch(arch).choices.items()}
-        return latency.latency_units(self._latency_layers(), self._resolver, self._fixed, len(self.config.widths), picked)
+        picked = None if arch is None else self._picked(self.arch(arch))
+        n_options = {d.name: len(d.options) for d in self._decisions}
+        return latency.latency_units(self._latency_layers(), self._resolver, n_options, picked)
 
     def _latency_layers(self) -> list[latency.Layer]:
         size = self.config.input_size

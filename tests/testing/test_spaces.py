@@ -34,6 +34,7 @@ SMALL_CONFIGS: dict[str, list[dict]] = {
     "channel_width": [
         {**DIGITS, "backbone": "small"},
         {"input_size": 32, "num_classes": 10, "backbone": "mobilenet_v2"},
+        {**DIGITS, "backbone": "small", "widths": [0.5, 1.0], "kernels": [1, 3, 5]},
     ],
 }
 
