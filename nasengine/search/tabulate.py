@@ -26,10 +26,11 @@ import torch
 
 from nasengine.arch import Arch
 from nasengine.controller import distinct_random
+from nasengine.cost import human
 from nasengine.records.base import read_json
 from nasengine.space import SearchSpace
 from nasengine.utils.files import jsonable
-from nasengine.utils.progress import progress_bar
+from nasengine.utils.progress import log_line, log_lines, progress_bar
 from nasengine.utils.run_folder import require_same
 from nasengine.utils.threads import default_threads, use_threads
 from nasengine.utils.validation import output_path, positive_int
@@ -98,6 +99,10 @@ def tabulate(space: SearchSpace, out: str | Path, *, seeds: int = 1, samples: in
             done[entry["id"]] = entry
             log.write(json.dumps(entry, allow_nan=False) + "\n")
             log.flush()
+            if log_lines(progress):
+                accs = ", ".join(f"{a:.4f}" for a in entry["accs"])
+                log_line(f"tabulate {len(done)}/{len(archs)}  {entry['id']}  acc {entry['acc']:.4f} ({accs})  "
+                         f"MACs {human(entry['macs'])}  {entry['seconds']:.1f}s")
     table = {**settings, "threads": threads, "entries": [done[a.id] for a in archs]}
     out.write_text(json.dumps(table, indent=1, allow_nan=False) + "\n")
     partial.unlink()

@@ -129,3 +129,13 @@ def test_tabulate_refuses_to_mix_entries_of_other_settings(tmp_path, capsys):
     assert "epochs 1 -> 2" in capsys.readouterr().err
     assert _tabulate_cli(out, "--epochs", "2", "--force", "--threads", "1") == 0
     assert json.loads(out.read_text())["train"]["epochs"] == 2
+
+
+def test_tabulate_logs_one_line_per_arch_off_a_terminal(tmp_path, capsys):
+    tabulate(ToySpace(), tmp_path / "toy.json", epochs=1, seeds=2)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tabulate ")]
+    assert [line.split()[1] for line in lines] == ["1/4", "2/4", "3/4", "4/4"]
+    entry = json.loads((tmp_path / "toy.json").read_text())["entries"][-1]
+    assert any(entry["id"] in line and f"acc {entry['acc']:.4f}" in line for line in lines)
+    tabulate(ToySpace(), tmp_path / "quiet.json", epochs=1, progress=False)
+    assert "tabulate " not in capsys.readouterr().err
