@@ -161,7 +161,7 @@ def selectables(net: nn.Module) -> Iterable[nn.Module]:
             yield m
 
 
-def _followed(module: nn.Module) -> list[tuple[str, Callable[[Any], None]]]:
+def followed_decisions(module: nn.Module) -> list[tuple[str, Callable[[Any], None]]]:
     """The decisions a selectable module follows, each with the method that applies it."""
     if isinstance(module, ElasticConv2d):
         out = [(module.decision, module.select)] if module.decision else []
@@ -173,7 +173,7 @@ def select_path(net: nn.Module, choices: Mapping[str, Any] | Any) -> nn.Module:
     """Point every choice module of ``net`` at the options in ``choices`` (or an ``Arch``)."""
     choices = getattr(choices, "choices", choices)
     for m in selectables(net):
-        for decision, select in _followed(m):
+        for decision, select in followed_decisions(m):
             if decision not in choices:
                 raise KeyError(f"the network has decision {decision!r} but the choices do not")
             select(choices[decision])

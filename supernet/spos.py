@@ -18,7 +18,7 @@ from torch import nn
 from nasengine.arch import Arch
 from nasengine.constraints import Constraints
 from nasengine.data import DataSplits
-from nasengine.nn import selectables
+from nasengine.nn import followed_decisions, selectables
 from nasengine.search.config import Strategy, search_limits
 from nasengine.space import SearchSpace
 from supernet.pretraining import OneShotMethod, run_identity
@@ -48,12 +48,12 @@ class PathSelector:
     once (walking every module of a large supernet each step costs more than the lookup)."""
 
     def __init__(self, net: nn.Module) -> None:
-        self.modules = list(selectables(net))
+        self.setters = [pair for m in selectables(net) for pair in followed_decisions(m)]
 
     def __call__(self, net: nn.Module, arch: Arch) -> None:
         choices = arch.choices
-        for m in self.modules:
-            m.select(choices[m.decision])
+        for decision, select in self.setters:
+            select(choices[decision])
 
 
 def identity(space: SearchSpace, limits: Constraints, sampling: SamplingConfig, train: OneShotConfig) -> dict[str, Any]:

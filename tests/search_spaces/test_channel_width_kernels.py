@@ -94,3 +94,14 @@ def test_a_pruningnet_refuses_kernel_decisions() -> None:
 def test_invalid_kernels_raise_value_error(config: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _space(**{**SMALL, **config})
+
+
+def test_spos_path_selection_switches_kernels_too() -> None:
+    from supernet.spos import PathSelector
+
+    space = _space(**SMALL, kernels=[1, 3])
+    supernet = space.network()
+    arch = space.arch({d.name: (1 if d.kind == "kernel" else 0.25) for d in space.decisions()})
+    PathSelector(supernet)(supernet, arch)
+    convs = [supernet.layer1[0].conv1, supernet.layer3[0].conv2]
+    assert [(c.active_kernel, c.active_out) for c in convs] == [(1, 4), (1, 16)]
