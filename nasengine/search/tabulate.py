@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import torch
 
@@ -181,3 +181,16 @@ def _train_one(choices: dict[str, Any]) -> dict[str, Any]:
     accs = [ev.evaluate(arch).metrics["acc"] for ev in evaluators]
     return {"id": arch.id, "choices": dict(arch.choices), "acc": sum(accs) / len(accs), "accs": accs,
             **space.cost(arch).to_dict(), "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def train_as_table(table: Mapping[str, Any], choices: Mapping[str, Any]) -> dict[str, Any]:
+    """Train one arch in this process exactly as ``table``'s entries were trained (its
+    space, config, recipe and seeds); return its entry. Judges archs a sampled table lacks."""
+    train = dict(table["train"])
+    seed, repeats = train.pop("seed", 0), train.pop("repeats", 1)
+    job = {"space": table["space"], "config": table["config"], "seeds": [seed + r for r in range(repeats)],
+           "train": train}
+    if _WORKER.get("job") != job:
+        _start_worker(job, threads=None)
+        _WORKER["job"] = job
+    return _train_one(dict(choices))

@@ -39,3 +39,26 @@ def test_bench_value_judges_each_search_by_the_table(tmp_path):
     assert rows["random"]["median_random"] == round(sorted(feasible)[len(feasible) // 2] if len(feasible) % 2 else
                                                     (feasible[len(feasible) // 2 - 1] + feasible[len(feasible) // 2]) / 2, 4)
     assert -1 <= rows["spos"]["oneshot_tau"] <= 1 and "oneshot_tau" not in rows["random"]
+
+
+def test_a_find_the_table_lacks_is_trained_with_the_tables_recipe(tmp_path):
+    space = get_space("channel_width", **SPACE)
+    whole = tabulate(space, tmp_path / "whole.json", seeds=2, progress=False, epochs=1, max_steps=4)
+    by_id = {e["id"]: e for e in whole["entries"]}
+    kept = sorted(whole["entries"], key=lambda e: e["acc"])[:3]  # a "sample" without the good archs
+    sampled = tmp_path / "sampled.json"
+    sampled.write_text(json.dumps({**whole, "entries": kept}))
+    args = ["bench", "value", "--table", str(sampled), "--strategies", "random", "--seeds", "2", "--trials", "4",
+            "--epochs", "1", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "value.json")]
+    assert main(args) == 0
+    row = json.loads((tmp_path / "value.json").read_text())["rows"][0]
+    cache = tmp_path / "runs" / "retrained-sampled.jsonl"
+    trained = [json.loads(line) for line in cache.read_text().splitlines()[1:]]
+    assert row["found_trained_for_bench"] >= 1 and trained
+    for entry in trained:  # the same accuracy the whole table's training gave
+        assert entry["accs"] == by_id[entry["id"]]["accs"]
+    for seed, acc in enumerate(row["found_per_seed"]):
+        result = json.loads((tmp_path / "runs" / f"random-s{seed}" / "result.json").read_text())
+        assert acc == round(by_id[result["best"]["arch_id"]]["acc"], 4)
+    before = cache.read_text()
+    assert main(args) == 0 and cache.read_text() == before  # a rerun trains nothing again
