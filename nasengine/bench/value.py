@@ -59,6 +59,8 @@ def bench_value(args: argparse.Namespace) -> list[dict[str, Any]]:
     if not isinstance(table.get("train"), dict):
         raise ValueError(f"benchmark table {args.table!r} has no 'train' settings (the dataset the searches use); "
                          "make it with `nasengine tabulate`")
+    if args.max_macs is None:  # the limit the table's archs were drawn under
+        args.max_macs = (table.get("selection") or {}).get("max_macs")
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     for strategy in strategies:
         if strategy not in STRATEGIES:
@@ -103,11 +105,12 @@ def bench_value(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _value_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--table", default="reports/tables/widths_cluttered.json",
+    p.add_argument("--table", default="reports/tables/kernels_cluttered.json",
                    help="benchmark table of the space and data to search (`nasengine tabulate --seeds 2`)")
     p.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES), help="comma-separated strategies")
     p.add_argument("--seeds", type=int, default=5, help="search seeds per strategy")
-    p.add_argument("--max-macs", type=parse_amount, default=1.8e6, metavar="N", help="hard MACs limit of every search")
+    p.add_argument("--max-macs", type=parse_amount, metavar="N",
+                   help="hard MACs limit of every search (default: the limit the table was sampled under, if any)")
     p.add_argument("--trials", type=int, default=20, help="trials of a search that trains each candidate")
     p.add_argument("--epochs", type=int, default=3, help="proxy training epochs per candidate")
     p.add_argument("--oneshot-trials", type=int, default=40, help="trials of a one-shot search (inherited weights)")

@@ -47,7 +47,8 @@ def test_a_find_the_table_lacks_is_trained_with_the_tables_recipe(tmp_path):
     by_id = {e["id"]: e for e in whole["entries"]}
     kept = sorted(whole["entries"], key=lambda e: e["acc"])[:3]  # a "sample" without the good archs
     sampled = tmp_path / "sampled.json"
-    sampled.write_text(json.dumps({**whole, "entries": kept}))
+    limit = sorted(e["macs"] for e in whole["entries"])[-2]  # the table's own limit is the default
+    sampled.write_text(json.dumps({**whole, "entries": kept, "selection": {"samples": 3, "max_macs": limit}}))
     args = ["bench", "value", "--table", str(sampled), "--strategies", "random", "--seeds", "2", "--trials", "4",
             "--epochs", "1", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "value.json")]
     assert main(args) == 0
@@ -60,5 +61,6 @@ def test_a_find_the_table_lacks_is_trained_with_the_tables_recipe(tmp_path):
     for seed, acc in enumerate(row["found_per_seed"]):
         result = json.loads((tmp_path / "runs" / f"random-s{seed}" / "result.json").read_text())
         assert acc == round(by_id[result["best"]["arch_id"]]["acc"], 4)
+        assert result["constraints"]["max_macs"] == limit >= result["best"]["cost"]["macs"]
     before = cache.read_text()
     assert main(args) == 0 and cache.read_text() == before  # a rerun trains nothing again
