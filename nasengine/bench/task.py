@@ -19,7 +19,7 @@ from nasengine.cost import parse_amount
 from nasengine.evaluators.table import read_table
 from nasengine.utils.stats import kendall_tau, spearman_rho
 
-DEFAULT_TABLE = "reports/tables/widths_cluttered_v64.json"
+DEFAULT_TABLE = "reports/tables/kernels_cluttered.json"
 #: What the default task promises (issue-level targets, checked and reported per table).
 MIN_SPREAD_RATIO, MIN_SEED_TAU = 3.0, 0.7
 
