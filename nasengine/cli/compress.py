@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from pathlib import Path
 
 from nasengine.cli.common import (
     UsageError,
@@ -47,6 +48,14 @@ _SETTINGS = ("model", "weights", "image_size", "dataset", "data_root", "max_macs
              "lr", "calibration_images", "seed")
 
 
+def _searching(out: Path) -> bool:
+    """Whether ``out`` holds a method's unfinished search (its checkpoints in ``method/``, no record yet)."""
+    from nasengine.records.compress import CompressRecord
+
+    method = out / "method"
+    return method.is_dir() and any(method.iterdir()) and not (out / CompressRecord.FILE).exists()
+
+
 def cmd_compress(args: argparse.Namespace) -> int:
     from nasengine.compress.layers import PruningError
     from nasengine.compress.run import CompressConfig, compress
@@ -66,7 +75,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     if args.force:  # start over: the fine-tune's and the method's checkpoints go
         checkpoint.unlink(missing_ok=True)
         shutil.rmtree(out / "method", ignore_errors=True)
-    elif not checkpoint.is_file():  # an interrupted fine-tune resumes in its own folder
+    elif not checkpoint.is_file() and not _searching(out):  # an interrupted fine-tune or search resumes
         refuse_existing(out, "--out")
     elif settings_file.is_file():  # ... under the settings it started with, or not at all
         require_same(str(out), read_json(settings_file), settings)

@@ -63,12 +63,14 @@ class MethodInput:
 
 @dataclass(frozen=True)
 class Method:
-    """A compression method: ``run(MethodInput) -> Pruned``, a line for ``--help``, and the
-    names of the settings it reads from ``MethodInput.options`` (``--set``)."""
+    """A compression method: ``run(MethodInput) -> Pruned``, a line for ``--help``, the
+    names of the settings it reads from ``MethodInput.options`` (``--set``), and ``check``,
+    which raises ``PruningError`` for a wrong setting before any work is done."""
 
     help: str
     run: Callable[[MethodInput], Pruned]
     options: tuple[str, ...] = ()
+    check: Callable[[Mapping[str, Any]], None] | None = None
 
 
 def macs_counter(task: MethodInput, pruned_layers: Callable[[LayerInfo], bool]) -> Callable[[float], int]:
@@ -124,11 +126,26 @@ def _lasso(task: MethodInput) -> Pruned:
     return _one_ratio(task, "lasso", _off_shortcuts, reconstruct=True)
 
 
+def _amc(task: MethodInput) -> Pruned:
+    from nasengine.compress.amc import run_amc  # imports this module: only when it runs
+
+    return run_amc(task)
+
+
+def _amc_check(options: Mapping[str, Any]) -> None:
+    from nasengine.compress.amc import AmcSettings
+
+    AmcSettings.from_options(options)
+
+
 METHODS: dict[str, Method] = {
     "uniform": Method("one width multiplier for every layer; the first channels are kept", _uniform),
     "l1": Method("the width multiplier of uniform; channels with the largest L1 filter norms are kept", _l1),
     "lasso": Method("He et al. 2017: one preserve ratio for the layers off shortcuts; channels by LASSO, "
                     "next layers refit by least squares", _lasso),
+    "amc": Method("He et al. 2018 (AMC): a DDPG agent picks each layer's preserve ratio off the shortcuts under "
+                  "the limit, scored by validation accuracy; channels by L1, next layers refit by least squares",
+                  _amc, options=("episodes", "warmup", "reward", "lbound", "round_to"), check=_amc_check),
 }
 
 

@@ -55,6 +55,9 @@ class CompressConfig:
         if unknown:
             allowed = ", ".join(METHODS[self.method].options) or "none"
             raise PruningError(f"method {self.method!r} has no setting(s) {unknown}; its settings: {allowed}")
+        check = METHODS[self.method].check
+        if check is not None:
+            check(self.options)
         if self.finetune_epochs < 0:
             raise PruningError(f"--finetune-epochs must be >= 0, got {self.finetune_epochs}")
         if self.calibration_images < 1:

@@ -26,22 +26,7 @@ class _Program(torch.nn.Module):
         return self.module(x)
 
 
-SMALL = dict(backbone="small", input_size=8, num_classes=10, in_channels=1)
-
-
-@pytest.fixture(scope="module")
-def export_folder(tmp_path_factory):
-    """An export folder of a small digits network (arch.json + weights.pt)."""
-    space = nasengine.get_space("channel_width", **SMALL)
-    arch = space.sample(0)
-    folder = tmp_path_factory.mktemp("source")
-    (folder / "arch.json").write_text(json.dumps(arch.to_dict()))
-    torch.manual_seed(0)
-    torch.save(space.build(arch).state_dict(), folder / "weights.pt")
-    return folder
-
-
-@pytest.mark.parametrize("method", ["uniform", "l1", "lasso"])
+@pytest.mark.parametrize("method", ["uniform", "l1", "lasso"])  # amc: test_amc_method.py
 def test_compress_meets_the_limit_and_counts_as_fvcore(capsys, export_folder, tmp_path, method):
     out = tmp_path / "out"
     code, stdout, stderr = run_cli(capsys, "compress", "--model", str(export_folder), "--max-macs", "50%",
