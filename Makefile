@@ -32,7 +32,8 @@ typecheck: $(STAMP)
 # residual CNN whose seven channel widths are each searched (0.25x or 1x) and whose six 3x3
 # convs may each be 1x1 instead (the centre of the 3x3, so the supernet shares every weight):
 # 8,192 archs from 0.04M to 3.1M MACs. A weight-sharing supernet trains for 20 epochs (one
-# path per step, under the limit), then evolution scores 40 candidates with inherited weights
+# path per step, under the limit, drawn from MACs bins as SPOS does so that wide paths train
+# as often as narrow ones), then evolution scores 40 candidates with inherited weights
 # (BN recalibrated) under a hard 1M-MACs limit (6,264 archs fit). The report then retrains the
 # best arch and 3 random archs under the same limit from scratch (2 seeds, same budget) next
 # to a logistic regression on the pixels, prints the table and writes
@@ -46,7 +47,7 @@ DEMO_RETRAIN := --seeds 2 --epochs 7 --batch-size 128 --lr 0.15 --warmup-epochs 
 demo: $(STAMP)
 	$(BIN)/nasengine space show channel_width $(DEMO_SET)
 	$(BIN)/nasengine search --space channel_width $(DEMO_SET) --strategy spos --pretrain-epochs 20 \
-		--dataset cluttered --max-macs 1M --trials 40 --controller-set population_size=8 --top-k 3 --seed 0 \
+		--pretrain-set sampling=binned --dataset cluttered --max-macs 1M --trials 40 --controller-set population_size=8 --top-k 3 --seed 0 \
 		--out runs/demo $(if $(wildcard runs/demo/study.db),--resume,)
 	$(BIN)/nasengine report runs/demo --random 3 $(DEMO_RETRAIN) --out runs/demo/report --quiet
 	@echo "what the search found: $(BIN)/nasengine show runs/demo"

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 from torch import nn
 
 from nasengine.compress.layers import LayerInfo, PruningError, kept_channels
-from nasengine.compress.methods import MethodInput, Pruned
+from nasengine.compress.method import MethodInput, Pruned
 from nasengine.layer_policy import REWARDS, ChannelBudget, ChannelPruningEnv, EpisodeResult, run_episodes
 from nasengine.registry import AGENTS
 from nasengine.utils.progress import log_line
