@@ -37,12 +37,14 @@ def claim_key(arch_id: str, hparams: dict[str, Any] | None) -> str:
     return f"{arch_id}:{digest}"
 
 
-def _retrying(action: Callable[[], Any], attempts: int = 20) -> Any:
-    """``action``, retried while the database is busy (SQLite's lock, a dropped connection)."""
+def _retrying(action: Callable[[], Any], attempts: int = 20,
+              errors: tuple[type[Exception], ...] = (sqlalchemy.exc.OperationalError,)) -> Any:
+    """``action``, retried while the database is busy (SQLite's lock, a dropped connection)
+    or, with more ``errors``, while another worker does the same thing."""
     for attempt in range(attempts):
         try:
             return action()
-        except sqlalchemy.exc.OperationalError:
+        except errors:
             if attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
@@ -53,7 +55,11 @@ class Claims:
 
     def __init__(self, storage: optuna.storages.RDBStorage, study_id: int) -> None:
         self.engine, self.study_id = storage.engine, study_id
-        _retrying(lambda: _METADATA.create_all(self.engine, checkfirst=True))
+        # Workers started together race to create the table: PostgreSQL then refuses the
+        # second CREATE with an integrity error on its catalog; the retry finds the table.
+        _retrying(lambda: _METADATA.create_all(self.engine, checkfirst=True),
+                  errors=(sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError,
+                          sqlalchemy.exc.ProgrammingError))
 
     def claim(self, key: str, number: int) -> int:
         """Claim ``key`` for trial ``number``; returns the trial number that holds it now."""
