@@ -1,0 +1,123 @@
+"""The layers a quantization policy decides, and the network with them fake-quantized.
+
+Every ``nn.Conv2d`` and ``nn.Linear`` that a forward pass runs is quantizable, in the
+order of its first call (HAQ's order: its environment walks the quantizable modules in
+order). A policy gives each of them ``(weight bits, activation bits)``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from nasengine.cost import layer_macs
+from nasengine.quantize.calibrate import ActivationStats
+from nasengine.quantize.fake import QuantConv2d, QuantLayer, QuantLinear
+
+__all__ = ["Policy", "QuantizableLayer", "QuantizeError", "apply_policy", "quantizable_layers", "quantized_copy"]
+
+#: ``(weight bits, activation bits)`` per quantizable layer, in their order.
+Policy = Sequence[tuple[int, int]]
+
+
+class QuantizeError(ValueError):
+    """A network or a request that cannot be quantized; printed as one line by the CLI."""
+
+
+@dataclass(frozen=True)
+class QuantizableLayer:
+    """One Conv2d / Linear of the network, as the policy and the cost models see it.
+
+    Attributes:
+        index: Position in forward order.
+        name: Module name.
+        kind: ``"conv"`` or ``"linear"``.
+        in_channels: Input channels (features).
+        out_channels: Output channels (features).
+        kernel: Kernel side (1 for a linear layer).
+        stride: Stride (1 for a linear layer).
+        depthwise: Whether it is a depthwise convolution.
+        feature_size: Pixels of its input feature map (1 for a linear layer).
+        weights: Elements of its weight tensor.
+        macs: Its multiply-accumulates per image.
+    """
+
+    index: int
+    name: str
+    kind: str
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    depthwise: bool
+    feature_size: int
+    weights: int
+    macs: int
+
+
+def quantizable_layers(model: nn.Module, example: torch.Tensor) -> list[QuantizableLayer]:
+    """The Conv2d / Linear layers that one eval forward of ``example`` runs, in order.
+
+    Raises:
+        QuantizeError: There is none.
+    """
+    names = {m: n for n, m in model.named_modules()}
+    found: dict[nn.Module, QuantizableLayer] = {}
+
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if module in found:
+            return
+        x = inputs[0]
+        macs = layer_macs(module, x, output) // max(1, x.shape[0])
+        if isinstance(module, nn.Conv2d):
+            found[module] = QuantizableLayer(
+                len(found), names[module], "conv", module.in_channels, module.out_channels, module.kernel_size[0],
+                module.stride[0], 1 < module.groups == module.in_channels, int(x.shape[-2] * x.shape[-1]),
+                module.weight.numel(), macs)
+        else:
+            found[module] = QuantizableLayer(len(found), names[module], "linear", module.in_features,  # type: ignore[arg-type]
+                                             module.out_features, 1, 1, False, 1, module.weight.numel(), macs)  # type: ignore[arg-type]
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if type(m) in (nn.Conv2d, nn.Linear)]
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(example)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    if not found:
+        raise QuantizeError("the model has no Conv2d or Linear layer to quantize")
+    return list(found.values())
+
+
+def quantized_copy(model: nn.Module, layers: Sequence[QuantizableLayer]) -> nn.Module:
+    """A deep copy of ``model`` whose ``layers`` are fake-quantizing modules (left in
+    floating point until :func:`apply_policy`)."""
+    model = copy.deepcopy(model)
+    for layer in layers:
+        module = model.get_submodule(layer.name)
+        q = QuantConv2d.from_float(module) if isinstance(module, nn.Conv2d) else QuantLinear.from_float(module)  # type: ignore[arg-type]
+        parent, _, child = layer.name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, q)
+    return model
+
+
+def apply_policy(model: nn.Module, layers: Sequence[QuantizableLayer], policy: Policy,
+                 stats: Mapping[str, ActivationStats]) -> nn.Module:
+    """Set ``model``'s (a :func:`quantized_copy`) bits to ``policy``, with each input's
+    clipping range from ``stats`` for its activation bits; returns ``model``."""
+    if len(policy) != len(layers):
+        raise ValueError(f"the policy has {len(policy)} entries; the model has {len(layers)} quantizable layers")
+    with torch.no_grad():
+        for layer, (w, a) in zip(layers, policy):
+            module = model.get_submodule(layer.name)
+            if not isinstance(module, QuantLayer):
+                raise ValueError(f"layer {layer.name!r} is not fake-quantizing; make the model with quantized_copy")
+            module.set_bits(int(w), int(a), stats[layer.name].clip_range(int(a)))
+    return model
