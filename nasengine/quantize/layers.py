@@ -73,6 +73,7 @@ def quantizable_layers(model: nn.Module, example: torch.Tensor) -> list[Quantiza
             return
         x = inputs[0]
         macs = layer_macs(module, x, output) // max(1, x.shape[0])
+        _check_whole(names[module], module, x, output)
         if isinstance(module, nn.Conv2d):
             found[module] = QuantizableLayer(
                 len(found), names[module], "conv", module.in_channels, module.out_channels, module.kernel_size[0],
@@ -82,7 +83,8 @@ def quantizable_layers(model: nn.Module, example: torch.Tensor) -> list[Quantiza
             found[module] = QuantizableLayer(len(found), names[module], "linear", module.in_features,  # type: ignore[arg-type]
                                              module.out_features, 1, 1, False, 1, module.weight.numel(), macs)  # type: ignore[arg-type]
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if type(m) in (nn.Conv2d, nn.Linear)]
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear)) and not isinstance(m, QuantLayer)]
     was_training = model.training
     try:
         with torch.no_grad():
@@ -94,6 +96,19 @@ def quantizable_layers(model: nn.Module, example: torch.Tensor) -> list[Quantiza
     if not found:
         raise QuantizeError("the model has no Conv2d or Linear layer to quantize")
     return list(found.values())
+
+
+def _check_whole(name: str, module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> None:
+    """Refuse a layer that runs a slice of its weights (an elastic layer of a supernet at a
+    smaller width or kernel): its fake-quantized copy runs the whole weight tensor."""
+    if isinstance(module, nn.Conv2d):
+        whole = (x.shape[1], out.shape[1]) == (module.in_channels, module.out_channels)
+        whole = whole and getattr(module, "active_kernel", module.kernel_size[0]) == module.kernel_size[0]
+    else:
+        whole = (x.shape[-1], out.shape[-1]) == (module.in_features, module.out_features)
+    if not whole:
+        raise QuantizeError(f"layer {name!r} runs a slice of its weights (a supernet layer at a smaller width or "
+                            "kernel); quantize a network built at its architecture")
 
 
 def quantized_copy(model: nn.Module, layers: Sequence[QuantizableLayer]) -> nn.Module:
