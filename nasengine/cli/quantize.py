@@ -14,8 +14,6 @@ from nasengine.cli.model_source import (
     prepare_out,
 )
 
-RECORD = "quantize.json"
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("quantize", help="quantize a trained network to per-layer bit widths (uniform or HAQ)")
@@ -41,10 +39,9 @@ _SETTINGS = ("model", "weights", "image_size", "dataset", "data_root", "method",
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    import torch
-
     from nasengine.compress.layers import PruningError
     from nasengine.cost import human
+    from nasengine.quantize.export import RECORD, export_quantized
     from nasengine.quantize.layers import QuantizeError
     from nasengine.quantize.run import QuantizeConfig, quantize
     from nasengine.utils.files import save_json_atomic
@@ -64,10 +61,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         save_json_atomic(settings, settings_file)  # once the inputs are known good: bad input writes nothing
         model, record = quantize(source, data, cfg, workdir=out / "method", checkpoint=checkpoint,
                                  tensorboard=out / "tb", progress=not args.quiet, command=invoked_command(args))
+        record = export_quantized(model, record, out)
     except (PruningError, QuantizeError) as exc:
         raise UsageError(str(exc)) from None
-    torch.save(model.state_dict(), out / "qat_weights.pt")
-    save_json_atomic(record, out / RECORD)
     bits = sorted({tuple(b) for b in record["policy"].values()})
     print(f"{args.method}: size {human(record['float_size_bits'])} -> {human(record['size_bits'])} bits "
           f"({record['size_bits'] / record['float_size_bits']:.3f}), BitOps {human(record['bitops'])}; "

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["QuantConv2d", "QuantLinear", "QuantLayer", "fake_quantize_weight", "MIN_BITS", "MAX_BITS"]
+__all__ = ["MAX_BITS", "MIN_BITS", "QuantConv2d", "QuantLayer", "QuantLinear", "fake_quantize_weight", "weight_scales"]
 
 MIN_BITS, MAX_BITS = 2, 16  # 1 bit has no symmetric grid with zero; policies use 2..8
 _EPS = 1e-12  # the scale of an all-zero channel (any positive value keeps it at zero)
@@ -43,11 +43,12 @@ def weight_scales(weight: torch.Tensor, bits: int) -> torch.Tensor:
     return weight.detach().abs().flatten(1).amax(dim=1).clamp_min(_EPS) / levels
 
 
-def fake_quantize_weight(weight: torch.Tensor, bits: int) -> torch.Tensor:
+def fake_quantize_weight(weight: torch.Tensor, bits: int, scales: torch.Tensor | None = None) -> torch.Tensor:
     """``weight`` quantized per output channel to ``bits`` bits (at most ``2^bits - 1``
-    distinct values per channel), with straight-through gradients."""
+    distinct values per channel), with straight-through gradients; ``scales`` default to
+    :func:`weight_scales`."""
     levels = 2 ** (bits - 1) - 1
-    scales = weight_scales(weight, bits).to(torch.float32)
+    scales = (weight_scales(weight, bits) if scales is None else scales).to(torch.float32)
     zero = torch.zeros(weight.shape[0], dtype=torch.int32, device=weight.device)
     return torch.fake_quantize_per_channel_affine(weight, scales, zero, 0, -levels, levels)
 
@@ -65,6 +66,7 @@ class QuantLayer(nn.Module):
     a_bits: int | None
     act_scale: torch.Tensor
     act_zero_point: torch.Tensor
+    weight_scale: torch.Tensor | None
     weight: nn.Parameter
 
     def _init_quant(self) -> None:
@@ -72,6 +74,12 @@ class QuantLayer(nn.Module):
         self.a_bits = None
         self.register_buffer("act_scale", torch.tensor(1.0))
         self.register_buffer("act_zero_point", torch.tensor(0, dtype=torch.int32))
+        self.register_buffer("weight_scale", None)  # set by freeze_weight_scale: then the scales stay fixed
+
+    def freeze_weight_scale(self, scale: torch.Tensor) -> None:
+        """Quantize the weights with these per-channel scales from now on (a network restored
+        from its integer weights and scales computes exactly as the one that was exported)."""
+        self.weight_scale = scale.detach().to(torch.float32).clone()
 
     def set_bits(self, w_bits: int | None, a_bits: int | None, act_range: tuple[float, float] | None = None) -> None:
         """Quantize weights to ``w_bits`` and inputs to ``a_bits`` within ``act_range``
@@ -94,7 +102,8 @@ class QuantLayer(nn.Module):
         return torch.fake_quantize_per_tensor_affine(x, self.act_scale, self.act_zero_point, 0, 2 ** self.a_bits - 1)
 
     def quantized_weight(self) -> torch.Tensor:
-        return self.weight if self.w_bits is None else fake_quantize_weight(self.weight, self.w_bits)
+        return self.weight if self.w_bits is None else fake_quantize_weight(self.weight, self.w_bits,
+                                                                            self.weight_scale)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, w_bits={self.w_bits}, a_bits={self.a_bits}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -111,14 +111,15 @@ def _check_whole(name: str, module: nn.Module, x: torch.Tensor, out: torch.Tenso
                             "kernel); quantize a network built at its architecture")
 
 
-def quantized_copy(model: nn.Module, layers: Sequence[QuantizableLayer]) -> nn.Module:
-    """A deep copy of ``model`` whose ``layers`` are fake-quantizing modules (left in
-    floating point until :func:`apply_policy`)."""
+def quantized_copy(model: nn.Module, layers: Iterable[QuantizableLayer | str]) -> nn.Module:
+    """A deep copy of ``model`` whose ``layers`` (or layers of these names) are
+    fake-quantizing modules (left in floating point until :func:`apply_policy`)."""
     model = copy.deepcopy(model)
     for layer in layers:
-        module = model.get_submodule(layer.name)
+        name = layer if isinstance(layer, str) else layer.name
+        module = model.get_submodule(name)
         q = QuantConv2d.from_float(module) if isinstance(module, nn.Conv2d) else QuantLinear.from_float(module)  # type: ignore[arg-type]
-        parent, _, child = layer.name.rpartition(".")
+        parent, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, child, q)
     return model
 

@@ -35,7 +35,7 @@ def size_parts(model: nn.Module, layers: Sequence[QuantizableLayer]) -> tuple[in
     ``fixed + sum(weights[k] * w_bits[k])``."""
     state = model.state_dict()
     # the float model's or a quantized copy's (whose quantization buffers are counted below)
-    quantized = {f"{layer.name}.{key}" for layer in layers for key in ("weight", "act_scale", "act_zero_point")}
+    quantized = {f"{layer.name}.{key}" for layer in layers for key in ("weight", "weight_scale", "act_scale", "act_zero_point")}
     fixed = sum(t.numel() * t.element_size() * 8 for key, t in state.items() if key not in quantized)
     fixed += sum(SCALE_BITS * (layer.out_channels + 2) for layer in layers)
     return fixed, [layer.weights for layer in layers]

@@ -42,7 +42,7 @@ def test_haq_meets_a_size_limit_fine_tunes_and_resumes(capsys, export_folder, tm
     assert record["size_bits"] <= record["limit"]["value"] == int(0.15 * record["float_size_bits"])
     assert record["limit"]["kind"] == "size" and record["search"]["episodes"] == 4
     assert record["epochs"] == 1 and record["finetuned_val_acc"] is not None
-    assert (out / "method" / "haq.pt").is_file() and (out / "qat_weights.pt").is_file()
+    assert (out / "method" / "haq.pt").is_file() and (out / "packed.pt").is_file()
     # the same command again resumes the finished search and fine-tune: the same result
     code, _, stderr = run_cli(capsys, *argv)
     assert code == 0, stderr
