@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Iterable
 
 import numpy as np
 import torch
 from torch import nn
+
+from nasengine.quantize.hooks import observe
 
 __all__ = ["ActivationStats", "KL_BELOW_BITS", "activation_stats", "kl_threshold"]
 
@@ -97,7 +99,7 @@ def _kl(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.sum(p[mask] * np.log(p[mask] / q[mask])))
 
 
-def activation_stats(model: nn.Module, layers: Mapping[str, nn.Module] | Iterable[str],
+def activation_stats(model: nn.Module, layers: Iterable[str],
                      batches: Iterable[torch.Tensor]) -> dict[str, ActivationStats]:
     """The input statistics of the named layers over ``batches`` (two eval passes: the
     range first, then the histogram over it)."""
@@ -121,18 +123,8 @@ def activation_stats(model: nn.Module, layers: Mapping[str, nn.Module] | Iterabl
                 hist[name] += torch.histc(inputs[0].detach().abs().float(), BINS, 0.0, top).double().numpy()
         return hook
 
-    for observe in (observe_range, observe_hist):
-        handles = [modules[n].register_forward_pre_hook(observe(n)) for n in names]
-        was_training = model.training
-        try:
-            with torch.no_grad():
-                model.eval()
-                for x in batches:
-                    model(x)
-        finally:
-            model.train(was_training)
-            for h in handles:
-                h.remove()
+    for watch in (observe_range, observe_hist):
+        observe(model, {modules[n]: watch(n) for n in names}, batches, pre=True)
     missing = [n for n in names if low[n] == math.inf]
     if missing:
         raise ValueError(f"calibration never ran layer(s) {missing[:5]}")

@@ -27,7 +27,7 @@ from nasengine.quantize.layers import QuantizeError, quantized_copy
 from nasengine.utils.files import save_atomic, save_json_atomic
 from nasengine.utils.safe_load import load_checkpoint
 
-__all__ = ["PACKED", "export_quantized", "load_quantized", "pack_codes", "unpack_codes"]
+__all__ = ["PACKED", "export_quantized", "load_int8", "load_quantized", "pack_codes", "unpack_codes"]
 
 PACKED = "packed.pt"
 RECORD = "quantize.json"
@@ -135,3 +135,20 @@ def load_quantized(folder: str | Path) -> nn.Module:
 
     folder = Path(folder)
     return restore(read_json(folder / RECORD), load_checkpoint(folder / PACKED, what="packed quantized weights"))
+
+
+def load_int8(folder: str | Path) -> nn.Module:
+    """The int8 network of ``folder`` (a quantization with every layer at 8 bits): the
+    packed network converted with the output ranges recorded in ``quantize.json``.
+
+    Raises:
+        QuantizeError: The folder's policy has layers below 8 bits.
+    """
+    from nasengine.quantize.int8 import int8_model
+    from nasengine.records.base import read_json
+
+    folder = Path(folder)
+    record = read_json(folder / RECORD)
+    if not record.get("int8"):
+        raise QuantizeError(f"{str(folder)!r} holds no int8 network: its policy has layers below 8 bits")
+    return int8_model(load_quantized(folder), record["int8"]["output_ranges"])

@@ -17,6 +17,7 @@ from torch import nn
 from nasengine.cost import layer_macs
 from nasengine.quantize.calibrate import ActivationStats
 from nasengine.quantize.fake import QuantConv2d, QuantLayer, QuantLinear
+from nasengine.quantize.hooks import observe
 
 __all__ = ["Policy", "QuantizableLayer", "QuantizeError", "apply_policy", "quantizable_layers", "quantized_copy"]
 
@@ -83,16 +84,8 @@ def quantizable_layers(model: nn.Module, example: torch.Tensor) -> list[Quantiza
             found[module] = QuantizableLayer(len(found), names[module], "linear", module.in_features,  # type: ignore[arg-type]
                                              module.out_features, 1, 1, False, 1, module.weight.numel(), macs)  # type: ignore[arg-type]
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear)) and not isinstance(m, QuantLayer)]
-    was_training = model.training
-    try:
-        with torch.no_grad():
-            model.eval()(example)
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
+    quantizable = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and not isinstance(m, QuantLayer)]
+    observe(model, {m: hook for m in quantizable}, [example])
     if not found:
         raise QuantizeError("the model has no Conv2d or Linear layer to quantize")
     return list(found.values())

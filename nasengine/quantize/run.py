@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import torch
 from torch import nn
 
 from nasengine.compress.limits import parse_limit
@@ -182,6 +183,7 @@ def quantize(source: SourceModel, data: DataSplits, cfg: QuantizeConfig, *, work
         history = finetune(qmodel, train, val, train_cfg, checkpoint=checkpoint, tensorboard=tensorboard,
                            progress=progress)
     qmodel.eval()
+    int8 = _int8_record(qmodel, policy, [layer.name for layer in layers], calibration, val)
     macs = sum(layer.macs for layer in layers)
     record = {
         "method": cfg.method, "config": {**asdict(cfg), "options": dict(cfg.options)}, "source": source.description,
@@ -193,6 +195,23 @@ def quantize(source: SourceModel, data: DataSplits, cfg: QuantizeConfig, *, work
         "bitops": bitops(layers, policy), "float_bitops": macs * FLOAT_BITS * FLOAT_BITS,
         "float_val_acc": float_acc, "quantized_val_acc": quantized_acc,
         "finetuned_val_acc": evaluate(qmodel, val)["acc"] if cfg.finetune_epochs else None,
-        "test_acc": evaluate(qmodel, test)["acc"], "epochs": len(history), "search": search, "command": command,
+        "test_acc": evaluate(qmodel, test)["acc"], "epochs": len(history), "search": search, "int8": int8,
+        "command": command,
     }
     return qmodel, record
+
+
+def _int8_record(model: nn.Module, policy: list[tuple[int, int]], names: list[str], calibration: list,
+                 val: Any) -> dict[str, Any] | None:
+    """With every layer at 8 bits, the int8 network's output ranges (what rebuilds it), its
+    validation accuracy and its largest output difference from ``model``; else ``None``."""
+    if any((w, a) != (8, 8) for w, a in policy):
+        return None
+    from nasengine.quantize.int8 import int8_model, output_ranges
+
+    ranges = output_ranges(model, names, calibration)
+    int8 = int8_model(model, ranges)
+    x = calibration[0]
+    with torch.no_grad():
+        diff = float((int8(x) - model(x)).abs().max())
+    return {"output_ranges": ranges, "val_acc": evaluate(int8, val)["acc"], "max_abs_diff": diff}
