@@ -28,6 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-bits", type=int, default=8, help="most bits haq gives a layer (2..8)")
     p.add_argument("--first-last-bits", type=int, default=8,
                    help="bits of the first and last layers (HAQ keeps them at 8); 0: chosen as the others")
+    p.add_argument("--act-clip", default="kl", choices=("kl", "mse", "max"),
+                   help="clipping of activation ranges below 5 bits: kl (HAQ's KL divergence), mse (least squared "
+                        "error) or max (none)")
     add_finetune_options(p, lr=0.001, calibration="calibrate the activation ranges")
     add_run_options(p)
     p.set_defaults(func=cmd_quantize)
@@ -35,7 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 #: Options that change what an interrupted quantization resumes (checked against settings.json).
 _SETTINGS = ("model", "weights", "image_size", "dataset", "data_root", "method", "bits", "max_size", "max_bitops",
-             "min_bits", "max_bits", "first_last_bits", "set", "finetune_epochs", "lr", "calibration_images", "seed")
+             "min_bits", "max_bits", "first_last_bits", "act_clip", "set", "finetune_epochs", "lr", "calibration_images",
+             "seed")
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
@@ -55,7 +59,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     try:
         cfg = QuantizeConfig(method=args.method, bits=args.bits, max_size=args.max_size, max_bitops=args.max_bitops,
                              min_bits=args.min_bits, max_bits=args.max_bits, first_last_bits=args.first_last_bits,
-                             finetune_epochs=args.finetune_epochs, lr=args.lr,
+                             act_clip=args.act_clip, finetune_epochs=args.finetune_epochs, lr=args.lr,
                              calibration_images=args.calibration_images, seed=args.seed, options=parse_sets(args.set))
         source, data = load_source_and_data(args)
         save_json_atomic(settings, settings_file)  # once the inputs are known good: bad input writes nothing

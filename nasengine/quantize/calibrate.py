@@ -2,11 +2,17 @@
 
 The input of every quantized layer is observed once, on the floating-point network (as
 HAQ's ``calibrate`` does: its calibration pass leaves weights and activations unquantized):
-its minimum, maximum and a histogram of ``|x|``. From these, :meth:`ActivationStats.clip_range`
-gives the range that ``a`` bits cover. At 5 bits and more it is the observed range; below,
-the clipping threshold minimises the Kullback-Leibler divergence between the histogram and
-its quantized version (HAQ's ``_compute_threshold``, the entropy calibration of TensorRT):
-at few levels, clipping rare large values buys resolution for the common small ones.
+its minimum, maximum and a histogram of the non-zero ``|x|`` (zeros, a ReLU's many, are
+exact at any clipping, so they say nothing about it). From these,
+:meth:`ActivationStats.clip_range` gives the range that ``a`` bits cover. At 5 bits and more
+it is the observed range; below, at few levels, clipping rare large values buys resolution
+for the common small ones, and the threshold is chosen by one of :data:`CLIPS`:
+
+* ``kl`` (HAQ's choice): the threshold minimising the Kullback-Leibler divergence between
+  the histogram and its quantized version (TensorRT's entropy calibration; HAQ's
+  ``_compute_threshold`` compares cumulative histograms instead);
+* ``mse``: the threshold minimising the mean squared error of the quantized values;
+* ``max``: no clipping.
 
 Inputs that are never negative (after a ReLU) get an unsigned range ``[0, t]`` and all
 ``2^a`` levels; others a range symmetric about 0 (cut to what was observed), half the
@@ -25,9 +31,10 @@ from torch import nn
 
 from nasengine.quantize.hooks import observe
 
-__all__ = ["ActivationStats", "KL_BELOW_BITS", "activation_stats", "kl_threshold"]
+__all__ = ["CLIPS", "ActivationStats", "CLIP_BELOW_BITS", "activation_stats", "kl_threshold", "mse_threshold"]
 
-KL_BELOW_BITS = 5  #: HAQ clips by KL divergence below 5 bits and takes the full range above
+CLIPS = ("kl", "mse", "max")  #: how a clipping threshold is chosen
+CLIP_BELOW_BITS = 5  #: HAQ clips below 5 bits and takes the full range above
 BINS = 1024  #: histogram bins of |x| (TensorRT takes 2048; 1024 is as fine for 2-4 bits, and twice as fast)
 
 
@@ -38,13 +45,13 @@ class ActivationStats:
     Attributes:
         low: The smallest value.
         high: The largest value.
-        hist: Counts of ``|x|`` in :data:`BINS` equal bins over ``[0, max |x|]``.
+        hist: Counts of the non-zero ``|x|`` in :data:`BINS` equal bins over ``[0, max |x|]``.
     """
 
     low: float
     high: float
     hist: np.ndarray
-    _ranges: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
+    _ranges: dict[tuple[int, str], tuple[float, float]] = field(default_factory=dict, repr=False)
 
     @property
     def absmax(self) -> float:
@@ -54,16 +61,21 @@ class ActivationStats:
     def signed(self) -> bool:
         return self.low < 0
 
-    def clip_range(self, bits: int) -> tuple[float, float]:
-        """The ``(low, high)`` range that ``bits`` bits quantize (cached)."""
-        if bits not in self._ranges:
-            if bits >= KL_BELOW_BITS or self.absmax <= 0:
-                self._ranges[bits] = (min(self.low, 0.0), max(self.high, 0.0))
-            else:
-                levels = 2 ** (bits - 1) if self.signed else 2 ** bits
-                t = kl_threshold(self.hist, self.absmax / len(self.hist), levels)
-                self._ranges[bits] = (max(self.low, -t), min(self.high, t)) if self.signed else (0.0, min(self.high, t))
-        return self._ranges[bits]
+    def clip_range(self, bits: int, clip: str = "kl") -> tuple[float, float]:
+        """The ``(low, high)`` range that ``bits`` bits quantize, clipped by ``clip`` (cached)."""
+        if clip not in CLIPS:
+            raise ValueError(f"unknown clipping {clip!r}; choose one of {', '.join(CLIPS)}")
+        key = (bits, clip)
+        if key not in self._ranges:
+            width = self.absmax / len(self.hist)
+            if bits >= CLIP_BELOW_BITS or clip == "max" or self.absmax <= 0 or not self.hist.any():
+                t = self.absmax
+            elif clip == "kl":
+                t = kl_threshold(self.hist, width, 2 ** (bits - 1) if self.signed else 2 ** bits)
+            else:  # the affine grid has 2^bits - 1 steps over [-t, t] or [0, t]
+                t = mse_threshold(self.hist, width, (2 ** bits - 1) / (2 if self.signed else 1))
+            self._ranges[key] = (max(self.low, -t), min(self.high, t)) if self.signed else (0.0, min(self.high, t))
+        return self._ranges[key]
 
 
 def kl_threshold(hist: np.ndarray, width: float, levels: int) -> float:
@@ -88,6 +100,23 @@ def kl_threshold(hist: np.ndarray, width: float, levels: int) -> float:
         if d < best:
             best, best_i = d, i
     return best_i * width
+
+
+def mse_threshold(hist: np.ndarray, width: float, steps: float) -> float:
+    """The clipping threshold ``t`` of ``|x|`` (histogram ``hist`` of bins ``width`` wide,
+    each bin taken at its centre) whose grid of ``steps`` equal steps over ``[0, t]`` gives
+    the least squared error; candidates are the bin edges."""
+    hist = np.asarray(hist, dtype=np.float64)
+    centres = (np.arange(len(hist)) + 0.5) * width
+    best, best_t = math.inf, len(hist) * width
+    for chunk in np.array_split(np.arange(1, len(hist) + 1), max(1, len(hist) // 128)):
+        t = chunk[:, None] * width  # candidates x bins, in chunks to bound the memory
+        step = t / steps
+        error = ((np.round(np.minimum(centres, t) / step) * step - centres) ** 2 * hist).sum(axis=1)
+        k = int(np.argmin(error))
+        if error[k] < best:
+            best, best_t = float(error[k]), float(t[k, 0])
+    return best_t
 
 
 def _kl(p: np.ndarray, q: np.ndarray) -> float:
@@ -119,8 +148,10 @@ def activation_stats(model: nn.Module, layers: Iterable[str],
     def observe_hist(name: str):
         def hook(_m: nn.Module, inputs: tuple) -> None:
             top = max(-low[name], high[name])
-            if top > 0:
-                hist[name] += torch.histc(inputs[0].detach().abs().float(), BINS, 0.0, top).double().numpy()
+            magnitude = inputs[0].detach().abs().float()
+            magnitude = magnitude[magnitude > 0]  # zeros (a ReLU's many) are exact at any clip: no evidence
+            if top > 0 and magnitude.numel():
+                hist[name] += torch.histc(magnitude, BINS, 0.0, top).double().numpy()
         return hook
 
     for watch in (observe_range, observe_hist):

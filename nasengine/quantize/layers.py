@@ -118,9 +118,10 @@ def quantized_copy(model: nn.Module, layers: Iterable[QuantizableLayer | str]) -
 
 
 def apply_policy(model: nn.Module, layers: Sequence[QuantizableLayer], policy: Policy,
-                 stats: Mapping[str, ActivationStats]) -> nn.Module:
+                 stats: Mapping[str, ActivationStats], clip: str = "kl") -> nn.Module:
     """Set ``model``'s (a :func:`quantized_copy`) bits to ``policy``, with each input's
-    clipping range from ``stats`` for its activation bits; returns ``model``."""
+    clipping range from ``stats`` for its activation bits, chosen by ``clip``
+    (``nasengine.quantize.calibrate.CLIPS``); returns ``model``."""
     if len(policy) != len(layers):
         raise ValueError(f"the policy has {len(policy)} entries; the model has {len(layers)} quantizable layers")
     with torch.no_grad():
@@ -128,5 +129,5 @@ def apply_policy(model: nn.Module, layers: Sequence[QuantizableLayer], policy: P
             module = model.get_submodule(layer.name)
             if not isinstance(module, QuantLayer):
                 raise ValueError(f"layer {layer.name!r} is not fake-quantizing; make the model with quantized_copy")
-            module.set_bits(int(w), int(a), stats[layer.name].clip_range(int(a)))
+            module.set_bits(int(w), int(a), stats[layer.name].clip_range(int(a), clip))
     return model

@@ -23,7 +23,7 @@ from nasengine.compress.source import SourceModel
 from nasengine.cost import human
 from nasengine.data import DataSplits
 from nasengine.layer_policy import BitBudget, BitCost
-from nasengine.quantize.calibrate import activation_stats
+from nasengine.quantize.calibrate import CLIPS, activation_stats
 from nasengine.quantize.haq import HaqSettings, haq_search
 from nasengine.quantize.layers import QuantizableLayer, QuantizeError, apply_policy, quantizable_layers, quantized_copy
 from nasengine.quantize.size import bitops, float_size_bits, quantized_size_bits, size_parts
@@ -51,6 +51,8 @@ class QuantizeConfig:
         max_bits: Most bits ``haq`` gives.
         first_last_bits: Bits of the first and last layers, weights and activations (HAQ
             keeps them at 8); 0 treats them as the others.
+        act_clip: How activation ranges are clipped below 5 bits (``kl``: HAQ's KL
+            divergence; ``mse``: least squared error; ``max``: not at all).
         finetune_epochs: Epochs of quantization-aware fine-tuning (0: none).
         lr: Fine-tuning learning rate (cosine schedule).
         batch_size: Fine-tuning batch size.
@@ -66,6 +68,7 @@ class QuantizeConfig:
     min_bits: int = 2
     max_bits: int = 8
     first_last_bits: int = 8
+    act_clip: str = "kl"
     finetune_epochs: int = 0
     lr: float = 0.001
     batch_size: int = 64
@@ -82,6 +85,8 @@ class QuantizeConfig:
                 raise QuantizeError(f"--{name.replace('_', '-')} {getattr(self, name)} is outside {low}..{high}")
         if self.first_last_bits and not low <= self.first_last_bits <= high:
             raise QuantizeError(f"--first-last-bits {self.first_last_bits} is neither 0 nor in {low}..{high}")
+        if self.act_clip not in CLIPS:
+            raise QuantizeError(f"--act-clip {self.act_clip!r} is not one of {', '.join(CLIPS)}")
         if self.min_bits > self.max_bits:
             raise QuantizeError(f"--min-bits {self.min_bits} is above --max-bits {self.max_bits}")
         if self.max_size is not None and self.max_bitops is not None:
@@ -160,7 +165,7 @@ def quantize(source: SourceModel, data: DataSplits, cfg: QuantizeConfig, *, work
     qmodel = quantized_copy(model, layers)
 
     def score(policy: list[tuple[int, int]]) -> float:
-        return evaluate(apply_policy(qmodel, layers, policy, stats), val)["acc"]
+        return evaluate(apply_policy(qmodel, layers, policy, stats, cfg.act_clip), val)["acc"]
 
     search: dict[str, Any] | None = None
     if cfg.method == "uniform":

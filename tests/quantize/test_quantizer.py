@@ -20,7 +20,7 @@ from nasengine.quantize import (
     quantized_copy,
     quantized_size_bits,
 )
-from nasengine.quantize.calibrate import BINS
+from nasengine.quantize.calibrate import BINS, mse_threshold
 from tests.quantize.nets import batches, tiny_net
 
 
@@ -94,6 +94,27 @@ def test_kl_threshold_clips_a_long_tail_at_few_bits():
     t2, t4 = kl_threshold(hist, width, 4), kl_threshold(hist, width, 16)
     assert 0 < t2 < t4 < 0.5 * values.max()
     assert kl_threshold(hist[:3], 1.0, 16) == 3.0  # fewer bins than levels: the whole range
+    m2, m4 = mse_threshold(hist, width, 3), mse_threshold(hist, width, 15)
+    assert 0 < m2 < m4 < 0.5 * values.max()
+    flat = np.ones(BINS)  # a uniform distribution gains nothing from clipping
+    assert mse_threshold(flat, 1.0, 15) >= 0.9 * BINS
+
+
+def test_clipping_is_chosen_below_5_bits_only():
+    net = tiny_net()
+    data = batches()
+    layers = quantizable_layers(net, data[0][:2])
+    stats = activation_stats(net, [layer.name for layer in layers], data)["6"]  # after a ReLU: unsigned
+    assert stats.low == 0.0 and stats.clip_range(3, "max") == stats.clip_range(8, "mse") == (0.0, stats.high)
+    assert stats.clip_range(5, "kl") == (0.0, stats.high)
+    for clip in ("kl", "mse"):
+        low, high = stats.clip_range(2, clip)
+        assert low == 0.0 and 0 < high <= stats.high
+    first = activation_stats(net, ["0"], data)["0"]  # the network's input: signed, symmetric clipping
+    low, high = first.clip_range(2, "mse")
+    assert first.low <= low < 0 < high <= first.high and (low == first.low or high == first.high or low == -high)
+    with pytest.raises(ValueError, match="unknown clipping"):
+        stats.clip_range(4, "p99")
 
 
 def test_policy_size_and_bitops_are_exact():
