@@ -18,6 +18,7 @@ from nasengine.cli import compress as cli_compress
 from nasengine.cli import dynamic as cli_dynamic
 from nasengine.cli import export as cli_export
 from nasengine.cli import latency as cli_latency
+from nasengine.cli import quantize as cli_quantize
 from nasengine.cli import rankcheck as cli_rankcheck
 from nasengine.cli import report as cli_report
 from nasengine.cli import search as cli_search
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_latency.add_parser(sub)
     cli_export.add_parser(sub)
     cli_compress.add_parser(sub)
+    cli_quantize.add_parser(sub)
     cli_dynamic.add_parser(sub)
     cli_tabulate.add_parser(sub)
     cli_rankcheck.add_parser(sub)

@@ -16,7 +16,6 @@ pruning and scoring are deterministic for a seed.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -24,10 +23,10 @@ from torch import nn
 
 from nasengine.compress.layers import LayerInfo, PruningError, kept_channels
 from nasengine.compress.method import MethodInput, Pruned
-from nasengine.layer_policy import REWARDS, ChannelBudget, ChannelPruningEnv, EpisodeResult, run_episodes
+from nasengine.layer_policy import REWARDS, ChannelBudget, ChannelPruningEnv, run_episodes
+from nasengine.layer_policy.progress import EpisodeProgress
 from nasengine.registry import AGENTS
-from nasengine.utils.progress import log_line
-from nasengine.utils.validation import finite_number, non_negative_int, one_of, positive_int
+from nasengine.utils.validation import finite_number, non_negative_int, one_of, positive_int, with_defaults
 
 #: Names ``--set`` accepts, with their defaults.
 DEFAULTS: dict[str, Any] = {"episodes": 200, "warmup": None, "reward": "accuracy", "lbound": 0.2, "round_to": 1}
@@ -59,10 +58,7 @@ class AmcSettings:
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> AmcSettings:
         """Checked settings; a ``PruningError`` names a wrong value and what is allowed."""
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise PruningError(f"amc has no setting(s) {unknown}; its settings: {', '.join(OPTIONS)}")
-        values = {**DEFAULTS, **options}
+        values = with_defaults("amc", options, DEFAULTS, PruningError)
         try:
             episodes = positive_int("amc setting episodes", values["episodes"])
             warmup = values["warmup"]
@@ -133,7 +129,8 @@ def amc_search(task: MethodInput) -> AmcResult:
     # what a resumed search must share with the saved one (more episodes may be asked for)
     saved = {**{k: v for k, v in asdict(settings).items() if k != "episodes"}, "limit": task.limit,
              "seed": task.seed, "layers": plan}
-    progress = _Progress(settings.episodes, task.progress)
+    progress = EpisodeProgress("amc", settings.episodes, task.progress,
+                               lambda info: f"MACs {info['macs_ratio']:.3f} of the source")
     try:
         run = run_episodes(agent, env, settings.episodes, checkpoint=checkpoint, settings=saved, on_episode=progress)
     finally:
@@ -176,34 +173,3 @@ def _scorer(task: MethodInput, decided: Sequence[LayerInfo]) -> Callable[[list[f
         return cache[plan]
 
     return evaluate
-
-
-class _Progress:
-    """Episodes as a bar on a terminal, else a line every tenth episode (and the last)."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled = total, enabled
-        self.best: float | None = None  # accuracy of the best episode seen (a resumed run saw none yet)
-        self.bar: Any = None
-
-    def __call__(self, result: EpisodeResult) -> None:
-        if not self.enabled:
-            return
-        if result.best:
-            self.best = float(result.info["accuracy"])
-        best = "-" if self.best is None else f"{self.best:.4f}"
-        done = result.episode + 1
-        if sys.stderr.isatty():
-            if self.bar is None:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=self.total, initial=result.episode, desc="amc", leave=False, dynamic_ncols=True)
-            self.bar.update(1)
-            self.bar.set_postfix(best_acc=best)
-        elif done % 10 == 0 or done == self.total:
-            log_line(f"amc episode {done}/{self.total}  acc {result.info['accuracy']:.4f}  "
-                     f"MACs {result.info['macs_ratio']:.3f} of the source  best acc {best}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()

@@ -1,4 +1,5 @@
-"""MACs limits of ``nasengine compress`` and the one preserve ratio that meets a limit."""
+"""Resource limits (``nasengine compress``'s MACs, ``nasengine quantize``'s size and BitOps)
+and the one preserve ratio that meets a MACs limit."""
 
 from __future__ import annotations
 
@@ -15,6 +16,17 @@ def parse_macs_limit(text: str | float, source_macs: int) -> int:
     Raises:
         PruningError: Not an amount, not positive, or a relative limit above 100 %.
     """
+    return parse_limit(text, source_macs, option="--max-macs", unit="MACs", error=PruningError)
+
+
+def parse_limit(text: str | float, reference: int, *, option: str, unit: str,
+                error: type[ValueError] = ValueError) -> int:
+    """A resource limit ``option`` as a count of ``unit``: absolute (``40M``, ``2500000``)
+    or relative to the source's ``reference`` (``25%``, or a number in ``(0, 1]``).
+
+    Raises:
+        error: Not an amount, not positive, or a relative limit above 100 %.
+    """
     s = str(text).strip()
     try:
         if s.endswith("%"):
@@ -23,19 +35,19 @@ def parse_macs_limit(text: str | float, source_macs: int) -> int:
             value = parse_amount(s)
             fraction = value if value <= 1.0 and s[-1:].lower() not in "kmg" else -1.0
             if fraction < 0:
-                return _positive(int(value), text)
+                return _positive(int(value), text, option, error)
     except ValueError:
-        raise PruningError(f"--max-macs {text!r} is not a limit; use MACs (40M, 2500000), a percentage of the "
-                           "source's MACs (25%) or a fraction of them (0.25)") from None
+        raise error(f"{option} {text!r} is not a limit; use {unit} (40M, 2500000), a percentage of the "
+                    f"source's {unit} (25%) or a fraction of them (0.25)") from None
     if not 0.0 < fraction <= 1.0:
-        raise PruningError(f"--max-macs {text!r}: a relative limit must be in (0%, 100%]")
-    return _positive(int(fraction * source_macs), text)
+        raise error(f"{option} {text!r}: a relative limit must be in (0%, 100%]")
+    return _positive(int(fraction * reference), text, option, error)
 
 
-def _positive(macs: int, text: str | float) -> int:
-    if macs <= 0:
-        raise PruningError(f"--max-macs {text!r} allows no MACs at all")
-    return macs
+def _positive(count: int, text: str | float, option: str, error: type[ValueError]) -> int:
+    if count <= 0:
+        raise error(f"{option} {text!r} allows nothing at all")
+    return count
 
 
 def ratio_for_limit(macs_at: Callable[[float], int], limit: int, *, floor: float = 1e-3, steps: int = 24) -> float:

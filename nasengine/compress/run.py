@@ -21,7 +21,8 @@ from nasengine.cost import count_cost, human
 from nasengine.data import DataSplits
 from nasengine.records.compress import CompressRecord
 from nasengine.records.export import Preprocessing
-from nasengine.train.loop import TrainConfig, evaluate, fit
+from nasengine.train.finetune import finetune
+from nasengine.train.loop import TrainConfig, evaluate
 
 
 @dataclass(frozen=True)
@@ -117,16 +118,9 @@ def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, chec
     acc_pruned = evaluate(pruned.model, val)["acc"]
     history: list[dict[str, Any]] = []
     if cfg.finetune_epochs:
-        if checkpoint is not None:
-            Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
         train_cfg = TrainConfig(epochs=cfg.finetune_epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
-        log = _EpochLog(Path(tensorboard)) if tensorboard is not None else None
-        try:
-            history = fit(pruned.model, train, val, train_cfg, checkpoint=checkpoint, progress=progress,
-                          on_epoch=log)
-        finally:
-            if log is not None:
-                log.close()
+        history = finetune(pruned.model, train, val, train_cfg, checkpoint=checkpoint, tensorboard=tensorboard,
+                           progress=progress)
     pruned.model.eval()
     record = CompressRecord(
         method=cfg.method, config={**asdict(cfg), "options": dict(cfg.options)}, source=source.description,
@@ -138,24 +132,6 @@ def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, chec
         channels={info.name: _kept(pruned.model, info.name) for info in layers},
         preprocessing=Preprocessing.from_dict(data.preprocessing()), command=command)
     return pruned.model, record
-
-
-class _EpochLog:
-    """``fit``'s ``on_epoch``: each epoch's numbers as TensorBoard scalars under ``finetune/``."""
-
-    def __init__(self, folder: Path) -> None:
-        from torch.utils.tensorboard import SummaryWriter  # imported only when logging
-
-        self.writer = SummaryWriter(str(folder))
-
-    def __call__(self, row: dict[str, Any]) -> None:
-        for key, value in row.items():
-            if key != "epoch" and isinstance(value, (int, float)):
-                self.writer.add_scalar(f"finetune/{key}", value, int(row.get("epoch", 0)))
-        self.writer.flush()
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 def _kept(model: nn.Module, name: str) -> int:

@@ -20,7 +20,9 @@ def load(path: str | Path, *, trusted: bool = False) -> nn.Module:
     ``arch.json`` + ``weights.pt`` build the network with the space's code and load the
     weights; ``compress.json`` + ``weights.pt`` (``nasengine compress``) rebuild the pruned
     network from its source's code and recorded channels and load the weights (tensors
-    only: nothing in the folder can run code). A folder with only
+    only: nothing in the folder can run code); ``quantize.json`` + ``packed.pt``
+    (``nasengine quantize``) rebuild the quantized network from its source's code and its
+    packed low-bit weights, bit for bit. A folder with only
     ``model.pt2`` (or a ``.pt2`` file) gives the ``torch.export`` program's module, which
     needs no nasengine code to be defined (it was exported in eval mode and cannot be
     switched to training); reading a ``.pt2`` unpickles parts of it, which can run any
@@ -41,6 +43,10 @@ def load(path: str | Path, *, trusted: bool = False) -> nn.Module:
         from nasengine.compress.rebuild import load_compressed
 
         return load_compressed(folder)
+    if (folder / "quantize.json").is_file() and (folder / "packed.pt").is_file():
+        from nasengine.quantize.export import load_quantized
+
+        return load_quantized(folder)
     if (folder / "arch.json").is_file() and (folder / "weights.pt").is_file():
         arch = read_arch(folder)
         model = arch_space(arch).build(arch)

@@ -10,19 +10,25 @@ Devices", ECCV 2018) that do not depend on how a network is pruned:
 * :data:`REWARDS`: accuracy, and ``-error * log(MACs)``;
 * :class:`ChannelPruningEnv`: an episode over the layers, scored by a callback;
 * :func:`run_episodes`: the resumable training loop for any ``nasengine.agent.Agent``.
+
+HAQ (Wang et al., CVPR 2019) trains the same agent on bit widths: :class:`BitCost` and
+:class:`BitBudget` are its resource model and budget rule, :class:`BitWidthEnv` its episode.
 """
 
 from __future__ import annotations
 
 from nasengine.layer_policy.amc_env import ChannelPruningEnv
+from nasengine.layer_policy.bit_budget import BitBounds, BitBudget, BitCost
 from nasengine.layer_policy.budget import ChannelBudget
 from nasengine.layer_policy.embedding import FEATURES, StateEmbedding, min_max_columns
 from nasengine.layer_policy.episodes import EpisodeResult, EpisodeRun, PolicyEnv, run_episodes
+from nasengine.layer_policy.haq_env import BIT_FEATURES, BitLayer, BitWidthEnv
 from nasengine.layer_policy.layers import ChannelCost, PrunableLayer
 from nasengine.layer_policy.rewards import REWARDS, accuracy_reward, error_log_macs_reward, reward_function
 
 __all__ = [
-    "FEATURES", "REWARDS", "ChannelBudget", "ChannelCost", "ChannelPruningEnv", "EpisodeResult", "EpisodeRun",
+    "BIT_FEATURES", "BitBounds", "BitBudget", "BitCost", "BitLayer", "BitWidthEnv", "FEATURES",
+    "REWARDS", "ChannelBudget", "ChannelCost", "ChannelPruningEnv", "EpisodeResult", "EpisodeRun",
     "PolicyEnv", "PrunableLayer", "StateEmbedding", "accuracy_reward", "error_log_macs_reward", "min_max_columns",
     "reward_function", "run_episodes",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -86,3 +86,13 @@ def output_path(name: str, path: str | Path, *, folder: bool) -> Path:
         raise ValueError(f"{name} {str(path)!r} cannot be written: folder {str(parent)!r} is read-only")
     return path
 
+
+
+def with_defaults(method: str, options: Mapping[str, Any], defaults: Mapping[str, Any],
+                  error: type[ValueError] = ValueError) -> dict[str, Any]:
+    """``options`` of ``method`` (``--set`` settings) over its ``defaults``; ``error``
+    names the unknown ones and the known."""
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise error(f"{method} has no setting(s) {unknown}; its settings: {', '.join(defaults)}")
+    return {**defaults, **options}

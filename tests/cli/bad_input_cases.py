@@ -18,6 +18,7 @@ DYN = "dynamic train --method rnp --out d"
 TAB = f"tabulate --space shufflenet {S} --out tab.json"
 REPORT = "report run --out r"
 COMPRESS = "compress --max-macs 50% --out c"
+QUANTIZE = "quantize --out q --model nowhere"
 
 _LATENCY_FILES = [
     ("missing", "missing.json", "missing.json"),
@@ -418,4 +419,15 @@ CASES: list[tuple[str, str, str]] = [
     ("compress-method", f"{COMPRESS} --model nowhere --method nope", "'nope'"),
     ("compress-unknown-setting", f"{COMPRESS} --model arch.json --set episodes=3", "episodes"),
     ("compress-epochs-negative", f"{COMPRESS} --model arch.json --finetune-epochs -1", "--finetune-epochs"),
+    ("quantize-model-missing", f"{QUANTIZE} --method uniform", "'nowhere'"),
+    ("quantize-haq-no-limit", QUANTIZE, "--max-size"),
+    ("quantize-bits-range", f"{QUANTIZE} --method uniform --bits 9", "--bits 9"),
+    ("quantize-min-above-max", f"{QUANTIZE} --max-size 50% --min-bits 6 --max-bits 4", "--min-bits 6"),
+    ("quantize-first-last", f"{QUANTIZE} --max-size 50% --first-last-bits 1", "--first-last-bits 1"),
+    ("quantize-two-limits", f"{QUANTIZE} --max-size 50% --max-bitops 5%", "--max-bitops"),
+    ("quantize-size-not-a-limit", f"{QUANTIZE} --max-size lots", "'lots'"),
+    ("quantize-bitops-above-all", f"{QUANTIZE} --max-bitops 150%", "'150%'"),
+    ("quantize-unknown-setting", f"{QUANTIZE} --method uniform --set episodes=3", "episodes"),
+    ("quantize-haq-bad-setting", f"{QUANTIZE} --max-size 50% --set warmup=-1", "warmup"),
+    ("quantize-epochs-negative", f"{QUANTIZE} --method uniform --finetune-epochs -1", "--finetune-epochs"),
 ]
