@@ -90,8 +90,9 @@ def cmd_space_show(args: argparse.Namespace) -> int:
         print(f"preset {name}: {human(row['macs'])} MACs, {human(row['params'])} params (id {row['id']})")
     if networks:
         print("preset networks (each with its own config; --preset NAME shows it, --arch NAME builds it):")
+    name_width = max((len(name) for name in networks), default=0)
     for name, row in networks.items():
-        print(f"  {name:<16} {human(row['macs']):>7} MACs ({row['macs']:,}), {human(row['params']):>7} params "
+        print(f"  {name:<{name_width}} {human(row['macs']):>7} MACs ({row['macs']:,}), {human(row['params']):>7} params "
               f"({row['params']:,}); {row['source']}")
     return 0
 

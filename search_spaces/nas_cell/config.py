@@ -46,10 +46,18 @@ class NasCellConfig(SpaceConfig):
         avg_pool_padding: ``exclude`` (TensorFlow: SAME average pools average real pixels) or
             ``include_strided`` (timm's NASNet/PNASNet ports: stride-2 pools count the zero
             padding; use it to reproduce their outputs with their weights).
+        base_conv: ENAS' cell input (micro_child ``layer_base``): the current input, after a
+            ReLU-1x1 conv-BN to F only when its width differs, always passes a second one
+            (F -> F). Off: slim's single ReLU-1x1 conv-BN.
+        classifier_bias: The classifier has a bias (slim, DARTS); ENAS' has none.
+        conv_bottleneck: Plain convolutions (``conv_3x3``, ``conv_1x3_3x1``, ``conv_1x7_7x1``,
+            ``dil_conv_3x3``) as tensorflow/tpu's AmoebaNet builds them: inside a 1x1 bottleneck
+            to F/4 (3F/8 for 1x3/3x1), see ``ops.BottleneckConv``. Off: ReLU-conv(s)-BN at F.
         dropout: Dropout before the classifier (slim uses 0.5 on ImageNet).
     """
 
-    LATER_FIELDS: ClassVar[tuple[str, ...]] = ("tie_cells", "first_prev", "avg_pool_padding")
+    LATER_FIELDS: ClassVar[tuple[str, ...]] = ("tie_cells", "first_prev", "avg_pool_padding", "base_conv",
+                                               "classifier_bias", "conv_bottleneck")
 
     cells_per_stage: int | tuple[int, ...] = 4
     filters: int = 44
@@ -63,6 +71,9 @@ class NasCellConfig(SpaceConfig):
     tie_cells: bool = False
     first_prev: str = "raw"
     avg_pool_padding: str = "exclude"
+    base_conv: bool = False
+    classifier_bias: bool = True
+    conv_bottleneck: bool = False
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
@@ -91,6 +102,9 @@ class NasCellConfig(SpaceConfig):
         one_of("tie_cells", self.tie_cells, (True, False))
         one_of("first_prev", self.first_prev, ("raw", "conv"))
         one_of("avg_pool_padding", self.avg_pool_padding, ("exclude", "include_strided"))
+        one_of("base_conv", self.base_conv, (True, False))
+        one_of("classifier_bias", self.classifier_bias, (True, False))
+        one_of("conv_bottleneck", self.conv_bottleneck, (True, False))
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
         if self.stem == "imagenet" and self.input_size < 3:

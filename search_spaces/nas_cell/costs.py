@@ -21,7 +21,7 @@ from nasengine.nn import ElasticLinear
 
 from .cell import OUTPUT_OPTIONS
 from .config import KINDS, NasCellConfig, comb_name, in_name, op_name, out_name
-from .network import NetPlan, make_stem
+from .network import NetPlan, input_conv, make_stem
 from .ops import ConvBn, FactorizedReduce, make_op
 
 Pair = tuple[int, int]  # (macs, params)
@@ -33,13 +33,15 @@ def module_cost(spec: tuple, c_in: int, size: int) -> Pair:
     """Cost of one standalone module fed ``(1, c_in, size, size)`` (``size=0``: a vector)."""
     with torch.device("meta"):
         if spec[0] == "op":
-            module = make_op(spec[1], c_in, spec[2], spec[3])
+            module = make_op(spec[1], c_in, spec[2], spec[3], bottleneck=spec[4])
         elif spec[0] == "conv1x1":
             module = ConvBn(c_in, spec[1], [1], [1])
+        elif spec[0] == "input":
+            module = input_conv(c_in, spec[1], base_conv=spec[2])
         elif spec[0] == "factorized":
             module = FactorizedReduce(c_in, spec[1], spec[2], relu=spec[3])
         else:
-            module = ElasticLinear(c_in, spec[1])
+            module = ElasticLinear(c_in, spec[1], bias=spec[2])
     cost = trace_cost(module, (1, c_in, size, size) if size else (1, c_in))
     return cost.macs, cost.params
 
@@ -64,7 +66,7 @@ class CostModel:
             for cls, (c_in, stride, size) in enumerate(inputs[:n_classes]):
                 row = self.ops[cp.kind][cls]
                 for op in cfg.ops:
-                    row[op] = _add(row[op], module_cost(("op", op, f, stride), c_in, size))
+                    row[op] = _add(row[op], module_cost(("op", op, f, stride, cfg.conv_bottleneck), c_in, size))
             for s, c_in in enumerate((f, w1)):
                 if cp.reduction or c_in != f:
                     spec = ("factorized", f, s_in, False)
@@ -91,7 +93,8 @@ class CostModel:
             total = (0, 0)
             for cp in self.plan.cells:
                 f = cp.filters
-                total = _add(total, module_cost(("conv1x1", f), self.plan.widths(cp.cur, mults)[0], cp.size))
+                spec = ("input", f, self.cfg.base_conv)
+                total = _add(total, module_cost(spec, self.plan.widths(cp.cur, mults)[0], cp.size))
                 if cp.prev is None:
                     continue
                 c_prev = self.plan.widths(cp.prev, mults)[0]
@@ -100,7 +103,7 @@ class CostModel:
                 elif c_prev != f:
                     total = _add(total, module_cost(("conv1x1", f), c_prev, cp.size))
             last = self.plan.widths(len(self.plan.cells), mults)[0]
-            self._pre[key] = _add(total, module_cost(("linear", self.cfg.num_classes), last, 0))
+            self._pre[key] = _add(total, module_cost(("linear", self.cfg.num_classes, self.cfg.classifier_bias), last, 0))
         return self._pre[key]
 
     def cost(self, choices: Mapping[str, Any]) -> Cost:

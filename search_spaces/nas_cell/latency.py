@@ -23,17 +23,18 @@ from nasengine.space import LatencyUnit
 
 from .cell import StrideVariants, op_stride
 from .config import KINDS, NasCellConfig, block_mults, in_name, op_name, output_mult, output_states
-from .network import CellPlan, NetPlan, make_stem
-from .ops import ConvBn, FactorizedReduce, make_op
+from .network import CellPlan, NetPlan, input_conv, make_stem
+from .ops import BOTTLENECK_OPS, ConvBn, FactorizedReduce, make_op
 
 
 class OpUnit(nn.Module):
     """One block op as the network calls it: ``ChoiceOp`` -> ``StrideVariants`` -> op."""
 
-    def __init__(self, op: str, c_in: int, c_out: int, stride: int, pad_counted: bool = False) -> None:
+    def __init__(self, op: str, c_in: int, c_out: int, stride: int, pad_counted: bool = False,
+                 bottleneck: bool = False) -> None:
         super().__init__()
         self.stride = stride
-        module = make_op(op, c_in, c_out, stride, pad_counted=pad_counted)
+        module = make_op(op, c_in, c_out, stride, pad_counted=pad_counted, bottleneck=bottleneck)
         self.choice = ChoiceOp("op", {op: StrideVariants({f"s{stride}": module})})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -43,10 +44,10 @@ class OpUnit(nn.Module):
 class Head(nn.Module):
     """ReLU, global average pooling, dropout, classifier: the network's last steps."""
 
-    def __init__(self, channels: int, classes: int, dropout: float) -> None:
+    def __init__(self, channels: int, classes: int, dropout: float, bias: bool = True) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
-        self.classifier = ElasticLinear(channels, classes)
+        self.classifier = ElasticLinear(channels, classes, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(F.relu(x).mean((2, 3))))
@@ -62,13 +63,14 @@ def latency_units(cfg: NasCellConfig, plan: NetPlan, choices: Mapping[str, Any] 
     else:
         mults = {kind: (output_mult(cfg, choices, kind),) for kind in KINDS}
     for cp in plan.cells:
-        units += _preprocessing(plan, cp, mults)
+        units += _preprocessing(cfg, plan, cp, mults)
         units += _ops(cfg, plan, cp, choices)
         units += _out_reductions(cfg, plan, cp, choices)
     last = plan.cells[-1]
     for width in plan.widths(len(plan.cells), mults):
-        units.append(_unit(f"head:{width}>{cfg.num_classes}", Head, (width, last.out_size),
-                           width, cfg.num_classes, cfg.dropout))
+        bias = "" if cfg.classifier_bias else ":nobias"
+        units.append(_unit(f"head:{width}>{cfg.num_classes}{bias}", Head, (width, last.out_size),
+                           width, cfg.num_classes, cfg.dropout, cfg.classifier_bias))
     if choices is None:  # the same module at the same shape is measured once
         units = list({u.key: u for u in units}.values())
     return units
@@ -84,10 +86,14 @@ def _state1_width(plan: NetPlan, cp: CellPlan) -> int:
     return plan.stem_channels if cp.prev is None else cp.filters
 
 
-def _preprocessing(plan: NetPlan, cp: CellPlan, mults: Mapping[str, tuple[int, ...]]) -> Iterator[LatencyUnit]:
+def _preprocessing(cfg: NasCellConfig, plan: NetPlan, cp: CellPlan,
+                   mults: Mapping[str, tuple[int, ...]]) -> Iterator[LatencyUnit]:
     f = cp.filters
     for c in plan.widths(cp.cur, mults):
-        yield _unit(f"conv1x1:{c}>{f}", ConvBn, (c, cp.size), c, f, [1], [1])
+        if cfg.base_conv:  # in the supernet the match conv is skipped for F-wide inputs, as here
+            yield _unit(f"baseconv:{c}>{f}", input_conv, (c, cp.size), c, f, base_conv=True)
+        else:
+            yield _unit(f"conv1x1:{c}>{f}", ConvBn, (c, cp.size), c, f, [1], [1])
     if cp.prev is None:
         return
     for c in plan.widths(cp.prev, mults):
@@ -114,7 +120,9 @@ def _ops(cfg: NasCellConfig, plan: NetPlan, cp: CellPlan, choices: Mapping[str, 
     for state, c, op in reads:
         stride = op_stride(cp.reduction, state)
         size = cp.size if state < 2 else cp.out_size
-        yield _unit(f"op:{op}:{c}>{f}:s{stride}", OpUnit, (c, size), op, c, f, stride, pad_counted)
+        bottleneck = cfg.conv_bottleneck and op in BOTTLENECK_OPS
+        yield _unit(f"op:{op}{':bottleneck' if bottleneck else ''}:{c}>{f}:s{stride}", OpUnit, (c, size), op, c, f,
+                    stride, pad_counted, bottleneck)
 
 
 def _out_reductions(cfg: NasCellConfig, plan: NetPlan, cp: CellPlan,

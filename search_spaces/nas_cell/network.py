@@ -6,6 +6,7 @@ configured counts) with a reduction cell (filters doubled) before every stage bu
 the ImageNet stem adds two reduction "stem cells" at F/4 and F/2. Every cell reads the last two
 outputs (``cur``, ``prev``); the first cell after the stem conv has no ``prev`` and reads the
 raw stem output twice (``first_prev="conv"``: its ``prev`` is the stem output, 1x1-convolved).
+``base_conv`` and ``classifier_bias=False`` give ENAS' variant of the structure.
 """
 
 from __future__ import annotations
@@ -25,6 +26,28 @@ from nasengine.nn import ChoiceOp, ElasticLinear, InputChoice
 from .cell import COMBINERS, OUTPUT_OPTIONS, Block, Cell, StrideVariants, op_stride
 from .config import KINDS, NasCellConfig, comb_name, in_name, op_name, out_name, output_mult, output_states
 from .ops import BN_EPS, ConvBn, FactorizedReduce, SameConv2d, make_op
+
+
+class BaseConvInput(nn.Module):
+    """ENAS' current cell input (micro_child ``_maybe_calibrate_size`` then ``layer_base``):
+    ReLU-1x1 conv-BN to ``c_out`` channels only when the input has another width (``match``),
+    then always a second one, ``c_out`` -> ``c_out`` (``base``)."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.c_out = c_out
+        self.match = ConvBn(c_in, c_out, [1], [1]) if c_in != c_out else None
+        self.base = ConvBn(c_out, c_out, [1], [1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.match is not None and x.shape[1] != self.c_out:
+            x = self.match(x)
+        return self.base(x)
+
+
+def input_conv(c_in: int, c_out: int, *, base_conv: bool) -> nn.Module:
+    """The current-input preprocessing of a cell: slim's one ReLU-1x1 conv-BN, or ENAS' pair."""
+    return BaseConvInput(c_in, c_out) if base_conv else ConvBn(c_in, c_out, [1], [1])
 
 
 @dataclass(frozen=True)
@@ -126,7 +149,7 @@ def build_network(cfg: NasCellConfig, plan: NetPlan, choices: Mapping[str, Any] 
         mults = {kind: (output_mult(cfg, choices, kind),) for kind in KINDS}
     cells = [build_cell(cfg, plan, cell, mults, choices) for cell in plan.cells]
     last = max(plan.widths(len(plan.cells), mults))
-    classifier = ElasticLinear(last, cfg.num_classes)
+    classifier = ElasticLinear(last, cfg.num_classes, bias=cfg.classifier_bias)
     return NasCellNetwork(plan=plan, stem=make_stem(cfg), cells=cells, classifier=classifier, dropout=cfg.dropout)
 
 
@@ -157,7 +180,7 @@ def build_cell(
     def pick(name: str, options: Sequence[Any]) -> Sequence[Any]:
         return options if supernet else (choices[name],)
 
-    pre0 = ConvBn(max(plan.widths(cp.cur, mults)), f, [1], [1])
+    pre0 = input_conv(max(plan.widths(cp.cur, mults)), f, base_conv=cfg.base_conv)
     pre1: nn.Module | None = None
     if cp.prev is None:
         state1 = plan.widths(cp.cur, mults)  # the raw current input, unprocessed (slim)
@@ -221,5 +244,6 @@ def _stride_variants(
     for stride in sorted({op_stride(cp.reduction, s) for s in states}):
         widths = [w for s in states if op_stride(cp.reduction, s) == stride for w in state_widths[s]]
         project = any(w != cp.filters for w in widths) or (op == "identity" and stride > 1)
-        variants[f"s{stride}"] = make_op(op, max(widths), cp.filters, stride, project=project, pad_counted=pad_counted)
+        variants[f"s{stride}"] = make_op(op, max(widths), cp.filters, stride, project=project, pad_counted=pad_counted,
+                                         bottleneck=cfg.conv_bottleneck)
     return variants

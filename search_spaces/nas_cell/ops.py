@@ -14,11 +14,14 @@ Structure follows the released NASNet code (TensorFlow slim ``nets/nasnet/nasnet
 The released code has no plain, asymmetric or dilated convolutions; here they are
 ReLU -> conv(s) -> BN like the other ops (``conv_1x3_3x1``: 1x3 with stride (1, s), then 3x1
 with stride (s, 1), the first mapping to ``c_out``; ``dil_conv_KxK``: a full KxK conv with
-dilation 2). Operations of later cell spaces (``EXTRA_OPS``): ``zero`` (DARTS's ``none``: zeros
-at the output shape), ``dil_sep_conv_KxK`` (DARTS's ``dil_conv_KxK`` and AmoebaNet's dilated
-separable conv: ReLU, depthwise KxK with dilation 2, pointwise, BN, once) and
-``avg_pool_5x5``. Every conv is bias-free and elastic on its input side, so one module serves a
-supernet (sized for the widest input) and a standalone network (exact input width).
+dilation 2); ``make_op(..., bottleneck=True)`` (config ``conv_bottleneck``) builds
+``conv_3x3``, ``conv_1x3_3x1``, ``conv_1x7_7x1`` and ``dil_conv_3x3`` as tensorflow/tpu's
+AmoebaNet does, inside a 1x1 bottleneck (``BottleneckConv``). Operations of later cell
+spaces (``EXTRA_OPS``): ``zero`` (DARTS's ``none``: zeros at the output shape),
+``dil_sep_conv_KxK`` (DARTS's ``dil_conv_KxK`` and AmoebaNet's dilated separable conv: ReLU,
+depthwise KxK with dilation 2, pointwise, BN, once) and ``avg_pool_5x5``. Every conv is
+bias-free and elastic on its input side, so one module serves a supernet (sized for the widest
+input) and a standalone network (exact input width).
 
 Average pooling and padding. TensorFlow averages a ``SAME``-padded window over its real pixels
 only; so does ``Pool`` by default. timm's ports of NASNet-A and PNASNet-5 pad stride-2 average
@@ -204,7 +207,8 @@ class PoolOp(nn.Module):
 
 
 def make_op(
-    name: str, c_in: int, c_out: int, stride: int, *, project: bool | None = None, pad_counted: bool = False
+    name: str, c_in: int, c_out: int, stride: int, *, project: bool | None = None, pad_counted: bool = False,
+    bottleneck: bool = False,
 ) -> nn.Module:
     """Operation ``name`` from ``c_in`` (the widest input it may see) to ``c_out`` channels.
 
@@ -212,6 +216,8 @@ def make_op(
         project: Whether identity/pooling keep a projection conv for inputs that stride or
             change channels. ``None``: exactly when this ``c_in``/``stride`` need one.
         pad_counted: Strided average pools count their zero padding (timm's ports).
+        bottleneck: Plain convolutions as tensorflow/tpu's AmoebaNet builds them
+            (``BottleneckConv``).
     """
     if project is None:
         project = c_in != c_out or (name == "identity" and stride > 1)
@@ -226,14 +232,45 @@ def make_op(
         return SepConv(c_in, c_out, int(name[-1]), stride)
     if name in ("dil_sep_conv_3x3", "dil_sep_conv_5x5"):
         return DilSepConv(c_in, c_out, int(name[-1]), stride)
-    if name in ("dil_conv_3x3", "dil_conv_5x5"):
-        return ConvBn(c_in, c_out, [int(name[-1])], [stride], dilation=2)
-    if name in ("conv_1x1", "conv_3x3"):
-        return ConvBn(c_in, c_out, [int(name[-1])], [stride])
     if name in ("conv_1x3_3x1", "conv_1x7_7x1"):
-        k = int(name[-1])
-        return ConvBn(c_in, c_out, [(1, k), (k, 1)], [(1, stride), (stride, 1)])
-    raise ValueError(f"unknown operation {name!r}; operations are {list(ALL_OPS)}")
+        k = int(name[7])  # conv_1xK_Kx1
+        kernels, strides = [(1, k), (k, 1)], [(1, stride), (stride, 1)]
+    elif name in ("dil_conv_3x3", "dil_conv_5x5", "conv_1x1", "conv_3x3"):
+        kernels, strides = [int(name[-1])], [stride]
+    else:
+        raise ValueError(f"unknown operation {name!r}; operations are {list(ALL_OPS)}")
+    dilation = 2 if name.startswith("dil_") else 1
+    if bottleneck and name in BOTTLENECK_OPS:
+        mid = int(c_out * (3 / 8 if name == "conv_1x3_3x1" else 1 / 4))
+        return BottleneckConv(c_in, c_out, mid, kernels, strides, dilation=dilation)
+    return ConvBn(c_in, c_out, kernels, strides, dilation=dilation)
+
+
+#: Plain convolutions that ``bottleneck=True`` builds as ``BottleneckConv`` (tensorflow/tpu's
+#: ``3x3``, ``1x3_3x1``, ``1x7_7x1``, ``dilated_3x3_rate_2``).
+BOTTLENECK_OPS = ("conv_3x3", "conv_1x3_3x1", "conv_1x7_7x1", "dil_conv_3x3")
+
+
+class BottleneckConv(nn.Module):
+    """A plain convolution as tensorflow/tpu ``amoeba_net`` builds it (``network_utils``):
+    ReLU-1x1 conv-BN down to ``mid`` channels (F/4, 3F/8 for 1x3/3x1), each conv as
+    ReLU-conv-BN at ``mid`` (a 1xK, Kx1 pair has BN and ReLU between), ReLU-1x1 conv-BN up to
+    ``c_out``. With ``mid < 1`` the convs map ``c_in`` -> ``c_out`` directly, as there."""
+
+    def __init__(self, c_in: int, c_out: int, mid: int, kernels, strides, *, dilation: int = 1) -> None:
+        super().__init__()
+        width = mid if mid >= 1 else c_out
+        self.reduce = ConvBn(c_in, mid, [1], [1]) if mid >= 1 else None
+        convs, c = [], c_in if mid < 1 else mid
+        for k, s in zip(kernels, strides):
+            convs.append(ConvBn(c, width, [k], [s], dilation=dilation))
+            c = width
+        self.convs = nn.Sequential(*convs)
+        self.expand = ConvBn(mid, c_out, [1], [1]) if mid >= 1 else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.convs(x if self.reduce is None else self.reduce(x))
+        return x if self.expand is None else self.expand(x)
 
 
 class FactorizedReduce(nn.Module):

@@ -114,13 +114,18 @@ NETWORKS: dict[str, PresetNetwork] = {
         {**_CIFAR, "cells_per_stage": 6, "filters": 36, "blocks": 4, "ops": DARTS_OPS, "first_prev": "conv"},
         "darts_v2", "DARTS (second order) on CIFAR-10, 20 cells, C=36: 3.3M params (Liu et al. 2019 Table 1)"),
     "amoebanet_a": PresetNetwork(
-        {**_CIFAR, "cells_per_stage": 6, "filters": 36, "ops": AMOEBA_OPS}, "amoebanet_a",
+        {**_CIFAR, "cells_per_stage": 6, "filters": 36, "ops": AMOEBA_OPS, "conv_bottleneck": True}, "amoebanet_a",
         "AmoebaNet-A (N=6, F=36) on CIFAR-10: 3.2M params (Real et al. 2019 Table 1)"),
+    "amoebanet_a_large": PresetNetwork(
+        {**_IMAGENET, "input_size": 331, "cells_per_stage": 6, "filters": 190, "ops": AMOEBA_OPS,
+         "conv_bottleneck": True}, "amoebanet_a",
+        "AmoebaNet-A (N=6, F=190) on ImageNet, tensorflow/tpu's structure: 86.7M params, 23.1B mult-adds "
+        "(Real et al. 2019 Table 3)"),
     "enas_micro": PresetNetwork(
         {**_CIFAR, "cells_per_stage": 5, "filters": 36, "ops": ENAS_OPS, "output_choices": False,
-         "first_prev": "conv"}, "enas_micro",
-        "ENAS micro final cell, CIFAR-10, N=5, F=36, in this space's slim structure; the paper's 4.6M "
-        "(Pham et al. 2018 Table 2) counts ENAS's own macro code, which differs"),
+         "first_prev": "conv", "base_conv": True, "classifier_bias": False}, "enas_micro",
+        "ENAS micro final network as cifar10_micro_final.sh builds it (N=5, F=36): 3,894,372 params, "
+        "auxiliary head excluded as its code counts; the paper reports 4.6M (Pham et al. 2018 Table 2)"),
 }
 
 

@@ -20,7 +20,10 @@ from search_spaces.nas_cell.ops import EXTRA_OPS, FactorizedReduce, Pool, SameCo
 TINY = dict(stem="cifar", input_size=16, filters=8, cells_per_stage=1, num_classes=10)
 CONFIGS = {
     "all_ops": dict(TINY, blocks=2),
-    "enas": dict(TINY, input_size=32, blocks=3, ops=ENAS_OPS, output_choices=False),
+    "bottleneck": dict(TINY, blocks=2, conv_bottleneck=True, ops=("conv_3x3", "conv_1x3_3x1", "conv_1x7_7x1",
+                                                                  "dil_conv_3x3", "identity")),
+    "enas": dict(TINY, input_size=32, blocks=3, ops=ENAS_OPS, output_choices=False, first_prev="conv",
+                 base_conv=True, classifier_bias=False),
     "concat_odd_size": dict(TINY, input_size=15, blocks=3, combiners=("add", "concat")),
     "imagenet_concat": dict(TINY, stem="imagenet", input_size=33, blocks=2, combiners=("add", "concat")),
     "skip_reduction_input": dict(TINY, cells_per_stage=2, blocks=2, stem_multiplier=1, skip_reduction_input=True),
@@ -254,6 +257,9 @@ def test_invalid_input_index_names_decision_and_options():
         (dict(stem_multiplier=0), "stem_multiplier"),
         (dict(output_choices="yes"), "output_choices"),
         (dict(dropout=1.0), "dropout"),
+        (dict(base_conv="yes"), "base_conv"),
+        (dict(classifier_bias="no"), "classifier_bias"),
+        (dict(conv_bottleneck=1), "conv_bottleneck"),
         (dict(stem="imagenet", input_size=2), "input_size"),
         (dict(kernel=3), "unknown config key"),
     ],

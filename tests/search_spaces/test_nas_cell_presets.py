@@ -64,6 +64,31 @@ def test_amoebanet_a_preset_matches_the_papers_cifar_figure():
     assert round(_preset("amoebanet_a")[2].params / 1e5) == 32
 
 
+def test_amoebanet_a_large_is_tensorflow_tpus_network():
+    # Real et al. Table 3: AmoebaNet-A (N=6, F=190) 86.7M params, 23.1B mult-adds.
+    _, _, cost = _preset("amoebanet_a_large")
+    assert cost.params == 86_718_797 and round(cost.params / 1e5) == 867 and round(cost.macs / 1e8) == 231
+    # tensorflow/tpu's amoeba_net asserts F/2 even in its factorized reduction, so it cannot
+    # build F=190 (the second stem cell has 95 filters); for F=192 its trainable variables,
+    # auxiliary head excluded, number 88,509,872.
+    assert _preset("amoebanet_a_large", filters=192)[2].params == 88_509_872
+
+
+def test_bottleneck_convs_are_tensorflow_tpus():
+    # network_utils._apply_operation: ReLU-1x1-BN to r (F/4, 3F/8 for 1x3_3x1), the conv(s)
+    # each followed by BN (ReLU before each), ReLU-1x1-BN back to F; convs have no bias.
+    c, f = 24, 32
+    for name, r, taps in (("conv_1x7_7x1", 8, 14), ("conv_1x3_3x1", 12, 6), ("conv_3x3", 8, 9),
+                          ("dil_conv_3x3", 8, 9)):
+        convs = 2 if "_1x" in name else 1
+        expected = c * r + 2 * r + taps * r * r + convs * 2 * r + r * f + 2 * f
+        op = make_op(name, c, f, 2, bottleneck=True)
+        assert count_params(op) == expected, name
+        assert op(torch.randn(1, c, 9, 9)).shape == (1, f, 5, 5)
+    assert count_params(make_op("conv_1x7_7x1", c, f, 1)) == 7 * c * f + 7 * f * f + 2 * f  # plain: 1x7, 7x1, BN
+    assert count_params(make_op("conv_1x1", c, f, 1, bottleneck=True)) == c * f + 2 * f  # 1x1 has no bottleneck
+
+
 def test_enas_preset_cell_is_the_released_fixed_arc():
     # cifar10_micro_final.sh: per block "x_id x_op y_id y_op"; ids 0/1 are the cells k-2/k-1
     # (this space's states 1/0), ops 0..4 = sep 3x3, sep 5x5, avg pool, max pool, identity.
@@ -79,6 +104,22 @@ def test_enas_preset_cell_is_the_released_fixed_arc():
             assert {key: arch.choices[f"{kind}.b{j}.{key}"] for key in expected} == expected
 
 
+def test_enas_preset_is_micro_childs_network():
+    # micro_child.py with cifar10_micro_final.sh's flags (child_num_layers=15: 17 cells,
+    # reductions at 5 and 11; child_out_filters=36): its trainable variables per layer_{i}
+    # scope, and "Model has 3894372 params" (it leaves the auxiliary head out).
+    enas_layers = [34200, 36792, 39384, 39384, 39384, 115488, 120240, 133200, 138384, 138384, 138384,
+                   427968, 442656, 494496, 515232, 515232, 515232]
+    space, arch, cost = _preset("enas_micro")
+    with torch.device("meta"):
+        model = space.build(arch)
+    assert [count_params(cell) for cell in model.cells] == enas_layers
+    assert cost.params == 3_894_372
+    # The paper's 4.6M (Pham et al. Table 2) is not this network; six cells per stage
+    # (child_num_layers=18) give it to its rounding.
+    assert round(_preset("enas_micro", cells_per_stage=6)[2].params / 1e5) == 46
+
+
 def test_preset_overrides_and_errors():
     space, arch = NasCellSpace.from_preset("nasnet_a_large", input_size=64)
     assert space.config.filters == 168 and space.config.input_size == 64
@@ -87,7 +128,7 @@ def test_preset_overrides_and_errors():
     with pytest.raises(ValueError, match="cannot be expressed"):
         NasCellSpace.from_preset("pnasnet5_large", blocks=4)
     assert set(NETWORKS) == {"nasnet_a_mobile", "nasnet_a_large", "pnasnet5_large", "darts_v2", "amoebanet_a",
-                             "enas_micro"}
+                             "amoebanet_a_large", "enas_micro"}
 
 
 def test_slim_stages_follow_calc_reduction_layers():

@@ -22,7 +22,8 @@ SMALL_CONFIGS: dict[str, list[dict]] = {
     ],
     "nas_cell": [
         {**DIGITS, "stem": "cifar", "filters": 8, "cells_per_stage": 1, "blocks": 3},
-        {"input_size": 16, "num_classes": 5, "stem": "cifar", "filters": 8, "cells_per_stage": 1, "blocks": 2, "ops": ENAS_OPS},
+        {"input_size": 16, "num_classes": 5, "stem": "cifar", "filters": 8, "cells_per_stage": 1, "blocks": 2, "ops": ENAS_OPS,
+         "first_prev": "conv", "base_conv": True, "classifier_bias": False},
     ],
     "layers": [
         {**DIGITS, "layers": 4, "filters": [8], "reduce_after": [1]},
