@@ -10,6 +10,7 @@ import argparse
 
 from nasengine.cli.common import UsageError, add_force_option, add_threads_option, apply_threads
 from nasengine.data import DATASETS
+from nasengine.data.video_folder import VIDEO_DATASETS
 from nasengine.dynamic.backbones import BACKBONES
 from nasengine.dynamic.gated import GATES
 from nasengine.dynamic.methods import DYNAMIC_METHODS
@@ -19,7 +20,7 @@ from nasengine.utils.progress import EpochLog
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dynamic", help="train, evaluate and export input-adaptive networks (RNP, SkipNet, routing)")
+    p = sub.add_parser("dynamic", help="train, evaluate and export input-adaptive networks (RNP, SkipNet, routing, frames)")
     dsub = p.add_subparsers(dest="dynamic_command", required=True)
 
     t = dsub.add_parser("train", help="train a dynamic network (resumes an unfinished run in --out)")
@@ -34,8 +35,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="skipnet/routing: standardise the pooled features the gates read")
     t.add_argument("--branches", default="0,0.5,1", help="routing: inner width fraction of each path (0 = skip)")
     t.add_argument("--hidden", type=int, default=None, help="decision network width (default 32 rnp, 16 gates)")
-    t.add_argument("--dataset", default="digits", choices=DATASETS)
-    t.add_argument("--data-root", help="folder of a local dataset (cifar10, cifar100, imagefolder)")
+    t.add_argument("--frames", type=int, default=8, help="frames: frames per clip")
+    t.add_argument("--shift", action="store_true", help="frames: TSM temporal shift in every block")
+    t.add_argument("--dataset", default=None, choices=DATASETS + VIDEO_DATASETS,
+                   help="default: digits; clips for --method frames")
+    t.add_argument("--data-root", help="folder of a local dataset (cifar10, cifar100, imagefolder, videofolder)")
     t.add_argument("--image-size", type=int, default=32)
     t.add_argument("--channels", type=int, default=1, choices=(1, 3), help="image channels fed to the network")
     t.add_argument("--penalty", type=float, default=DynamicTrainConfig.penalty,
@@ -96,16 +100,30 @@ def _fractions(text: str, name: str) -> tuple[float, ...]:
         raise UsageError(f"--{name} expects comma-separated fractions, got {text!r}") from None
 
 
+def _dataset(args: argparse.Namespace) -> dict[str, object]:
+    """The dataset settings of a run; video data goes with ``--method frames`` only."""
+    video = args.method == "frames"
+    name = args.dataset or ("clips" if video else "digits")
+    if video != (name in VIDEO_DATASETS):
+        wanted = ", ".join(VIDEO_DATASETS) if video else "an image dataset"
+        raise UsageError(f"--dataset {name} does not fit --method {args.method}: it needs {wanted}")
+    if args.frames < 1:
+        raise UsageError(f"--frames must be a positive integer, got {args.frames}")
+    dataset = {"name": name, "data_root": args.data_root, "image_size": args.image_size, "channels": args.channels}
+    return {**dataset, "frames": args.frames} if video else dataset
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    dataset = _dataset(args)
     config = model_config(args.method, backbone=args.backbone, widths=_ints(args.widths, "widths"),
                           depths=_ints(args.depths, "depths"), channels=args.channels, image_size=args.image_size,
                           groups=args.groups, cell=args.cell, gate=args.gate, gate_norm=args.gate_norm,
-                          branches=_fractions(args.branches, "branches"), hidden=args.hidden)
+                          branches=_fractions(args.branches, "branches"), hidden=args.hidden,
+                          frames=args.frames, shift=args.shift)
     cfg = DynamicTrainConfig(epochs=args.epochs, nested_epochs=args.nested_epochs, policy_epochs=args.policy_epochs,
                              finetune_epochs=args.finetune_epochs, rounds=args.rounds, relaxed_epochs=args.relaxed_epochs,
                              penalty=args.penalty, cost=args.cost, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                              device=args.device)
-    dataset = {"name": args.dataset, "data_root": args.data_root, "image_size": args.image_size, "channels": args.channels}
 
     def dense(acc: float) -> None:
         print(f"dense backbone after pre-training: test acc {acc:.4f}", flush=True)
@@ -136,12 +154,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
           "(BN statistics follow the dynamic routes)")
     print(f"MACs per image {result['macs'] / 1e6:.3f}M vs dense {result['dense_macs'] / 1e6:.3f}M: "
           f"{result['mac_reduction']:.2f}x fewer")
-    if "blocks_skipped" in result:
+    if "frames_kept" in result:
+        print(f"frames kept per clip: {100 * result['frames_kept']:.1f}% after the last decision")
+    elif "blocks_skipped" in result:
         print(f"blocks skipped per image: {100 * result['blocks_skipped']:.1f}% of all blocks")
     else:
         print(f"channel groups computed: {100 * result['groups_computed']:.1f}%")
     print(f"{result['distinct_routes']} distinct routes; the most common one takes "
-          f"{100 * result['top_route_share']:.1f}% of the images")
+          f"{100 * result['top_route_share']:.1f}% of the inputs")
     for row in result["speed"]:
         print(f"batch {row['batch']:>3}: dense ({row['dense_layout']}) {row['dense_ms']:.3f} ms/image, "
               f"dynamic {row['dynamic_ms']:.3f} ms/image, "

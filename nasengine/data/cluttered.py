@@ -20,7 +20,7 @@ from torch.utils.data import TensorDataset
 from nasengine.data.splits import DataSplits, per_channel, split_order
 from nasengine.utils.validation import finite_number, positive_int
 
-__all__ = ["ClutterConfig", "cluttered_digits", "render"]
+__all__ = ["ClutterConfig", "cluttered_digits", "render", "source_splits"]
 
 
 @dataclass(frozen=True)
@@ -116,9 +116,10 @@ def render(digits: torch.Tensor, cfg: ClutterConfig, gen: torch.Generator) -> to
     return image.clamp(0, 1)
 
 
-def cluttered_digits(cfg: ClutterConfig, split_seed: int = 0, fractions: tuple[float, float] = (0.6, 0.2)) -> DataSplits:
-    """Render the splits (source digits split by ``split_seed`` first, then each rendered
-    ``cfg.copies`` or ``cfg.eval_copies`` times); pixels normalised with the training split's mean and std."""
+def source_splits(split_seed: int, fractions: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor,
+                                                                        dict[str, torch.Tensor]]:
+    """scikit-learn's real digits (N,1,8,8 ink in 0..1), their labels, and the indices of
+    the train / val / test digits (split by ``split_seed``)."""
     from sklearn.datasets import load_digits  # ships its data: works offline
 
     bunch = load_digits()
@@ -126,7 +127,14 @@ def cluttered_digits(cfg: ClutterConfig, split_seed: int = 0, fractions: tuple[f
     labels = torch.tensor(bunch.target, dtype=torch.long)
     order = torch.tensor(split_order(len(labels), split_seed))
     n_train, n_val = int(len(order) * fractions[0]), int(len(order) * fractions[1])
-    parts = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+    return digits, labels, {"train": order[:n_train], "val": order[n_train:n_train + n_val],
+                            "test": order[n_train + n_val:]}
+
+
+def cluttered_digits(cfg: ClutterConfig, split_seed: int = 0, fractions: tuple[float, float] = (0.6, 0.2)) -> DataSplits:
+    """Render the splits (source digits split by ``split_seed`` first, then each rendered
+    ``cfg.copies`` or ``cfg.eval_copies`` times); pixels normalised with the training split's mean and std."""
+    digits, labels, parts = source_splits(split_seed, fractions)
     rendered = {}
     for i, (name, index) in enumerate(parts.items()):
         gen = torch.Generator().manual_seed(split_seed * 1_000 + i)

@@ -1,5 +1,6 @@
 """The built-in dynamic methods, declared as entry points in ``pyproject.toml``:
-runtime neural pruning (``rnp``), SkipNet (``skipnet``) and runtime routing (``routing``)."""
+runtime neural pruning (``rnp``), SkipNet (``skipnet``), runtime routing (``routing``) and
+progressive frame pruning of video networks (``frames``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any, Sequence
 
 from torch import nn
 
+from nasengine.dynamic.frames import FramesConfig, FramesNetwork
+from nasengine.dynamic.frames_training import FramesRecipe
 from nasengine.dynamic.gated import GatedConfig, GatedNetwork
 from nasengine.dynamic.gated_training import GatedRecipe
 from nasengine.dynamic.methods import DynamicMethod
@@ -27,6 +30,12 @@ def _gated_config(backbone: dict[str, Any], *, gate: str = "feedforward", hidden
             "branches": list(branches), "gate_norm": gate_norm}
 
 
+def _frames_config(backbone: dict[str, Any], *, frames: int = 8, shift: bool = False, hidden: int | None = None,
+                   gate_norm: bool = True, min_frames: int = 1, **_other_methods: Any) -> dict[str, Any]:
+    return {"backbone": backbone, "frames": frames, "shift": shift, "hidden": 16 if hidden is None else hidden,
+            "gate_norm": gate_norm, "min_frames": min_frames}
+
+
 def _gated(method: str) -> Any:
     def build(config: dict[str, Any]) -> nn.Module:
         return GatedNetwork(GatedConfig.from_dict({**config, "method": method}))
@@ -41,3 +50,6 @@ SKIPNET = DynamicMethod(help="SkipNet: gates skip or execute residual blocks", d
                         make_config=_gated_config, build=_gated("skipnet"), recipe=GatedRecipe)
 ROUTING = DynamicMethod(help="runtime routing: gates pick one of several paths per block", default_backbone="resnet",
                         make_config=_gated_config, build=_gated("routing"), recipe=GatedRecipe)
+FRAMES = DynamicMethod(help="progressive frame pruning: per-stage decisions drop video frames",
+                       default_backbone="resnet", make_config=_frames_config,
+                       build=lambda config: FramesNetwork(FramesConfig.from_dict(config)), recipe=FramesRecipe)

@@ -18,7 +18,8 @@ from typing import Any, Callable, Sequence
 import torch
 import yaml
 
-from nasengine.data import load_dataset
+from nasengine.data import DataSplits, load_dataset
+from nasengine.data.video_folder import VIDEO_DATASETS, load_video_dataset
 from nasengine.dynamic.backbones import BackboneConfig
 from nasengine.dynamic.io import build_dynamic, load_dynamic, model_folder, save_dynamic, saved_dataset, saved_dense_accuracy
 from nasengine.dynamic.methods import DYNAMIC_METHODS
@@ -52,6 +53,15 @@ def model_config(method: str, *, backbone: str | None = None, widths: Sequence[i
     overrides.update({k: tuple(v) for k, v in (("widths", widths), ("depths", depths)) if v is not None})
     layout = BackboneConfig.default(backbone or entry.default_backbone, **overrides)
     return entry.make_config(layout.to_dict(), **options)
+
+
+def _load(dataset: dict[str, Any]) -> DataSplits:
+    """The splits a run's ``dataset`` settings name (images, or clips for video datasets)."""
+    common = {"data_root": dataset.get("data_root"), "image_size": dataset["image_size"],
+              "channels": dataset["channels"]}
+    if dataset["name"] in VIDEO_DATASETS:
+        return load_video_dataset(dataset["name"], frames=dataset.get("frames"), **common)
+    return load_dataset(dataset["name"], **common)
 
 
 @dataclass
@@ -90,8 +100,7 @@ def train_run(method: str, config: dict[str, Any], cfg: DynamicTrainConfig, data
         require_same(str(out), stored, jsonable(resolved), ignore=RESUMABLE)
         if (out / "metrics.json").is_file():
             return TrainedRun(out, json.loads((out / "metrics.json").read_text()), resumed_done=True)
-    data = load_dataset(dataset["name"], data_root=dataset.get("data_root"), image_size=dataset["image_size"],
-                        channels=dataset["channels"])
+    data = _load(dataset)
     if data.num_classes != model.config.backbone.num_classes:
         torch.manual_seed(cfg.seed)
         model = build_dynamic(method, {**config, "backbone": {**config["backbone"], "num_classes": data.num_classes}})
@@ -150,8 +159,7 @@ def evaluate_run(run: str | Path, *, batches: Sequence[int] = (1, 64), images: i
     dataset = saved_dataset(folder)
     if dataset is None:
         raise ValueError(f"{run} does not record its dataset; evaluate the run folder instead")
-    data = load_dataset(dataset["name"], data_root=data_root or dataset.get("data_root"),
-                        image_size=dataset["image_size"], channels=dataset["channels"])
+    data = _load({**dataset, "data_root": data_root or dataset.get("data_root")})
     _, _, test_loader = data.loaders(64)
     if threads:
         torch.set_num_threads(threads)

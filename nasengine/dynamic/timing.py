@@ -17,10 +17,16 @@ from nasengine.dynamic.layers import INFERENCE_LAYOUT
 from nasengine.utils.timing import time_calls
 
 
+def _in_layout(images: torch.Tensor, layout: torch.memory_format) -> torch.Tensor:
+    """Images (``[N, C, H, W]``) in ``layout``; clips (``[N, T, C, H, W]``) stay contiguous,
+    the networks fold their frames into the batch."""
+    return images.contiguous(memory_format=layout) if images.dim() == 4 else images.contiguous()
+
+
 def _layouts(net: nn.Module, images: torch.Tensor) -> dict[str, tuple[nn.Module, torch.Tensor]]:
     """``net`` and ``images`` in NCHW and in channels-last (a copy of ``net``)."""
     nhwc = copy.deepcopy(net).to(memory_format=torch.channels_last)
-    return {"nchw": (net, images.contiguous()), "nhwc": (nhwc, images.contiguous(memory_format=torch.channels_last))}
+    return {"nchw": (net, images.contiguous()), "nhwc": (nhwc, _in_layout(images, torch.channels_last))}
 
 
 @torch.inference_mode()
@@ -41,7 +47,7 @@ def compare_speed(model: nn.Module, dense: nn.Module, images: torch.Tensor, batc
         raise ValueError(f"need at least {batch} images to time batch {batch}, got {images.shape[0]}")
     model.eval()
     dense.eval()
-    usable = images[: images.shape[0] - images.shape[0] % batch].contiguous(memory_format=INFERENCE_LAYOUT)
+    usable = _in_layout(images[: images.shape[0] - images.shape[0] % batch], INFERENCE_LAYOUT)
     batches = list(usable.split(batch))
     count = usable.shape[0]
 
