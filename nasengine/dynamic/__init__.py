@@ -4,6 +4,8 @@
   by a recurrent decision network trained with Q-learning.
 * SkipNet and runtime routing (``GatedNetwork``): gates before residual blocks pick
   "skip" / "execute" or one of several paths, trained with relaxed gates then REINFORCE.
+* Progressive frame pruning (``FramesNetwork``, ``nasengine.dynamic.frames``): decision
+  modules between the stages of a video network drop frames, trained with REINFORCE.
 
 At inference only the chosen work runs: leading weight slices, batches bucketed by route,
 skipped blocks never called. ``load_dynamic(folder)`` returns a trained network.
@@ -20,10 +22,10 @@ from nasengine.dynamic.metrics import dense_reference, evaluate_dynamic, evaluat
 from nasengine.dynamic.rnp import RNPConfig, RNPNetwork
 from nasengine.dynamic.rnp_training import RNPRecipe
 from nasengine.dynamic.timing import compare_speed, speed_report
-from nasengine.dynamic.trainer import DynamicTrainConfig, train_dynamic
+from nasengine.dynamic.trainer import DynamicTrainConfig, Recipe, train_dynamic
 
 
-def recipe_for(method: str) -> RNPRecipe | GatedRecipe:
+def recipe_for(method: str) -> Recipe:
     """The training recipe of ``method`` (a name in ``DYNAMIC_METHODS``)."""
     if method not in DYNAMIC_METHODS:
         raise ValueError(f"unknown dynamic method {method!r}; choose one of {', '.join(DYNAMIC_METHODS.names())}")

@@ -115,7 +115,7 @@ class StaticFrames(nn.Module):
         h = self.stem(x.flatten(0, 1))
         for s, stage in enumerate(self.stages):
             if s > 0:
-                kept = self.route[s - 1]
+                kept = min(self.route[s - 1], frames)
                 h = h.unflatten(0, (n, frames))[:, :kept].flatten(0, 1)
                 frames = kept
             batch = FrameBatch.full(n, frames, x.device)

@@ -78,12 +78,14 @@ class FramesConfig:
 
 @dataclass
 class FramesTrace:
-    """A training forward: logits ``[N, K]``, per-clip sum of the log-probabilities of the
-    sampled decisions ``[N]`` (sample mode), route ``[N, S]``."""
+    """A forward: logits ``[N, K]``, per-clip sum of the log-probabilities of the sampled
+    decisions ``[N]`` (sample mode), route ``[N, S]``, and ``kept`` ``[N, T]``: the frames
+    that reached the classifier."""
 
     logits: torch.Tensor
     log_prob: torch.Tensor | None
     route: torch.Tensor
+    kept: torch.Tensor
 
 
 class FramesNetwork(nn.Module):
@@ -133,20 +135,25 @@ class FramesNetwork(nn.Module):
         batch = FrameBatch.full(x.shape[0], x.shape[1], x.device)
         h = self.stem.run(x.flatten(0, 1)) if fast else self.stem(x.flatten(0, 1))
         log_prob, counts = x.new_zeros(x.shape[0]), []
+        alive = torch.arange(x.shape[0] * x.shape[1], device=x.device)  # flat index of each row
         for s, stage in enumerate(self.stages):
             if s > 0 and mode != "dense":
                 keep, logp = self._decide(s - 1, h, batch, mode)
                 if logp is not None:
                     log_prob = log_prob.index_add(0, batch.clip, logp)
                 rows, batch = batch.select(keep)
-                h = h[rows] if rows is not None else h
+                if rows is not None:
+                    h, alive = h[rows], alive[rows]
             if s > 0:
                 counts.append(batch.counts())
             for block in stage:
                 h = self._block(block, h, batch, fast)
         pooled = batch.clip_mean(h.mean((2, 3)))
         route = torch.stack(counts, 1) if counts else torch.zeros(x.shape[0], 0, dtype=torch.long, device=x.device)
-        return FramesTrace(self.classifier(pooled), log_prob if mode == "sample" else None, route)
+        kept = torch.zeros(x.shape[0] * x.shape[1], dtype=torch.bool, device=x.device)
+        kept[alive] = True
+        return FramesTrace(self.classifier(pooled), log_prob if mode == "sample" else None, route,
+                           kept.view(x.shape[0], x.shape[1]))
 
     def _block(self, block: GatedBlock, h: torch.Tensor, batch: FrameBatch, fast: bool) -> torch.Tensor:
         body, shortcut = block.bodies[0], block.shortcut

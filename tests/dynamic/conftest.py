@@ -16,10 +16,25 @@ def randomize(net: torch.nn.Module, seed: int = 0, gate_scale: float = 3.0) -> t
                 m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
                 m.weight.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
                 m.bias.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
-        decision = net.decision if isinstance(net, RNPNetwork) else net.gates
+        decision = net.decision if isinstance(net, RNPNetwork) else net.gates if isinstance(net, GatedNetwork) \
+            else net.decisions
         for p in decision.parameters():
             p.copy_(torch.randn(p.shape, generator=gen) * gate_scale)
     return net.eval()
+
+
+class Stop(Exception):
+    """Raised by the ``stop_after`` callback: an interrupted training."""
+
+
+def stop_after(epoch: int):
+    """An ``on_epoch`` callback interrupting the training after ``epoch``."""
+
+    def on_epoch(record: dict) -> None:
+        if record["epoch"] == epoch:
+            raise Stop
+
+    return on_epoch
 
 
 def images(n: int, channels: int = 1, size: int = 8, seed: int = 0) -> torch.Tensor:

@@ -138,7 +138,7 @@ def test_methods_are_registered_one_way():
     from nasengine.dynamic import DYNAMIC_METHODS, GatedNetwork, RNPNetwork, build_dynamic, recipe_for
     from nasengine.dynamic.run import model_config
 
-    assert DYNAMIC_METHODS.names() == ["rnp", "routing", "skipnet"]
+    assert DYNAMIC_METHODS.names() == ["frames", "rnp", "routing", "skipnet"]
     rnp = model_config("rnp", widths=(8, 16), depths=(1, 1), image_size=8, groups=2, gate="recurrent")
     assert rnp["backbone"]["kind"] == "vgg" and rnp["groups"] == 2 and rnp["hidden"] == 32 and "gate" not in rnp
     assert isinstance(build_dynamic("rnp", rnp), RNPNetwork)
@@ -147,7 +147,10 @@ def test_methods_are_registered_one_way():
     net = build_dynamic("routing", routing)
     assert isinstance(net, GatedNetwork) and net.method == "routing"
     assert type(recipe_for("skipnet")).__name__ == "GatedRecipe"
-    with pytest.raises(ValueError, match="unknown dynamic method 'dropout'; choose one of rnp, routing, skipnet"):
+    frames = model_config("frames", widths=(8, 16), depths=(1, 1), image_size=8, frames=4, shift=True, gate="recurrent")
+    assert frames["frames"] == 4 and frames["shift"] and "gate" not in frames
+    assert build_dynamic("frames", frames).method == "frames"
+    with pytest.raises(ValueError, match="unknown dynamic method 'dropout'; choose one of frames, rnp, routing, skipnet"):
         build_dynamic("dropout", rnp)
 
 

@@ -20,7 +20,7 @@ from nasengine.dynamic import (
 from nasengine.dynamic.rnp_training import epsilon_at, sample_widths
 from nasengine.dynamic.trainer import schedule
 
-from .conftest import diverse, images, tiny_backbone, tiny_gated, tiny_rnp
+from .conftest import Stop, diverse, images, stop_after, tiny_backbone, tiny_gated, tiny_rnp
 
 
 @pytest.fixture(scope="module")
@@ -95,17 +95,10 @@ def test_interrupted_training_resumes_to_the_same_weights(method, digits, tmp_pa
     reference = build().train()
     full = train_dynamic(reference, recipe, train, val, cfg, progress=False)
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_two(record):
-        if record["epoch"] == 2:
-            raise Stop
-
     net = build().train()
     ckpt = tmp_path / "ckpt.pt"
     with pytest.raises(Stop):
-        train_dynamic(net, recipe, train, val, cfg, checkpoint=ckpt, progress=False, on_epoch=stop_after_two)
+        train_dynamic(net, recipe, train, val, cfg, checkpoint=ckpt, progress=False, on_epoch=stop_after(2))
     resumed = build().train()  # a fresh process would start from fresh weights
     history = train_dynamic(resumed, recipe, train, val, cfg, checkpoint=ckpt, progress=False)
     assert [r["phase"] for r in history] == [r["phase"] for r in full]
