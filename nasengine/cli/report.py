@@ -16,7 +16,8 @@ DEFAULTS = {"seeds": 3, "epochs": 10, "top_k": 1, "random": 0, "batch_size": 64,
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="compare runs with retrained baselines: report.md, report.html, figures")
-    p.add_argument("runs", nargs="+", metavar="RUN", help="search run folders (each holds result.json)")
+    p.add_argument("runs", nargs="+", metavar="RUN",
+                   help="search run folders (each holds result.json), or compress output folders (compress.json)")
     p.add_argument("--baselines", default="",
                    help="comma-separated torchvision:NAME / timm:NAME, e.g. "
                         "torchvision:shufflenet_v2_x0_5,timm:mobilenetv3_small_050")
@@ -44,11 +45,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from nasengine.report.baselines import RetrainConfig, parse_baselines
+    from nasengine.report.compressed import is_compress_folder
 
+    compressed = [run for run in args.runs if is_compress_folder(run)]
+    if compressed:
+        return _compress_report(args, compressed)
     specs = parse_baselines(args.baselines)  # unknown prefixes / models fail before any work
     for run in args.runs:
         if not (Path(run) / "result.json").is_file():
-            raise UsageError(f"RUN {run!r} has no result.json (pass folders written by `nasengine search --out`)")
+            raise UsageError(f"RUN {run!r} has no result.json (pass folders written by `nasengine search --out`, "
+                             "or by `nasengine compress --out`: they hold compress.json)")
     for name in ("seeds", "epochs", "top_k", "batch_size", "baseline_size", "latency_runs"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -68,6 +74,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     files = make_report(cfg, progress=not args.quiet)
     print(files["summary"].read_text(encoding="utf-8"), end="")
     print(f"wrote {files['markdown']}, {files['html']} and {len(files) - 3} figures in {args.out}/")
+    return 0
+
+
+def _compress_report(args: argparse.Namespace, compressed: list[str]) -> int:
+    """Compression runs only: their records, tables and figure; nothing is retrained."""
+    from nasengine.report.compressed import compress_report
+
+    others = [run for run in args.runs if run not in compressed]
+    if others:
+        raise UsageError(f"RUN {others[0]!r} has no compress.json; a report compares either search runs or "
+                         "compress output folders, not both")
+    if args.baselines:
+        raise UsageError("--baselines retrains networks beside search runs; a report of compress folders "
+                         "compares them with their source only")
+    output_path("--out", args.out, folder=True)
+    files = compress_report(compressed, args.out, command=shlex.join(["nasengine", "report", *args.runs,
+                                                                      "--out", args.out]))
+    print(files["summary"].read_text(encoding="utf-8"), end="")
+    print(f"wrote {files['markdown']}, {files['html']} and {files['accuracy_macs'].name} in {args.out}/")
     return 0
 
 
