@@ -102,7 +102,7 @@ def _records(kind: str, source: SourceModel, data: DataSplits, args: argparse.Na
                   file=sys.stderr, flush=True)
         return done[key]
 
-    common = {"finetune_epochs": args.finetune_epochs, "lr": args.lr}
+    common = {"finetune_epochs": args.finetune_epochs, "lr": args.lr, "act_clip": args.act_clip}
     for seed in range(args.seeds):
         for bits in args.bit_list:
             uniform = run(f"{kind}/uniform{bits}/s{seed}", method="uniform", bits=bits, seed=seed, **common)
@@ -179,11 +179,13 @@ def bench_quantize(args: argparse.Namespace) -> list[dict[str, Any]]:
              f"{args.train_epochs} epochs)", f"HAQ: {args.episodes} episodes ({args.warmup} warm-up), scored without "
              f"fine-tuning", f"fine-tuning: {args.finetune_epochs} epoch(s) at lr {args.lr} for every policy",
              "accuracies on the validation split; first and last layers at 8 bits in every policy",
+             f"activation clipping of the policies below 5 bits: {args.act_clip}",
              "no HAQ run at the 8-bit size: that limit admits every policy of 2..8 bits"]
     rows: list[dict[str, Any]] = []
     for kind in backbones:
         source = _source(kind, data, args, runs)
-        log = runs / f"records-{kind}-x{args.width_mult}-e{args.episodes}w{args.warmup}-f{args.finetune_epochs}lr{args.lr}.jsonl"
+        log = runs / (f"records-{kind}-x{args.width_mult}-e{args.episodes}w{args.warmup}-f{args.finetune_epochs}"
+                      f"lr{args.lr}-{args.act_clip}.jsonl")
         rows += _policy_rows(_records(kind, source, data, args, log), notes)
         rows += _speed_rows(kind, source, data, args)
         print(f"quantize bench: {kind} float val acc {evaluate(source.model, data.loaders(64, seed=0)[1])['acc']:.4f}",
@@ -199,6 +201,7 @@ def _quantize_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=10, help="HAQ warm-up episodes (random actions)")
     p.add_argument("--finetune-epochs", type=int, default=1, help="quantization-aware fine-tuning of every policy")
     p.add_argument("--lr", type=float, default=0.001, help="fine-tuning learning rate")
+    p.add_argument("--act-clip", default="mse", choices=CLIPS, help="activation clipping of the policy rows")
     p.add_argument("--train-epochs", type=int, default=6, help="training of each float backbone")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--width-mult", type=float, default=1.0, help="scales the backbones' stage widths")
