@@ -201,7 +201,7 @@ def _quantize_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=10, help="HAQ warm-up episodes (random actions)")
     p.add_argument("--finetune-epochs", type=int, default=1, help="quantization-aware fine-tuning of every policy")
     p.add_argument("--lr", type=float, default=0.001, help="fine-tuning learning rate")
-    p.add_argument("--act-clip", default="mse", choices=CLIPS, help="activation clipping of the policy rows")
+    p.add_argument("--act-clip", default="kl", choices=CLIPS, help="activation clipping of the policy rows")
     p.add_argument("--train-epochs", type=int, default=6, help="training of each float backbone")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--width-mult", type=float, default=1.0, help="scales the backbones' stage widths")

@@ -34,9 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-bits", type=int, default=8, help="most bits haq gives a layer (2..8)")
     p.add_argument("--first-last-bits", type=int, default=8,
                    help="bits of the first and last layers (HAQ keeps them at 8); 0: chosen as the others")
-    p.add_argument("--act-clip", default="mse", choices=("mse", "kl", "max"),
-                   help="clipping of activation ranges below 5 bits: mse (least squared error), kl (HAQ's KL "
-                        "divergence; worse at 2-3 bits) or max (none)")
+    p.add_argument("--act-clip", default="kl", choices=("kl", "mse", "max"),
+                   help="clipping of activation ranges below 5 bits: kl (HAQ's KL divergence), mse (least squared "
+                        "error) or max (none)")
     add_finetune_options(p, lr=0.001, calibration="calibrate the activation ranges")
     add_run_options(p)
     p.set_defaults(func=cmd_quantize)

@@ -8,17 +8,12 @@ exact at any clipping, so they say nothing about it). From these,
 it is the observed range; below, at few levels, clipping rare large values buys resolution
 for the common small ones, and the threshold is chosen by one of :data:`CLIPS`:
 
-* ``mse`` (the default): the threshold minimising the mean squared error of the quantized
-  values;
-* ``kl`` (HAQ's choice): the threshold minimising the Kullback-Leibler divergence between
-  the histogram and its quantized version (TensorRT's entropy calibration; HAQ's
-  ``_compute_threshold`` compares cumulative histograms instead);
+* ``kl`` (HAQ's choice, the default): the threshold minimising the Kullback-Leibler
+  divergence between the histogram and its quantized version (TensorRT's entropy
+  calibration, at TensorRT's 16 histogram bins per level; HAQ's ``_compute_threshold``
+  compares cumulative histograms instead);
+* ``mse``: the threshold minimising the mean squared error of the quantized values;
 * ``max``: no clipping.
-
-Entropy calibration was made for 8 bits (128 levels over 2048 bins): its ``Q`` spreads each
-level's mass evenly over the level's bins, so it scores how the histogram's shape survives
-the merging, not how far values move when rounded. At 4-8 levels the two part ways, and
-the rounding error is what costs accuracy, so ``mse`` is the default.
 
 Inputs that are never negative (after a ReLU) get an unsigned range ``[0, t]`` and all
 ``2^a`` levels; others a range symmetric about 0 (cut to what was observed), half the
@@ -68,7 +63,7 @@ class ActivationStats:
     def signed(self) -> bool:
         return self.low < 0
 
-    def clip_range(self, bits: int, clip: str = "mse") -> tuple[float, float]:
+    def clip_range(self, bits: int, clip: str = "kl") -> tuple[float, float]:
         """The ``(low, high)`` range that ``bits`` bits quantize, clipped by ``clip`` (cached)."""
         if clip not in CLIPS:
             raise ValueError(f"unknown clipping {clip!r}; choose one of {', '.join(CLIPS)}")

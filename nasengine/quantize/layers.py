@@ -118,7 +118,7 @@ def quantized_copy(model: nn.Module, layers: Iterable[QuantizableLayer | str]) -
 
 
 def apply_policy(model: nn.Module, layers: Sequence[QuantizableLayer], policy: Policy,
-                 stats: Mapping[str, ActivationStats], clip: str = "mse") -> nn.Module:
+                 stats: Mapping[str, ActivationStats], clip: str = "kl") -> nn.Module:
     """Set ``model``'s (a :func:`quantized_copy`) bits to ``policy``, with each input's
     clipping range from ``stats`` for its activation bits, chosen by ``clip``
     (``nasengine.quantize.calibrate.CLIPS``); returns ``model``."""

@@ -55,8 +55,8 @@ class QuantizeConfig:
         max_bits: Most bits ``haq`` gives.
         first_last_bits: Bits of the first and last layers, weights and activations (HAQ
             keeps them at 8); 0 treats them as the others.
-        act_clip: How activation ranges are clipped below 5 bits (``mse``: least squared
-            error; ``kl``: KL divergence, HAQ's choice, worse at 2-3 bits; ``max``: not at all).
+        act_clip: How activation ranges are clipped below 5 bits (``kl``: HAQ's KL
+            divergence; ``mse``: least squared error; ``max``: not at all).
         finetune_epochs: Epochs of quantization-aware fine-tuning (0: none).
         lr: Fine-tuning learning rate (cosine schedule).
         batch_size: Fine-tuning batch size.
@@ -74,7 +74,7 @@ class QuantizeConfig:
     min_bits: int = 2
     max_bits: int = 8
     first_last_bits: int = 8
-    act_clip: str = "mse"
+    act_clip: str = "kl"
     finetune_epochs: int = 0
     lr: float = 0.001
     batch_size: int = 64
