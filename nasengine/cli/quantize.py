@@ -20,10 +20,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_source_options(p)
     p.add_argument("--method", default="haq", choices=("uniform", "haq"),
                    help="uniform: every layer at --bits; haq: a DDPG agent chooses each layer's weight and "
-                        "activation bits under --max-size or --max-bitops (Wang et al., CVPR 2019)")
+                        "activation bits under --max-size, --max-bitops or --max-latency-ms (Wang et al., CVPR 2019)")
     p.add_argument("--bits", type=int, default=8, help="bits of weights and activations for --method uniform")
     p.add_argument("--max-size", help="size limit in bits: absolute (2M) or of the float network's (25%%, 0.25)")
     p.add_argument("--max-bitops", help="BitOps limit: absolute (5G) or of the float network's MACs x 32 x 32 (5%%)")
+    p.add_argument("--max-latency-ms", type=float, metavar="MS",
+                   help="latency limit in milliseconds per image on --hardware")
+    p.add_argument("--hardware", metavar="NAME|TABLE",
+                   help="latency table: bitfusion, bismo (analytic models of those accelerators, not measurements), "
+                        "cpu-fp32, cpu-int8 (each layer measured on this machine; written to OUT/hardware.json) "
+                        "or a table JSON written before")
     p.add_argument("--min-bits", type=int, default=2, help="fewest bits haq gives a layer (2..8)")
     p.add_argument("--max-bits", type=int, default=8, help="most bits haq gives a layer (2..8)")
     p.add_argument("--first-last-bits", type=int, default=8,
@@ -38,8 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 #: Options that change what an interrupted quantization resumes (checked against settings.json).
 _SETTINGS = ("model", "weights", "image_size", "dataset", "data_root", "method", "bits", "max_size", "max_bitops",
-             "min_bits", "max_bits", "first_last_bits", "act_clip", "set", "finetune_epochs", "lr", "calibration_images",
-             "seed")
+             "max_latency_ms", "hardware", "min_bits", "max_bits", "first_last_bits", "act_clip", "set",
+             "finetune_epochs", "lr", "calibration_images", "seed")
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
@@ -58,13 +64,15 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     apply_threads(args.threads)
     try:
         cfg = QuantizeConfig(method=args.method, bits=args.bits, max_size=args.max_size, max_bitops=args.max_bitops,
+                             max_latency_ms=args.max_latency_ms, hardware=args.hardware,
                              min_bits=args.min_bits, max_bits=args.max_bits, first_last_bits=args.first_last_bits,
                              act_clip=args.act_clip, finetune_epochs=args.finetune_epochs, lr=args.lr,
                              calibration_images=args.calibration_images, seed=args.seed, options=parse_sets(args.set))
         source, data = load_source_and_data(args)
         save_json_atomic(settings, settings_file)  # once the inputs are known good: bad input writes nothing
         model, record = quantize(source, data, cfg, workdir=out / "method", checkpoint=checkpoint,
-                                 tensorboard=out / "tb", progress=not args.quiet, command=invoked_command(args))
+                                 tensorboard=out / "tb", progress=not args.quiet, command=invoked_command(args),
+                                 table_out=out / "hardware.json")
         record = export_quantized(model, record, out)
     except (PruningError, QuantizeError) as exc:
         raise UsageError(str(exc)) from None
@@ -74,5 +82,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
           f"val acc {record['float_val_acc']:.4f} -> {record['quantized_val_acc']:.4f}"
           + (f" -> {record['finetuned_val_acc']:.4f} fine-tuned" if record["finetuned_val_acc"] is not None else "")
           + f"; (w, a) bits used: {', '.join(f'{w}/{a}' for w, a in bits)}")
+    if record["hardware"] is not None:
+        hw = record["hardware"]
+        print(f"latency on {hw['name']} ({hw['kind']}): {hw['latency_ms']:.4g} ms per image, limit "
+              f"{hw['max_latency_ms']:.4g} ms; table {out / 'hardware.json'}")
     print(f"wrote {out / RECORD}")
     return 0

@@ -8,9 +8,10 @@ exact at any clipping, so they say nothing about it). From these,
 it is the observed range; below, at few levels, clipping rare large values buys resolution
 for the common small ones, and the threshold is chosen by one of :data:`CLIPS`:
 
-* ``kl`` (HAQ's choice): the threshold minimising the Kullback-Leibler divergence between
-  the histogram and its quantized version (TensorRT's entropy calibration; HAQ's
-  ``_compute_threshold`` compares cumulative histograms instead);
+* ``kl`` (HAQ's choice, the default): the threshold minimising the Kullback-Leibler
+  divergence between the histogram and its quantized version (TensorRT's entropy
+  calibration, at TensorRT's 16 histogram bins per level; HAQ's ``_compute_threshold``
+  compares cumulative histograms instead);
 * ``mse``: the threshold minimising the mean squared error of the quantized values;
 * ``max``: no clipping.
 
@@ -36,6 +37,7 @@ __all__ = ["CLIPS", "ActivationStats", "CLIP_BELOW_BITS", "activation_stats", "k
 CLIPS = ("kl", "mse", "max")  #: how a clipping threshold is chosen
 CLIP_BELOW_BITS = 5  #: HAQ clips below 5 bits and takes the full range above
 BINS = 1024  #: histogram bins of |x| (TensorRT takes 2048; 1024 is as fine for 2-4 bits, and twice as fast)
+KL_BINS_PER_LEVEL = 16  #: ``kl`` compares histograms of 16 bins per level, as TensorRT's 2048 for 128
 
 
 @dataclass
@@ -85,6 +87,14 @@ def kl_threshold(hist: np.ndarray, width: float, levels: int) -> float:
     bin and ``Q`` is ``P`` merged into ``levels`` groups, each group's mass spread over its
     non-empty bins; the threshold is the upper edge of the ``i`` minimising ``KL(P || Q)``."""
     hist = np.asarray(hist, dtype=np.float64)
+    # TensorRT's ratio: 2048 bins for 128 levels, so the narrowest candidate keeps 1/16 of
+    # the range. At 1024 bins and 4-8 levels it would keep 1/256, where P and Q agree bin
+    # for bin and the clipped mass, piled into one bin, costs only about log(levels): the
+    # input images of a first layer were cut to 0.4% of their range at 3 bits.
+    merge = max(1, len(hist) // (KL_BINS_PER_LEVEL * levels))
+    if merge > 1:
+        hist = np.add.reduceat(hist, np.arange(0, len(hist), merge))
+        width *= merge
     if len(hist) <= levels:
         return len(hist) * width
     best, best_i = math.inf, len(hist)

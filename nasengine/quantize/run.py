@@ -25,6 +25,7 @@ from nasengine.data import DataSplits
 from nasengine.layer_policy import BitBudget, BitCost
 from nasengine.quantize.calibrate import CLIPS, activation_stats
 from nasengine.quantize.haq import HaqSettings, haq_search
+from nasengine.quantize.hardware import ACCELERATORS, MEASURED, HardwareTable, analytic_table, load_table
 from nasengine.quantize.layers import QuantizableLayer, QuantizeError, apply_policy, quantizable_layers, quantized_copy
 from nasengine.quantize.size import bitops, float_size_bits, quantized_size_bits, size_parts
 from nasengine.train.finetune import finetune
@@ -47,6 +48,9 @@ class QuantizeConfig:
         max_size: ``haq``'s size limit in bits: absolute (``2M``) or of the float network's
             size (``25%``, ``0.25``); with ``uniform``, a limit it must meet.
         max_bitops: The same for BitOps (of the float network's ``MACs * 32 * 32``).
+        max_latency_ms: A latency limit in milliseconds on ``hardware``.
+        hardware: A latency table: ``bitfusion`` / ``bismo`` (modelled), ``cpu-fp32`` /
+            ``cpu-int8`` (measured here at ``calibration`` batch 1), or a table JSON file.
         min_bits: Fewest bits ``haq`` gives a weight or an activation.
         max_bits: Most bits ``haq`` gives.
         first_last_bits: Bits of the first and last layers, weights and activations (HAQ
@@ -65,6 +69,8 @@ class QuantizeConfig:
     bits: int = 8
     max_size: str | None = None
     max_bitops: str | None = None
+    max_latency_ms: float | None = None
+    hardware: str | None = None
     min_bits: int = 2
     max_bits: int = 8
     first_last_bits: int = 8
@@ -89,14 +95,19 @@ class QuantizeConfig:
             raise QuantizeError(f"--act-clip {self.act_clip!r} is not one of {', '.join(CLIPS)}")
         if self.min_bits > self.max_bits:
             raise QuantizeError(f"--min-bits {self.min_bits} is above --max-bits {self.max_bits}")
-        if self.max_size is not None and self.max_bitops is not None:
-            raise QuantizeError("give one limit: --max-size or --max-bitops, not both")
+        limits = [self.max_size, self.max_bitops, self.max_latency_ms]
+        if sum(limit is not None for limit in limits) > 1:
+            raise QuantizeError("give one limit: --max-size, --max-bitops or --max-latency-ms")
+        if (self.max_latency_ms is None) != (self.hardware is None):
+            raise QuantizeError("--max-latency-ms and --hardware go together")
+        if self.max_latency_ms is not None and not 0 < self.max_latency_ms < float("inf"):
+            raise QuantizeError(f"--max-latency-ms must be a number of milliseconds > 0, got {self.max_latency_ms}")
         for option, text in (("--max-size", self.max_size), ("--max-bitops", self.max_bitops)):
             if text is not None:  # the form now; the amount once the network is known
                 parse_limit(text, 2 ** 62, option=option, unit="bits" if option == "--max-size" else "BitOps",
                             error=QuantizeError)
-        if self.method == "haq" and self.max_size is None and self.max_bitops is None:
-            raise QuantizeError("--method haq needs a limit: --max-size or --max-bitops")
+        if self.method == "haq" and all(limit is None for limit in limits):
+            raise QuantizeError("--method haq needs a limit: --max-size, --max-bitops or --max-latency-ms")
         if self.method == "haq":
             HaqSettings.from_options(self.options)
         elif self.options:
@@ -113,12 +124,31 @@ def _bounds(cfg: QuantizeConfig, count: int) -> list[tuple[tuple[int, int], tupl
     return [fixed if cfg.first_last_bits and k in (0, count - 1) else free for k in range(count)]  # type: ignore[misc]
 
 
-def _budget(cfg: QuantizeConfig, model: nn.Module, layers: list[QuantizableLayer]) -> tuple[BitBudget, str]:
+def _hardware_table(cfg: QuantizeConfig, model: nn.Module, layers: list[QuantizableLayer], stats: Any,
+                    image: torch.Tensor) -> HardwareTable | None:
+    """The latency table ``cfg.hardware`` names: modelled, measured now, or read from a file."""
+    if cfg.hardware is None:
+        return None
+    if cfg.hardware in ACCELERATORS:
+        return analytic_table(cfg.hardware, layers)
+    if cfg.hardware in MEASURED:
+        from nasengine.quantize.hardware_measure import measure_table
+
+        return measure_table(cfg.hardware, model, layers, stats, image[:1])
+    return load_table(cfg.hardware)
+
+
+def _budget(cfg: QuantizeConfig, model: nn.Module, layers: list[QuantizableLayer],
+            table: HardwareTable | None = None) -> tuple[BitBudget, str]:
     """The cost model and limit of ``cfg`` (size when no limit is given), and the cost's name."""
     bounds = _bounds(cfg, len(layers))
-    if cfg.max_bitops is not None:
+    if table is not None:
+        limit: float | int | None = cfg.max_latency_ms
+        cost = table.cost(layers)
+        kind = "latency"
+    elif cfg.max_bitops is not None:
         reference = sum(layer.macs for layer in layers) * FLOAT_BITS * FLOAT_BITS
-        limit: int | None = parse_limit(cfg.max_bitops, reference, option="--max-bitops", unit="BitOps",
+        limit = parse_limit(cfg.max_bitops, reference, option="--max-bitops", unit="BitOps",
                                         error=QuantizeError)
         cost = BitCost.from_function(len(layers), lambda k, w, a: layers[k].macs * w * a, max_bits=BITS[1])
         kind = "bitops"
@@ -131,12 +161,12 @@ def _budget(cfg: QuantizeConfig, model: nn.Module, layers: list[QuantizableLayer
     try:
         return BitBudget(cost, limit, bounds), kind
     except ValueError as exc:
-        raise QuantizeError(f"--max-{'size' if kind == 'size' else 'bitops'}: {exc}") from None
+        raise QuantizeError(f"--max-{ {'size': 'size', 'bitops': 'bitops'}.get(kind, 'latency-ms')}: {exc}") from None
 
 
 def quantize(source: SourceModel, data: DataSplits, cfg: QuantizeConfig, *, workdir: str | Path | None = None,
              checkpoint: str | Path | None = None, tensorboard: str | Path | None = None, progress: bool = False,
-             command: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+             command: str | None = None, table_out: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Quantize ``source`` as ``cfg`` says (see the module).
 
     Args:
@@ -148,6 +178,7 @@ def quantize(source: SourceModel, data: DataSplits, cfg: QuantizeConfig, *, work
         tensorboard: Folder for TensorBoard logs of the fine-tuning.
         progress: Report progress.
         command: The command line, for the record.
+        table_out: Where to write the hardware latency table (with a latency limit).
 
     Returns:
         The fake-quantized network and its record (``quantize.json``).
@@ -161,7 +192,10 @@ def quantize(source: SourceModel, data: DataSplits, cfg: QuantizeConfig, *, work
     stats = activation_stats(model, [layer.name for layer in layers], calibration)
     train, val, test = data.loaders(cfg.batch_size, seed=cfg.seed)
     float_acc = evaluate(model, val)["acc"]
-    budget, kind = _budget(cfg, model, layers)
+    table = _hardware_table(cfg, model, layers, stats, calibration[0])
+    if table is not None and table_out is not None:
+        table.save(table_out)
+    budget, kind = _budget(cfg, model, layers, table)
     qmodel = quantized_copy(model, layers)
 
     def score(policy: list[tuple[int, int]]) -> float:
@@ -175,10 +209,9 @@ def quantize(source: SourceModel, data: DataSplits, cfg: QuantizeConfig, *, work
             raise QuantizeError(f"uniform {cfg.bits}-bit costs {human(budget.cost(policy))} {kind}, above the limit "
                                 f"{human(budget.limit)}; lower --bits or raise the limit")
     else:
-        reference = float_size_bits(model) if kind == "size" else sum(lr.macs for lr in layers) * FLOAT_BITS ** 2
         result = haq_search(layers, budget, score, options=cfg.options, seed=cfg.seed,
                             workdir=Path(workdir) if workdir is not None else None, progress=progress,
-                            describe=lambda info: f"{kind} {info['cost'] / reference:.3f} of the float network")
+                            describe=lambda info: _describe(kind, info["cost"], model, layers))
         policy = result.policy
         search = {k: v for k, v in asdict(result).items() if k != "policy"}
     quantized_acc = score(policy)
@@ -201,9 +234,19 @@ def quantize(source: SourceModel, data: DataSplits, cfg: QuantizeConfig, *, work
         "float_val_acc": float_acc, "quantized_val_acc": quantized_acc,
         "finetuned_val_acc": evaluate(qmodel, val)["acc"] if cfg.finetune_epochs else None,
         "test_acc": evaluate(qmodel, test)["acc"], "epochs": len(history), "search": search, "int8": int8,
+        "hardware": None if table is None else {
+            "name": table.hardware, "kind": table.kind, "description": table.description, "batch": table.batch,
+            "latency_ms": budget.cost(policy), "max_latency_ms": cfg.max_latency_ms},
         "command": command,
     }
     return qmodel, record
+
+
+def _describe(kind: str, cost: float, model: nn.Module, layers: list[QuantizableLayer]) -> str:
+    if kind == "latency":
+        return f"latency {cost:.4g} ms"
+    reference = float_size_bits(model) if kind == "size" else sum(lr.macs for lr in layers) * FLOAT_BITS ** 2
+    return f"{kind} {cost / reference:.3f} of the float network"
 
 
 def _int8_record(model: nn.Module, policy: list[tuple[int, int]], names: list[str], calibration: list,

@@ -1,0 +1,56 @@
+"""``nasengine bench quantize`` on a tiny configuration: a quarter-width VGG, one bit width,
+two seeds, a few HAQ episodes."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from nasengine.cli.main import main
+from tests.cli_helpers import run_cli
+
+ARGV = ["bench", "quantize", "--backbones", "vgg", "--bits", "4", "--seeds", "2", "--episodes", "2", "--warmup", "1",
+        "--train-epochs", "1", "--width-mult", "0.25", "--repeats", "2"]
+
+
+@pytest.mark.slow  # trains a small network and runs eight quantizations: about 20 s on one core
+def test_bench_quantize_compares_haq_with_uniform_at_equal_size(tmp_path, capsys):
+    out, runs = tmp_path / "quantize.json", tmp_path / "runs"
+    argv = [*ARGV, "--runs", str(runs), "--out", str(out)]
+    assert main(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["suite"] == "quantize" and report["command"].startswith("nasengine bench quantize")
+    rows = report["rows"]
+    policies = {r["policy"]: r for r in rows if r["kind"] == "policy"}
+    uniform, haq = policies["uniform 4"], policies["haq @ size of uniform 4"]
+    assert uniform["seeds"] == haq["seeds"] == 2
+    for row in (uniform, haq):
+        assert row["acc_before"] == pytest.approx(statistics.fmean(row["acc_before_per_seed"]), abs=1e-4)
+        assert row["acc_after_std"] == pytest.approx(statistics.pstdev(row["acc_after_per_seed"]), abs=1e-4)
+    # HAQ is held to the uniform policy's exact size; its bits stay in 2..8 with the ends at 8
+    assert all(h <= u for h, u in zip(haq["size_bits"], uniform["size_bits"]))
+    for bits in haq["bits_per_seed"]:
+        pairs = list(bits.values())
+        assert pairs[0] == pairs[-1] == [8, 8] and all(2 <= b <= 8 for pair in pairs for b in pair)
+    assert all(list(b.values())[1:-1] == [[4, 4]] * (len(b) - 2) for b in uniform["bits_per_seed"])
+    clips = {r["policy"] for r in rows if r["kind"] == "clip"}
+    assert clips == {f"clip {c} {b}" for c in ("kl", "mse", "max") for b in (2, 4)}
+    speed = [r for r in rows if r["kind"] == "speed"]
+    assert [r["batch"] for r in speed] == [1, 64]
+    assert all(r["speedup"] == round(r["fp32_ms"] / r["int8_ms"], 3) for r in speed)
+    # a rerun reuses the trained backbone and the finished runs: the same figures
+    logs = sorted(runs.glob("records-*.jsonl"))
+    lines = logs[0].read_text().count("\n")
+    assert main(argv) == 0
+    assert logs[0].read_text().count("\n") == lines
+    again = {r["policy"]: r for r in json.loads(out.read_text())["rows"] if r["kind"] == "policy"}
+    assert again["haq @ size of uniform 4"]["acc_after_per_seed"] == haq["acc_after_per_seed"]
+    capsys.readouterr()
+
+
+def test_bench_quantize_refuses_unknown_backbones(tmp_path, capsys):
+    code, _, stderr = run_cli(capsys, "bench", "quantize", "--backbones", "alexnet", "--runs", str(tmp_path),
+                              "--out", str(tmp_path / "q.json"))
+    assert code == 2 and "alexnet" in stderr and len(stderr.strip().splitlines()) == 1
