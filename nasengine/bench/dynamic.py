@@ -10,6 +10,8 @@ network next to the pre-trained dense backbone's, and how many distinct routes t
 images take. At batch 1 the
 ``static_route_speedup`` column times each image through the plain network of its own route:
 what the hardware gives for those MACs with no decision or bucketing overhead at all.
+``--methods frames`` (or a frames run) adds video rows instead: frame pruning on digit clips
+against all frames and uniform sampling (``nasengine.bench.dynamic_frames``).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Any
 
 import torch
 
+from nasengine.bench import dynamic_frames
 from nasengine.bench.base import BenchSuite
 from nasengine.data import load_dataset
+from nasengine.data.video_folder import load_video_dataset
 from nasengine.dynamic import (
     BackboneConfig,
     DynamicTrainConfig,
@@ -52,17 +56,28 @@ SCHEDULES = {
                               cost="latency"),
     "skipnet": DynamicTrainConfig(epochs=4, relaxed_epochs=3, policy_epochs=6, penalty=2.5),
     "routing": DynamicTrainConfig(epochs=4, relaxed_epochs=3, policy_epochs=6, penalty=2.5),
+    "frames": dynamic_frames.SCHEDULE,
 }
 
 
 def bench_network(method: str, width_mult: float) -> torch.nn.Module:
-    """RNP on VGG-16 (CIFAR layout), SkipNet / routing on a 3-stage ResNet-20 layout at 2x width."""
+    """RNP on VGG-16 (CIFAR layout), SkipNet / routing on a 3-stage ResNet-20 layout at 2x width,
+    frames on a small TSM ResNet."""
+    if method == "frames":
+        return dynamic_frames.frames_network(width_mult)
     scale = lambda widths: tuple(max(4, int(round(w * width_mult))) for w in widths)  # noqa: E731
     if method == "rnp":
         backbone = BackboneConfig.default("vgg", in_channels=3, widths=scale((64, 128, 256, 512, 512)))
         return RNPNetwork(RNPConfig(backbone, groups=4))
     backbone = BackboneConfig.default("resnet", in_channels=3, widths=scale((32, 64, 128)))
     return GatedNetwork(GatedConfig(backbone, method=method))
+
+
+def _bench_data(name: str, image_size: int, channels: int, frames: int | None = None) -> Any:
+    """Digits images, or digit clips of ``frames`` frames."""
+    if name == "clips":
+        return load_video_dataset("clips", image_size=image_size, channels=channels, frames=frames)
+    return load_dataset(name, image_size=image_size, channels=channels)
 
 
 def _dense_acc(model: torch.nn.Module, train_loader: Any, test_loader: Any) -> float:
@@ -91,18 +106,20 @@ def bench_dynamic(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.dynamic_run:
         for run in args.dynamic_run:
             model, dataset = load_dynamic(run), saved_dataset(run) or {}
-            if dataset.get("name", "digits") != "digits":
-                raise ValueError(f"{run} was trained on {dataset['name']!r}; the dynamic suite times digits runs")
-            data = load_dataset("digits", image_size=dataset.get("image_size", 32), channels=dataset.get("channels", 3))
+            name = dataset.get("name", "digits")
+            if name not in ("digits", "clips"):
+                raise ValueError(f"{run} was trained on {name!r}; the dynamic suite times digits and clips runs")
+            data = _bench_data(name, dataset.get("image_size", 32), dataset.get("channels", 3), dataset.get("frames"))
             models.append((model, f"run {run}", data.loaders(64, seed=0)[2], saved_dense_accuracy(run)))
     else:
-        data = load_dataset("digits", image_size=32, channels=3)
-        train_loader, _, test_loader = data.loaders(64, seed=0)
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
         unknown = [m for m in methods if m not in SCHEDULES]
         if unknown:
             raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(SCHEDULES)}")
         for method in methods:
+            data = (_bench_data("clips", dynamic_frames.CLIPS["image_size"], dynamic_frames.CLIPS["channels"],
+                                dynamic_frames.CLIPS["frames"]) if method == "frames" else _bench_data("digits", 32, 3))
+            train_loader, _, test_loader = data.loaders(64, seed=0)
             torch.manual_seed(0)
             model = bench_network(method, args.width_mult)
             cfg = SCHEDULES[method]
@@ -117,6 +134,10 @@ def bench_dynamic(args: argparse.Namespace) -> list[dict[str, Any]]:
     torch.set_num_threads(threads)  # timing only; training above used the default
     rows = []
     for model, source, test_loader, dense_acc in models:
+        if model.method == "frames":
+            rows += dynamic_frames.frames_rows(model, test_loader, dense_acc, devices=devices, threads=threads,
+                                               repeats=args.repeats, source=source)
+            continue
         images = torch.cat([x for x, _ in test_loader])
         for device in devices:
             model.to(device)
@@ -147,7 +168,8 @@ def bench_dynamic(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _dynamic_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--methods", default="rnp,skipnet", help=f"comma-separated dynamic methods ({', '.join(SCHEDULES)})")
+    p.add_argument("--methods", default="rnp,skipnet",
+                   help=f"comma-separated dynamic methods ({', '.join(SCHEDULES)}; frames: video rows on digit clips)")
     p.add_argument("--dynamic-run", action="append", help="time this trained dynamic run instead of training one "
                                                           "(repeatable)")
     p.add_argument("--width-mult", type=float, default=1.0, help="backbone width multiplier")
