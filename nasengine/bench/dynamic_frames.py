@@ -34,8 +34,8 @@ TIMED_CLIPS = 64
 
 #: Short schedule; the penalty pushes the decisions towards few frames.
 SCHEDULE = DynamicTrainConfig(epochs=6, policy_epochs=3, finetune_epochs=2, penalty=1.0)
-#: Clips of 8 frames of 16x16 grey digits.
-CLIPS = {"frames": 8, "image_size": 16, "channels": 1}
+#: Clips of 8 frames of 32x32 grey digits.
+CLIPS = {"frames": 8, "image_size": 32, "channels": 1}
 
 
 def frames_network(width_mult: float) -> FramesNetwork:
