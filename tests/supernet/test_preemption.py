@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 
 import pytest
 import torch
@@ -38,6 +39,7 @@ def test_pretraining_stopped_mid_epoch_resumes_to_the_uninterrupted_weights(sign
     proc = start(*SPOS, "--out", str(out))
     # The first epoch's checkpoint is written: the process is inside the second epoch now.
     wait_until(lambda: (out / TRAIN_STATE).exists(), proc, "the first pretraining checkpoint")
+    time.sleep(0.3)  # a few steps into the second epoch, not on its boundary
     err = signal_and_wait(proc, signum)
     # A kill ends the process outright; SIGTERM is handled and exits with 128 + 15.
     assert proc.returncode == (-signal.SIGKILL if signum == signal.SIGKILL else 143), err
