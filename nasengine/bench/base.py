@@ -33,3 +33,13 @@ class BenchSuite:
 
 
 BENCH_SUITES: Registry[BenchSuite] = Registry("bench suite", "nasengine.bench")
+
+
+def comma_names(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
+    """The names of a comma-separated option value (``--methods uniform,l1``), each one of
+    ``allowed``; ``ValueError`` naming the option, the bad values and the choices."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in allowed]
+    if bad or not names:
+        raise ValueError(f"{option}: unknown value(s) {bad or [text]}; choose from {', '.join(allowed)}")
+    return names

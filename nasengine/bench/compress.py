@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from nasengine.bench.base import BenchSuite
+from nasengine.bench.base import BenchSuite, comma_names
 from nasengine.bench.compress_measures import BACKBONE_WIDTHS, measured_speedups, plain_backbone, reconstruction_errors
 from nasengine.compress.graph import prunable_layers
 from nasengine.compress.method import MethodInput
@@ -44,14 +44,6 @@ BATCHES = (1, 64)
 EFFICIENCY_GOAL = 0.8
 #: Methods whose accuracy before fine-tuning is compared with ``uniform``'s (the goal flags).
 CHALLENGERS = ("amc", "lasso")
-
-
-def _names(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    bad = [n for n in names if n not in allowed]
-    if bad or not names:
-        raise ValueError(f"{option}: unknown value(s) {bad or [text]}; choose from {', '.join(allowed)}")
-    return names
 
 
 def _ratios(text: str) -> list[int]:
@@ -235,8 +227,8 @@ def _goal_flags(rows: list[dict[str, Any]]) -> None:
 
 def bench_compress(args: argparse.Namespace) -> list[dict[str, Any]]:
     _check(args)
-    backbones = _names(args.backbones, tuple(BACKBONE_WIDTHS), "--backbones")
-    methods = _names(args.methods, tuple(METHODS), "--methods")
+    backbones = comma_names(args.backbones, tuple(BACKBONE_WIDTHS), "--backbones")
+    methods = comma_names(args.methods, tuple(METHODS), "--methods")
     ratios = _ratios(args.ratios)
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from nasengine.bench.base import BenchSuite
+from nasengine.bench.base import BenchSuite, comma_names
 from nasengine.bench.quantize_nets import QUANTIZE_WIDTHS, plain_network
 from nasengine.compress.source import SourceModel
 from nasengine.data import DataSplits, load_dataset
@@ -37,14 +37,6 @@ from nasengine.utils.timing import time_calls
 
 BACKBONES = ("vgg", "resnet")
 SPEED_BATCHES = (1, 64)
-
-
-def _names(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    bad = [n for n in names if n not in allowed]
-    if bad or not names:
-        raise ValueError(f"{option}: unknown value(s) {bad or [text]}; choose from {', '.join(allowed)}")
-    return names
 
 
 def _bits(text: str) -> list[int]:
@@ -165,7 +157,7 @@ def _speed_rows(kind: str, source: SourceModel, data: DataSplits, args: argparse
 
 
 def bench_quantize(args: argparse.Namespace) -> list[dict[str, Any]]:
-    backbones = _names(args.backbones, BACKBONES, "--backbones")
+    backbones = comma_names(args.backbones, BACKBONES, "--backbones")
     args.bit_list = _bits(args.bits)
     if not args.width_mult > 0:
         raise ValueError(f"--width-mult must be > 0, got {args.width_mult}")
