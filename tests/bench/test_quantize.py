@@ -39,7 +39,9 @@ def test_bench_quantize_compares_haq_with_uniform_at_equal_size(tmp_path, capsys
     assert clips == {f"clip {c} {b}" for c in ("kl", "mse", "max") for b in (2, 4)}
     speed = [r for r in rows if r["kind"] == "speed"]
     assert [r["batch"] for r in speed] == [1, 64]
-    assert all(r["speedup"] == round(r["fp32_ms"] / r["int8_ms"], 3) for r in speed)
+    # The speedup is computed before its times are rounded to 3 decimals: allow that rounding.
+    assert all(abs(r["speedup"] - r["fp32_ms"] / r["int8_ms"])
+               <= 1e-3 + r["speedup"] * (5e-4 / r["fp32_ms"] + 5e-4 / r["int8_ms"]) for r in speed)
     # a rerun reuses the trained backbone and the finished runs: the same figures
     logs = sorted(runs.glob("records-*.jsonl"))
     lines = logs[0].read_text().count("\n")
