@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Test processes: the suite runs in two (pytest-xdist), one per core of a small CI machine.
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test lint typecheck venv clean
 
@@ -19,7 +21,7 @@ $(STAMP): pyproject.toml
 
 # Lint and type-check first: they take seconds and fail before the long suite starts.
 test: lint typecheck
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .
