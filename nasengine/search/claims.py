@@ -72,6 +72,18 @@ class Claims:
                 return self.holder(key)
         return int(_retrying(insert))
 
+    def first(self, key: str, number: int) -> bool:
+        """Claim ``key`` for trial ``number`` if nobody has: ``True`` for the one call that
+        inserts the row, ``False`` for every later one (whatever number it gives)."""
+        def insert() -> bool:
+            try:
+                with self.engine.begin() as db:
+                    db.execute(CLAIMS.insert().values(study_id=self.study_id, key=key, trial_number=number))
+                return True
+            except sqlalchemy.exc.IntegrityError:
+                return False
+        return bool(_retrying(insert))
+
     def holder(self, key: str) -> int:
         query = sqlalchemy.select(CLAIMS.c.trial_number).where(CLAIMS.c.study_id == self.study_id, CLAIMS.c.key == key)
         with self.engine.connect() as db:

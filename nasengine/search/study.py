@@ -18,6 +18,7 @@ import optuna
 
 from nasengine.arch import ArchError
 from nasengine.registry import get_space
+from nasengine.search.claims import Claims
 from nasengine.search.config import HEARTBEAT_GRACE, HEARTBEAT_INTERVAL, SearchConfig, SearchError
 from nasengine.search.pruning import make_pruner
 from nasengine.utils.files import jsonable
@@ -125,7 +126,8 @@ def shared_settings(cfg: SearchConfig, study: optuna.Study, storage: optuna.stor
                           f"{stored['heartbeat_interval']}")
     storage.heartbeat_interval, storage.grace_period = stored["heartbeat_interval"], stored["heartbeat_grace"]
     # A trial whose worker stopped beating is failed by another worker, which re-queues its architecture.
-    storage.heartbeat_stale_trial_callback = storage.failed_trial_callback = partial(requeue_failed, space)
+    requeue = partial(requeue_failed, space, Claims(storage, study._study_id))
+    storage.heartbeat_stale_trial_callback = storage.failed_trial_callback = requeue
     return dataclasses.replace(cfg, **stored)
 
 
@@ -158,11 +160,13 @@ def open_study(cfg: SearchConfig, sampler: Any, resume: bool) -> tuple[optuna.St
     return study, storage
 
 
-def requeue_failed(space: Any, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+def requeue_failed(space: Any, claims: Claims, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """Queue a re-run of the failed ``trial``: its recorded architecture and training settings.
 
     A trial without the record had not started evaluating (it may hold some parameters,
-    written one by one): nothing is lost, and a new trial takes its place.
+    written one by one): nothing is lost, and a new trial takes its place. Exactly one re-run
+    is queued however many workers fail the trial at once (SQLite has no row locks, so two
+    may both see it running and both fail it): the first to claim ``retry:NUMBER`` queues it.
     """
     record = trial.user_attrs.get("arch")
     if record is None:
@@ -171,5 +175,7 @@ def requeue_failed(space: Any, study: optuna.Study, trial: optuna.trial.FrozenTr
         arch = space.arch(record)
     except ArchError:
         return  # a trial of another space config in a shared storage: not this study's to re-run
+    if not claims.first(f"retry:{trial.number}", trial.number):
+        return
     params = {**arch.choices, **(trial.user_attrs.get("hparams") or {})}
     study.enqueue_trial(params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)

@@ -20,8 +20,9 @@ from nasengine.search.claims import Claims
 from nasengine.search.config import SearchConfig, SearchError
 from nasengine.search.runner import run_search
 from nasengine.search.study import connect as _connect
-from nasengine.testing.controllers import SMALL
-from nasengine.utils.files import save_json_atomic
+from nasengine.search.study import requeue_failed
+from nasengine.testing.controllers import SMALL, small_space
+from nasengine.utils.files import jsonable, save_json_atomic
 from tests.search_helpers import SPACE_ARGS, synthetic_table
 
 #: Four decisions pinned: the space holds 4 architectures, so workers propose the same ones often.
@@ -139,6 +140,26 @@ def test_claims_give_an_architecture_to_one_trial(storage, tmp_path):
     winner = holders[0]
     assert claims.take_over("arch-a", winner, 100) and not claims.take_over("arch-a", winner, 101)
     assert claims.holder("arch-a") == 100 and claims.claim("arch-b", 3) == 3
+
+
+def test_a_failed_trial_is_requeued_once_however_many_workers_fail_it(storage, tmp_path):
+    # SQLite has no row locks: two workers may both fail one stale trial and both call back.
+    storage_obj = _connect(SearchConfig(storage=storage, out=str(tmp_path)))
+    study = optuna.create_study(storage=storage_obj, study_name=tmp_path.name)
+    space = small_space()
+    trial = study.ask()
+    trial.set_user_attr("arch", jsonable(dict(space.sample(0).choices)))
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    failed = study.trials[0]
+    claims = Claims(storage_obj, study._study_id)
+    threads = [threading.Thread(target=requeue_failed, args=(space, claims, study, failed)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    waiting = [t for t in study.trials if t.state.name == "WAITING"]
+    assert [t.user_attrs["retry_of"] for t in waiting] == [failed.number]
+    assert waiting[0].system_attrs["fixed_params"] == failed.user_attrs["arch"]
 
 
 def test_a_database_server_needs_a_shared_weights_folder(postgres_server, table, tmp_path):
