@@ -63,14 +63,7 @@ class Claims:
 
     def claim(self, key: str, number: int) -> int:
         """Claim ``key`` for trial ``number``; returns the trial number that holds it now."""
-        def insert() -> int:
-            try:
-                with self.engine.begin() as db:
-                    db.execute(CLAIMS.insert().values(study_id=self.study_id, key=key, trial_number=number))
-                return number
-            except sqlalchemy.exc.IntegrityError:
-                return self.holder(key)
-        return int(_retrying(insert))
+        return number if self.first(key, number) else self.holder(key)
 
     def first(self, key: str, number: int) -> bool:
         """Claim ``key`` for trial ``number`` if nobody has: ``True`` for the one call that
