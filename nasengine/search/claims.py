@@ -79,8 +79,11 @@ class Claims:
 
     def holder(self, key: str) -> int:
         query = sqlalchemy.select(CLAIMS.c.trial_number).where(CLAIMS.c.study_id == self.study_id, CLAIMS.c.key == key)
-        with self.engine.connect() as db:
-            return int(db.execute(query).scalar_one())
+
+        def select() -> int:
+            with self.engine.connect() as db:
+                return int(db.execute(query).scalar_one())
+        return int(_retrying(select))
 
     def take_over(self, key: str, old: int, new: int) -> bool:
         """Move ``key`` from trial ``old`` to ``new``; ``False`` if another trial moved it first."""
