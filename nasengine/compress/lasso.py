@@ -116,13 +116,21 @@ def _factor(gram: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def least_squares(inputs: torch.Tensor, target: torch.Tensor, *, bias: bool,
+                  prior: tuple[torch.Tensor, torch.Tensor | None] | None = None,
                   ridge: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``W, b`` minimising ``||target - inputs W^T - b||^2`` (a tiny ridge keeps it well posed).
+    """``W, b`` minimising ``||target - inputs W^T - b||^2 + lam ||(W, b) - prior||^2``.
+
+    ``lam`` is ``ridge`` times the mean diagonal of ``inputs^T inputs``. Without a prior the
+    ridge pulls towards zero (a tiny one keeps the system well posed); with the layer's own
+    weights as the prior, directions the samples do not pin down keep their trained values
+    instead of growing without bound (deep layers see few distinct positions per image).
 
     Args:
         inputs: ``(M, D)`` rows.
         target: ``(M, out)``.
         bias: Fit a bias too.
+        prior: ``(W0, b0)`` the solution is pulled towards, ``W0`` ``(out, D)``.
+        ridge: Strength of the pull, relative to the inputs' scale.
 
     Returns:
         ``W`` ``(out, D)`` and ``b`` ``(out,)`` or ``None``, in float32.
@@ -131,11 +139,21 @@ def least_squares(inputs: torch.Tensor, target: torch.Tensor, *, bias: bool,
     if bias:
         x = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], dim=1)
     xtx = x.T @ x
-    xtx += torch.eye(xtx.shape[0], dtype=x.dtype) * ridge * max(1.0, float(xtx.diagonal().mean()))
-    solution = torch.linalg.solve(xtx, x.T @ target.double()).T  # (out, D [+1])
+    lam = ridge * max(1.0, float(xtx.diagonal().mean()))
+    xtx += torch.eye(xtx.shape[0], dtype=x.dtype) * lam
+    rhs = x.T @ target.double()
+    if prior is not None:
+        w0, b0 = prior
+        theta0 = w0.double() if not bias else torch.cat([w0.double(), _bias_column(b0, w0)], dim=1)
+        rhs += lam * theta0.T
+    solution = torch.linalg.solve(xtx, rhs).T  # (out, D [+1])
     if bias:
         return solution[:, :-1].float(), solution[:, -1].float()
     return solution.float(), None
+
+
+def _bias_column(b0: torch.Tensor | None, w0: torch.Tensor) -> torch.Tensor:
+    return (torch.zeros(w0.shape[0]) if b0 is None else b0).double().reshape(-1, 1)
 
 
 def gather_channels(patches: torch.Tensor, kept: Sequence[int]) -> torch.Tensor:

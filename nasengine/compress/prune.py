@@ -27,6 +27,12 @@ from nasengine.compress.lasso import LASSO_POINTS, contributions_gram, gather_ch
 from nasengine.compress.layers import kept_channels
 from nasengine.cost import Cost, trace_cost
 
+#: Pull of the least-squares refit towards the layer's trained weights (relative to the
+#: inputs' scale): enough to keep deep layers, which see few positions per image, from
+#: fitting the samples with weights tens of times the trained ones, small enough that the
+#: refit still removes most of the pruning's feature-map error.
+REFIT_RIDGE = 1e-3
+
 Selection = Literal["first", "l1", "lasso"]
 SELECTIONS: tuple[str, ...] = ("first", "l1", "lasso")
 
@@ -187,7 +193,10 @@ def _refit(module: nn.Module, mapping: Mapping[int, list[int]], kept: Sequence[i
     kept_inputs = {i for root in kept for i in mapping.get(root, [])}
     # inputs outside this group (other parts of a concatenation) stay
     columns = sorted(kept_inputs | (set(range(patches.shape[1])) - grouped))
-    weight, bias = least_squares(gather_channels(patches, columns), target, bias=module.bias is not None)
+    prior = (module.weight.detach().float().cpu().reshape(module.weight.shape[0], -1),
+             None if module.bias is None else module.bias.detach().float().cpu())
+    weight, bias = least_squares(gather_channels(patches, columns), target, bias=module.bias is not None,
+                                 prior=prior, ridge=REFIT_RIDGE)
     with torch.no_grad():
         module.weight.copy_(weight.reshape(module.weight.shape).to(module.weight))
         if bias is not None:

@@ -54,6 +54,19 @@ def test_least_squares_recovers_a_linear_map():
     assert torch.allclose(fitted, w, atol=1e-4) and torch.allclose(bias, b, atol=1e-4)
 
 
+def test_least_squares_keeps_the_prior_where_the_samples_say_nothing():
+    # Fewer samples than unknowns: the samples fix only some directions of W.
+    torch.manual_seed(4)
+    x, w_true, w_prior = torch.randn(6, 20), torch.randn(3, 20), torch.randn(3, 20)
+    target = x @ w_true.T
+    free = torch.linalg.svd(x).Vh[6:]  # directions no sample sees
+    plain, _ = least_squares(x, target, bias=False)
+    pulled, _ = least_squares(x, target, bias=False, prior=(w_prior, None), ridge=1e-3)
+    assert torch.allclose(pulled @ free.T, w_prior @ free.T, atol=1e-3)  # unseen: the prior's values
+    assert torch.allclose(plain @ free.T, torch.zeros(3, 14), atol=1e-3)  # unseen: zero without a prior
+    assert (x @ pulled.T - target).norm() < 0.05 * target.norm()  # seen: still fitted
+
+
 def test_reconstruction_lowers_the_next_layers_error():
     torch.manual_seed(3)
     model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(),
