@@ -15,8 +15,8 @@ from nasengine.compress.graph import prunable_layers
 def test_bench_compress_rows_on_a_tiny_config(tmp_path, capsys):
     out, runs = tmp_path / "compress.json", tmp_path / "runs"
     argv = ["bench", "compress", "--backbones", "resnet", "--width-mult", "0.25", "--ratios", "4", "--seeds", "1",
-            "--train-epochs", "1", "--amc-episodes", "2", "--calibration-images", "64", "--repeats", "2",
-            "--runs", str(runs), "--out", str(out)]
+            "--train-epochs", "1", "--finetune-epochs", "1", "--amc-episodes", "2", "--calibration-images", "64",
+            "--repeats", "2", "--runs", str(runs), "--out", str(out)]
     assert main(argv) == 0
     report = json.loads(out.read_text())
     assert report["suite"] == "compress" and report["command"].startswith("nasengine bench compress")
@@ -28,7 +28,7 @@ def test_bench_compress_rows_on_a_tiny_config(tmp_path, capsys):
         assert row["mac_reduction"] >= row["ratio"] * 0.999
         if row["method"] != "amc":
             assert row["mac_reduction"] < row["ratio"] * 1.3
-        for key in ("acc_pruned", "acc_finetuned", "source_acc"):
+        for key in ("acc_pruned", "acc_recalibrated", "acc_finetuned", "source_acc"):
             assert 0 <= row[key] <= 1
         assert row["speedup_b1"] > 0 and row["speedup_b64"] > 0
         assert row["efficiency_b64"] == pytest.approx(row["speedup_b64"] / row["mac_reduction"], abs=0.01)
@@ -51,6 +51,7 @@ def test_bench_compress_rows_on_a_tiny_config(tmp_path, capsys):
     ("--backbones", "mobilenet", "--backbones: unknown value(s) ['mobilenet']; choose from vgg, resnet"),
     ("--seeds", "0", "--seeds must be >= 1, got 0"),
     ("--amc-lbound", "0", "--amc-lbound must be in (0, 1], got 0.0"),
+    ("--train-lr", "0", "--train-lr must be > 0, got 0.0"),
 ])
 def test_bench_compress_bad_input_is_one_line(tmp_path, capsys, option, value, message):
     assert main(["bench", "compress", option, value, "--runs", str(tmp_path), "--out", str(tmp_path / "c.json")]) == 2
