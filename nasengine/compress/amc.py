@@ -9,7 +9,9 @@ As in ``lasso`` (He et al. 2017), the channels that meet a shortcut are kept; th
 the shortcuts are decided, and for them the MACs model of the budget rule is the real
 network's count, or an upper bound of it (``nasengine.compress.amc_layers``).
 
-The search checkpoints after every episode (``MethodInput.workdir / "amc.pt"``): an
+Each episode's reward, accuracy, MACs and agent losses go to TensorBoard
+(``MethodInput.workdir / "tb"``, under ``amc/``). The search checkpoints after every
+episode (``MethodInput.workdir / "amc.pt"``): an
 interrupted search resumes where it stopped and ends as an uninterrupted one would, since
 pruning and scoring are deterministic for a seed.
 """
@@ -130,7 +132,8 @@ def amc_search(task: MethodInput) -> AmcResult:
     saved = {**{k: v for k, v in asdict(settings).items() if k != "episodes"}, "limit": task.limit,
              "seed": task.seed, "layers": plan}
     progress = EpisodeProgress("amc", settings.episodes, task.progress,
-                               lambda info: f"MACs {info['macs_ratio']:.3f} of the source")
+                               lambda info: f"MACs {info['macs_ratio']:.3f} of the source",
+                               tensorboard=None if task.workdir is None else task.workdir / "tb")
     try:
         run = run_episodes(agent, env, settings.episodes, checkpoint=checkpoint, settings=saved, on_episode=progress)
     finally:

@@ -10,8 +10,9 @@ each policy for an epoch before scoring it; here a policy is scored right after
 quantization (activation ranges from calibration), which keeps an episode to one pass over
 the validation split.
 
-The search checkpoints after every episode (``haq.pt`` in its folder): an interrupted
-search resumes where it stopped and ends as an uninterrupted one would, since scoring a
+Each episode's reward, accuracy, cost and agent losses go to TensorBoard (``tb`` in its
+folder, under ``haq/``). The search checkpoints after every episode (``haq.pt`` in its
+folder): an interrupted search resumes where it stopped and ends as an uninterrupted one would, since scoring a
 policy is deterministic.
 """
 
@@ -120,7 +121,8 @@ def haq_search(layers: Sequence[QuantizableLayer], budget: BitBudget,
     # what a resumed search must share with the saved one (more episodes may be asked for)
     saved = {**{k: v for k, v in asdict(settings).items() if k != "episodes"}, "limit": budget.limit, "seed": seed,
              "bounds": budget.bounds, "layers": [layer.name for layer in layers]}
-    report = EpisodeProgress("haq", settings.episodes, progress, describe)
+    report = EpisodeProgress("haq", settings.episodes, progress, describe,
+                             tensorboard=None if workdir is None else workdir / "tb")
     try:
         run = run_episodes(agent, env, settings.episodes, checkpoint=checkpoint, settings=saved, on_episode=report)
     finally:
