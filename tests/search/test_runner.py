@@ -79,13 +79,15 @@ def _cli(table, out, *extra):
             "--evaluator", f"table:{table}", "--out", str(out), "--quiet", *extra]
 
 
-def _wait_for_completed(out, count, timeout=60.0):
-    """Until the run's result.json counts ``count`` completed trials (or ``timeout`` passes)."""
+def _wait_for_completed(out, count, timeout=300.0):
+    """Until the run's result.json counts ``count`` completed trials; fails after ``timeout``
+    seconds (a signal sent earlier could land before the command has installed its handlers)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if (out / "result.json").exists() and json.loads((out / "result.json").read_text())["completed"] >= count:
             return
         time.sleep(0.05)
+    pytest.fail(f"{out}: fewer than {count} completed trials after {timeout:.0f} s")
 
 
 def test_killed_search_resumes_without_losing_or_repeating(table, tmp_path):

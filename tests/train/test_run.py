@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import yaml
 
 from tests import toy_space  # noqa: F401  registers the "toy" space
 from tests.cli_helpers import run_cli
+from tests.kill_helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCH = '{"kernel": "k3", "width": 4}'
@@ -102,9 +102,7 @@ def test_sigterm_saves_like_ctrl_c_and_the_rerun_ends_as_an_uninterrupted_run(tm
     proc = subprocess.Popen([sys.executable, "-c", _CLI, *argv, "--out", str(tmp_path / "run")], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     checkpoint = tmp_path / "run" / "checkpoint.pt"
-    deadline = time.time() + 120
-    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
+    wait_until(checkpoint.exists, proc, "the first checkpoint")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err  # 143; Ctrl-C gives 130
