@@ -12,9 +12,10 @@ Every term rises with every ratio, so the prediction does too.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -148,3 +149,23 @@ def parse_latency_limit(text: str, source_ms: float) -> float:
     if not value > 0 or value == float("inf"):
         raise PruningError(f"--max-latency-ms {text!r} must be a positive, finite number of milliseconds")
     return value
+
+
+def latency_record(latency: LatencyLimit, source: nn.Module, pruned: nn.Module, ratios: Mapping[str, float],
+                   input_shape: Sequence[int]) -> dict[str, Any]:
+    """The limit, and the predicted and measured milliseconds of ``source`` and of
+    ``pruned`` (its plan ``ratios``), timed with the table's timing in the same rounds.
+
+    Raises:
+        PruningError: The plan's prediction is above the limit (the methods choose plans
+            on this prediction, so that is a bug).
+    """
+    predicted = latency.predict(ratios)
+    if predicted > latency.limit_ms * (1 + 1e-9):
+        raise PruningError(f"the pruned model is predicted at {predicted:.4g} ms, above the limit "
+                           f"{latency.limit_ms:.4g} ms")
+    timing = latency.predict.table.timing
+    shape = tuple(input_shape)
+    source_ms, pruned_ms = timing.time_modules([(copy.deepcopy(source), shape), (copy.deepcopy(pruned), shape)])
+    return {"limit_ms": latency.limit_ms, "source_predicted_ms": latency.predict({}), "source_measured_ms": source_ms,
+            "predicted_ms": predicted, "measured_ms": pruned_ms, "timing": asdict(timing)}

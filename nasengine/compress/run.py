@@ -5,15 +5,15 @@ checkpoint."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
 from nasengine.compress.graph import prunable_layers
+from nasengine.compress.latency import LatencyLimit, PlanLatency, latency_record, network_identity, parse_latency_limit
 from nasengine.compress.layers import PruningError
 from nasengine.compress.limits import parse_macs_limit
 from nasengine.compress.methods import METHODS, MethodInput
@@ -24,9 +24,6 @@ from nasengine.records.compress import CompressRecord
 from nasengine.records.export import Preprocessing
 from nasengine.train.finetune import finetune
 from nasengine.train.loop import TrainConfig, evaluate
-
-if TYPE_CHECKING:
-    from nasengine.compress.latency import LatencyLimit
 
 
 @dataclass(frozen=True)
@@ -130,7 +127,9 @@ def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, chec
     cost = count_cost(pruned.model, shape)
     if cost.macs > limit:  # the methods choose ratios on these very counts; a breach is a bug
         raise PruningError(f"the pruned model has {human(cost.macs)} MACs, above the limit {human(limit)}")
-    timed = None if latency is None else _latency_record(latency, cfg, model, pruned.model, pruned.ratios, shape)
+    timed = None
+    if latency is not None:
+        timed = {"table": cfg.latency_table, **latency_record(latency, model, pruned.model, pruned.ratios, shape[1:])}
     acc_pruned = evaluate(pruned.model, val)["acc"]
     history: list[dict[str, Any]] = []
     if cfg.finetune_epochs:
@@ -153,7 +152,6 @@ def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, chec
 def _latency_limit(source: SourceModel, cfg: CompressConfig, threads: int | None) -> LatencyLimit:
     """The latency limit of ``cfg`` on ``source``, from its checked table."""
     from nasengine.bench.suites import machine_info
-    from nasengine.compress.latency import LatencyLimit, PlanLatency, network_identity, parse_latency_limit
     from nasengine.latency.network import NetworkLatencyTable
 
     assert cfg.latency_table is not None and cfg.max_latency is not None
@@ -168,21 +166,6 @@ def _latency_limit(source: SourceModel, cfg: CompressConfig, threads: int | None
     except ValueError as exc:
         raise PruningError(str(exc)) from None
     return LatencyLimit(predict, parse_latency_limit(cfg.max_latency, predict({})))
-
-
-def _latency_record(latency: LatencyLimit, cfg: CompressConfig, source: nn.Module, pruned: nn.Module,
-                    ratios: Mapping[str, float], shape: tuple[int, ...]) -> dict[str, Any]:
-    """Predicted and measured milliseconds of the source and the result (timed in the same
-    rounds, as the table was)."""
-    predicted = latency.predict(ratios)
-    if predicted > latency.limit_ms * (1 + 1e-9):  # the methods choose ratios on this prediction; a breach is a bug
-        raise PruningError(f"the pruned model is predicted at {predicted:.4g} ms, above the limit "
-                           f"{latency.limit_ms:.4g} ms")
-    timing = latency.predict.table.timing
-    source_ms, pruned_ms = timing.time_modules([(copy.deepcopy(source), shape[1:]), (copy.deepcopy(pruned), shape[1:])])
-    return {"table": cfg.latency_table, "limit_ms": latency.limit_ms, "source_predicted_ms": latency.predict({}),
-            "source_measured_ms": source_ms, "predicted_ms": predicted, "measured_ms": pruned_ms,
-            "timing": asdict(timing)}
 
 
 def _kept(model: nn.Module, name: str) -> int:
