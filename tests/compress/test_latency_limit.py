@@ -16,12 +16,14 @@ import torch
 from torch import nn
 
 from nasengine.compress import prunable_layers, prune_to_ratios
+from nasengine.compress.amc_layers import policy_layers
 from nasengine.compress.latency import LatencyLimit, PlanLatency, network_identity
 from nasengine.compress.latency_build import build_network_table
 from nasengine.compress.methods import METHODS
 from nasengine.compress.source import load_source
 from nasengine.cost import count_cost
 from nasengine.latency.network import NetworkLatencyTable
+from nasengine.layer_policy import ChannelBudget, MonotoneLimit
 from nasengine.utils.timing import Timing
 from tests.cli_helpers import run_cli
 from tests.compress.test_amc_method import SHAPE, _task, _tiny
@@ -78,6 +80,24 @@ def test_every_method_meets_the_predicted_latency_limit(table, method, share):
     # the prediction is of the network the method returned: its channels are those of the plan
     plan_net = prune_to_ratios(task.model, task.example, pruned.ratios, selection="first")
     assert count_cost(pruned.model, (1, *SHAPE)).macs == count_cost(plan_net, (1, *SHAPE)).macs
+
+
+def test_amcs_budget_rule_never_exceeds_random_latency_limits(table):
+    model = _tiny()
+    predict = PlanLatency(model, (2, *SHAPE), table)
+    decided = [info for info in prunable_layers(model, (2, *SHAPE)) if not info.residual]
+    names = [info.name for info in decided]
+    cost = policy_layers(model, torch.zeros(2, *SHAPE), decided).cost
+    rng = random.Random(3)
+    for _ in range(40):
+        bounds = dict(lbound=rng.choice([0.1, 0.2, 0.3]), round_to=rng.choice([1, 2]))
+        narrowest = predict(dict(zip(names, ChannelBudget(cost, None, **bounds).min_ratios)))
+        limit = rng.uniform(narrowest, predict({}))
+        budget = ChannelBudget(cost, None, **bounds, other=MonotoneLimit(lambda r: predict(dict(zip(names, r))), limit))
+        ratios: list[float] = []
+        for _ in names:
+            ratios.append(budget.clip(ratios, rng.uniform(-0.5, 1.5)))
+        assert predict(dict(zip(names, ratios))) <= limit * (1 + 1e-9)
 
 
 def test_an_impossible_latency_limit_is_refused(table):
