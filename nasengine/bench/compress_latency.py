@@ -7,7 +7,9 @@ layer timed over a grid of kept channel fractions, the rest of the network fitte
 method then prunes it to ``--max-latency`` of its predicted latency, with no MACs limit. A
 row holds the limit, the predicted and the measured milliseconds of the source and of the
 result (the source and every method's result timed together with the table's timing, in the
-same rounds, after all methods ran), the prediction's error, the
+same rounds, after all methods ran), the prediction's error, the uniform-width networks the
+table's rest term was fitted on as timed then and now (``fitted_networks``: the machine's
+drift between the two sessions), the
 measured speedup, the MAC reduction, and the test accuracy before and after the same short
 fine-tuning.
 """
@@ -29,6 +31,7 @@ from nasengine.compress.latency import LatencyLimit, PlanLatency, parse_latency_
 from nasengine.compress.latency_build import build_network_table
 from nasengine.compress.method import MethodInput
 from nasengine.compress.methods import METHODS
+from nasengine.compress.prune import prune_to_ratios
 from nasengine.compress.run import calibration_batches
 from nasengine.cost import count_cost
 from nasengine.data import load_dataset
@@ -90,10 +93,18 @@ def _one_source(kind: str, seed: int, args: argparse.Namespace, data: Any, runs:
                      "acc_finetuned": round(evaluate(pruned.model.eval(), test)["acc"], 4),
                      "method_seconds": round(seconds, 1), "table_seconds": round(table_seconds, 1),
                      "table_calibration": table.calibration, "ratios": pruned.ratios})
-    # the source and every result timed in the same rounds, with the table's timing
-    source_ms, *measured = timing.time_modules([(m, shape) for m in (copy.deepcopy(source), *results)])
+    # The source, every result and the networks the rest term was fitted on, timed in the
+    # same rounds with the table's timing: how far those networks moved since the table was
+    # made tells the machine's drift between sessions from the table's own error.
+    widths = table.calibration["widths"]
+    fitted = [prune_to_ratios(source, example, {info.name: w for info in layers}, selection="first") for w in widths]
+    source_ms, *measured = timing.time_modules([(m, shape) for m in (copy.deepcopy(source), *results, *fitted)])
+    measured, again = measured[:len(results)], measured[len(results):]
+    drift = {"widths": widths, "table_ms": [round(v, 4) for v in table.calibration["network_ms"]],
+             "predicted_ms": [round(predict({info.name: w for info in layers}), 4) for w in widths],
+             "now_ms": [round(v, 4) for v in again]}
     for row, ms in zip(rows, measured):
-        row.update(source_measured_ms=round(source_ms, 4), measured_ms=round(ms, 4),
+        row.update(source_measured_ms=round(source_ms, 4), measured_ms=round(ms, 4), fitted_networks=drift,
                    prediction_error=round(row["predicted_ms"] / ms - 1, 4), measured_within_limit=ms <= row["limit_ms"],
                    measured_speedup=round(source_ms / ms, 3))
         print(f"compress-latency {kind} seed {seed} {row['method']}: limit {row['limit_ms']:.3f} ms, predicted "
