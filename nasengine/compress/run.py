@@ -1,7 +1,7 @@
 """``compress``: prune a trained network to a MACs limit, a latency limit or both with one
-of the ``METHODS`` and fine-tune it (``nasengine compress``); ``nasengine.export.export_compressed`` writes the
-result. Pruning is deterministic for a seed, so an interrupted fine-tune resumes from its
-checkpoint."""
+of the ``METHODS`` and fine-tune it (``nasengine compress``);
+``nasengine.export.export_compressed`` writes the result. Pruning is deterministic for a
+seed, so an interrupted fine-tune resumes from its checkpoint."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def calibration_batches(data: DataSplits, images: int, batch: int = 64) -> list[
 def compress(source: SourceModel, data: DataSplits, cfg: CompressConfig, *, checkpoint: str | Path | None = None,
              workdir: str | Path | None = None, tensorboard: str | Path | None = None, progress: bool = False,
              command: str | None = None, threads: int | None = None) -> tuple[nn.Module, CompressRecord]:
-    """Prune ``source`` to ``cfg.max_macs`` and fine-tune it on ``data``.
+    """Prune ``source`` to ``cfg.max_macs`` (and ``cfg.max_latency``) and fine-tune it on ``data``.
 
     Args:
         source: The network.
