@@ -57,7 +57,8 @@ def _ratios(text: str) -> list[int]:
     return ratios
 
 
-def _check(args: argparse.Namespace) -> None:
+def check_arguments(args: argparse.Namespace) -> None:
+    """The shared options of ``add_shared_arguments`` (and ``--repeats``), as ``ValueError``s."""
     for name in ("seeds", "train_epochs", "finetune_epochs", "amc_episodes", "repeats", "threads",
                  "calibration_images"):
         if getattr(args, name) < 1:
@@ -69,7 +70,7 @@ def _check(args: argparse.Namespace) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
 
 
-def _source(kind: str, seed: int, args: argparse.Namespace, data: DataSplits, runs: Path) -> torch.nn.Module:
+def trained_source(kind: str, seed: int, args: argparse.Namespace, data: DataSplits, runs: Path) -> torch.nn.Module:
     """The seed's trained source network (loaded when an earlier run saved it)."""
     torch.manual_seed(seed)
     model = plain_backbone(kind, args.width_mult)
@@ -98,7 +99,7 @@ def _compress_all(kind: str, seed: int, args: argparse.Namespace, data: DataSpli
     todo = [(r, m) for r in ratios for m in methods if (kind, seed, r, m) not in done]
     if not todo:
         return
-    source = _source(kind, seed, args, data, runs)
+    source = trained_source(kind, seed, args, data, runs)
     train, val, test = data.loaders(64, seed=seed)
     calibration = calibration_batches(data, args.calibration_images)
     example = calibration[0][:2]
@@ -117,7 +118,7 @@ def _compress_all(kind: str, seed: int, args: argparse.Namespace, data: DataSpli
             t0 = time.perf_counter()
             task = MethodInput(source, example, source_macs // ratio, layers, calibration, seed,
                                score=lambda net: evaluate(net, val)["acc"],
-                               options=_amc_options(args) if method == "amc" else {})
+                               options=amc_options(args) if method == "amc" else {})
             pruned = METHODS[method].run(task)
             model = pruned.model
             record: dict[str, Any] = {
@@ -156,7 +157,7 @@ def _compress_all(kind: str, seed: int, args: argparse.Namespace, data: DataSpli
         _append(runs, pending)
 
 
-def _amc_options(args: argparse.Namespace) -> dict[str, Any]:
+def amc_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"episodes": args.amc_episodes, "lbound": args.amc_lbound}
 
 
@@ -236,7 +237,7 @@ def _goal_flags(rows: list[dict[str, Any]]) -> None:
 
 
 def bench_compress(args: argparse.Namespace) -> list[dict[str, Any]]:
-    _check(args)
+    check_arguments(args)
     backbones = comma_names(args.backbones, tuple(BACKBONE_WIDTHS), "--backbones")
     methods = comma_names(args.methods, tuple(METHODS), "--methods")
     ratios = _ratios(args.ratios)
@@ -252,26 +253,34 @@ def bench_compress(args: argparse.Namespace) -> list[dict[str, Any]]:
     return summarise(records, methods, ratios)
 
 
-def _compress_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backbones", default="vgg,resnet", help="comma-separated digits backbones (vgg, resnet)")
+def add_shared_arguments(p: argparse.ArgumentParser, *, backbones: str, seeds: int, amc_episodes: int) -> None:
+    """The options of ``bench compress`` and ``bench compress-latency`` alike: backbones,
+    methods, seeds, source training, fine-tuning, AMC and calibration."""
+    p.add_argument("--backbones", default=backbones, help="comma-separated digits backbones (vgg, resnet)")
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated methods ({', '.join(METHODS)})")
-    p.add_argument("--ratios", default="2,4,8", help="comma-separated MAC reductions (the limit is source MACs / r)")
-    p.add_argument("--seeds", type=int, default=5, help="seeds: each trains its own source network")
+    p.add_argument("--seeds", type=int, default=seeds, help="seeds: each trains its own source network")
     p.add_argument("--width-mult", type=float, default=1.0, help="backbone width multiplier")
     p.add_argument("--train-epochs", type=int, default=15, help="training epochs of each source network")
     p.add_argument("--train-lr", type=float, default=0.02, help="learning rate of the source networks (the VGG, "
                                                                 "without shortcuts, stalls at 0.05)")
     p.add_argument("--finetune-epochs", type=int, default=3, help="fine-tuning epochs of every compressed network")
     p.add_argument("--finetune-lr", type=float, default=0.01, help="fine-tuning learning rate")
-    p.add_argument("--amc-episodes", type=int, default=8, help="AMC search episodes (a quarter of them warm-up)")
+    p.add_argument("--amc-episodes", type=int, default=amc_episodes, help="AMC search episodes (a quarter of them "
+                                                                           "warm-up)")
     p.add_argument("--amc-lbound", type=float, default=0.05, help="AMC's smallest preserve ratio of a layer (0.2 "
                                                                    "cannot reach 8x on the ResNet: shortcuts stay)")
     p.add_argument("--calibration-images", type=int, default=256, help="training images sampled for LASSO and "
                                                                         "least squares")
-    p.add_argument("--repeats", type=int, default=15, help="timed rounds per speed measurement (the median is kept)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for everything, timing included")
-    p.add_argument("--runs", default="runs/bench-compress", help="folder of source networks and per-seed records "
+    p.add_argument("--runs", default="runs/bench-compress", help="folder of the source networks (both suites share "
+                                                                 "them) and of bench compress's per-seed records "
                                                                  "(a rerun resumes)")
+
+
+def _compress_arguments(p: argparse.ArgumentParser) -> None:
+    add_shared_arguments(p, backbones="vgg,resnet", seeds=5, amc_episodes=8)
+    p.add_argument("--ratios", default="2,4,8", help="comma-separated MAC reductions (the limit is source MACs / r)")
+    p.add_argument("--repeats", type=int, default=15, help="timed rounds per speed measurement (the median is kept)")
 
 
 COMPRESS_SUITE = BenchSuite(help="uniform, l1, lasso, amc at 2x/4x/8x fewer MACs on the digits backbones: accuracy "

@@ -1,4 +1,6 @@
-"""``nasengine latency build|check|predict``: latency lookup tables of a search space."""
+"""``nasengine latency build|check|predict``: latency lookup tables of a search space, and
+``latency build --model``: the table of one trained network that ``nasengine compress
+--max-latency-ms`` prunes to."""
 
 from __future__ import annotations
 
@@ -19,9 +21,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("latency", help="latency lookup tables: build, check, predict")
     lat = p.add_subparsers(dest="latency_command", required=True)
 
-    build = lat.add_parser("build", help="time every candidate op of a space on a device")
-    build.add_argument("--space", required=True)
+    build = lat.add_parser("build", help="time every candidate op of a space (--space), or every layer of a "
+                                         "network at reduced widths (--model), on a device")
+    build.add_argument("--space")
     build.add_argument("--set", action="append", metavar="KEY=VALUE", help="space config value (repeatable)")
+    build.add_argument("--model", help="a network to compress: export folder, arch JSON (with --weights), "
+                                       "torchvision:NAME or timm:NAME (with --weights)")
+    build.add_argument("--weights", help="local state dict file for --model (as nasengine compress)")
+    build.add_argument("--image-size", type=int, help="input size of a torchvision / timm --model (default 224)")
     build.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     build.add_argument("--batch", type=int, default=1, help="batch size the table is for")
     build.add_argument("--threads", type=int, default=1, help="torch threads (pinned while timing)")
@@ -53,12 +60,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     from nasengine.bench.suites import machine_info
 
+    if (args.space is None) == (args.model is None):
+        raise UsageError("give one of --space (a search space's table) or --model (a network's table)")
     resolve_device(args.device)
     output_path("--out", args.out, folder=False)
-    space = make_space(args.space, parse_sets(args.set))
-    refuse_existing(args.out, force=args.force)  # before minutes of timing, not after
     timing = Timing(device=args.device, batch=args.batch, threads=args.threads, warmup=args.warmup,
                     repeats=args.repeats, clock=args.clock)
+    if args.model is not None:
+        return _build_network(args, timing, machine_info())
+    space = make_space(args.space, parse_sets(args.set))
+    refuse_existing(args.out, force=args.force)  # before minutes of timing, not after
     try:
         table = build_table(space, timing, calibrate=args.calibrate, seed=args.seed, machine=machine_info(),
                             progress=not args.quiet)
@@ -68,6 +79,28 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"{len(table.entries)} units of {args.space} timed on {args.device} (batch {args.batch}, "
           f"{args.threads} thread{'s' * (args.threads > 1)}); overhead {table.overhead_ms:.3f} ms "
           f"(fixed {table.fixed_ms:.3f} + glue {table.glue_ms:.3f}) -> {path}")
+    return 0
+
+
+def _build_network(args: argparse.Namespace, timing: Timing, machine: dict) -> int:
+    from nasengine.compress.latency_build import build_network_table
+    from nasengine.compress.layers import PruningError
+    from nasengine.compress.source import load_source
+
+    if args.set:
+        raise UsageError("--set configures a space; with --model there is nothing to set")
+    try:
+        source = load_source(args.model, weights=args.weights, image_size=args.image_size)
+        refuse_existing(args.out, force=args.force)
+        table = build_network_table(source.model, source.input_shape, timing, source=source.description,
+                                    machine=machine, progress=not args.quiet)
+    except PruningError as exc:
+        raise UsageError(str(exc)) from None
+    path = table.save(args.out)
+    cal = table.calibration
+    print(f"{len(table.layers)} layers of {args.model} timed at reduced widths on {args.device} (batch {args.batch}, "
+          f"{args.threads} thread{'s' * (args.threads > 1)}); whole network {cal['network_ms'][-1]:.3f} ms, "
+          f"rest {table.rest_ms:.3f} + {table.rest_slope_ms:.3f} * kept ms -> {path}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """``amc``: He et al., "AMC: AutoML for Model Compression and Acceleration on Mobile Devices"
 (ECCV 2018). A DDPG agent decides each layer's preserve ratio in forward order; AMC's budget
-rule clips every decision so that the MACs limit stays reachable; a finished policy is
+rule clips every decision so that the MACs limit (and a latency limit, predicted from the
+network's latency table) stays reachable; a finished policy is
 scored by pruning the network to it (channels by L1 norm, the next layers refit by least
 squares, no fine-tuning) and measuring its validation accuracy. After the search, the
 network is pruned with the policy of the best reward.
@@ -25,7 +26,7 @@ from torch import nn
 
 from nasengine.compress.layers import LayerInfo, PruningError, kept_channels
 from nasengine.compress.method import MethodInput, Pruned
-from nasengine.layer_policy import REWARDS, ChannelBudget, ChannelPruningEnv, run_episodes
+from nasengine.layer_policy import REWARDS, ChannelBudget, ChannelPruningEnv, MonotoneLimit, run_episodes
 from nasengine.layer_policy.progress import EpisodeProgress
 from nasengine.registry import AGENTS
 from nasengine.utils.validation import finite_number, non_negative_int, one_of, positive_int, with_defaults
@@ -117,7 +118,8 @@ def amc_search(task: MethodInput) -> AmcResult:
     decided = [info for info in task.layers if not info.residual]
     policy = policy_layers(task.model, task.example, decided)
     try:
-        budget = ChannelBudget(policy.cost, task.limit, lbound=settings.lbound, round_to=settings.round_to)
+        budget = ChannelBudget(policy.cost, task.limit, lbound=settings.lbound, round_to=settings.round_to,
+                               other=_latency_limit(task, decided))
     except ValueError as exc:
         raise PruningError(f"amc: {exc}") from None
     env = ChannelPruningEnv(budget, _scorer(task, decided), reward=settings.reward)
@@ -131,6 +133,8 @@ def amc_search(task: MethodInput) -> AmcResult:
     # what a resumed search must share with the saved one (more episodes may be asked for)
     saved = {**{k: v for k, v in asdict(settings).items() if k != "episodes"}, "limit": task.limit,
              "seed": task.seed, "layers": plan}
+    if task.latency is not None:
+        saved["limit_ms"] = task.latency.limit_ms
     progress = EpisodeProgress("amc", settings.episodes, task.progress,
                                lambda info: f"MACs {info['macs_ratio']:.3f} of the source",
                                tensorboard=None if task.workdir is None else task.workdir / "tb")
@@ -153,6 +157,15 @@ def run_amc(task: MethodInput) -> Pruned:
     """``METHODS["amc"].run``: the search, then the network pruned with its best policy."""
     ratios = amc_search(task).ratios
     return Pruned(_pruned(task, ratios), ratios)
+
+
+def _latency_limit(task: MethodInput, decided: Sequence[LayerInfo]) -> MonotoneLimit | None:
+    """``task.latency`` on the ratios of the ``decided`` layers (the others keep every channel)."""
+    latency = task.latency
+    if latency is None:
+        return None
+    names = [info.name for info in decided]
+    return MonotoneLimit(lambda ratios: latency.predict(dict(zip(names, ratios))), latency.limit_ms, "latency_ms")
 
 
 def _pruned(task: MethodInput, ratios: Mapping[str, float]) -> nn.Module:

@@ -26,7 +26,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from nasengine.compress.graph import ChannelGroup, channel_groups, trace_calls
+from nasengine.compress.graph import ChannelGroup, channel_groups, is_depthwise, trace_calls
 from nasengine.compress.layers import LayerInfo, PruningError
 from nasengine.cost import count_cost
 from nasengine.layer_policy import ChannelCost, PrunableLayer
@@ -68,7 +68,7 @@ def policy_layers(model: nn.Module, example: torch.Tensor, decided: Sequence[Lay
     index = {info.name: k for k, info in enumerate(decided)}
     calls = trace_calls(model, example)
     names = {module: name for name, module in model.named_modules()}
-    outs, ins = _shares([by_name[info.name] for info in decided], index, names)
+    outs, ins = channel_shares([by_name[info.name] for info in decided], index, names)
     fixed = 0.0
     linear: dict[int, float] = defaultdict(float)
     pairs: dict[tuple[int, int], float] = defaultdict(float)
@@ -76,7 +76,7 @@ def policy_layers(model: nn.Module, example: torch.Tensor, decided: Sequence[Lay
     for module, call in calls.items():
         name = names[module]
         out_shares = outs.get(name, {None: 1.0})
-        in_shares = {None: 1.0} if _depthwise(module) else ins.get(name, {None: 1.0})
+        in_shares = {None: 1.0} if is_depthwise(module) else ins.get(name, {None: 1.0})
         for k, o in out_shares.items():
             for j, i in in_shares.items():
                 w = call.macs * o * i
@@ -111,7 +111,7 @@ def policy_layers(model: nn.Module, example: torch.Tensor, decided: Sequence[Lay
     return PolicyLayers(tuple(decided), ChannelCost(layers, fixed_macs=fixed), exact)
 
 
-def _shares(groups: Sequence[ChannelGroup], index: dict[str, int],
+def channel_shares(groups: Sequence[ChannelGroup], index: dict[str, int],
             names: dict[nn.Module, str]) -> tuple[dict[str, _Shares], dict[str, _Shares]]:
     """For each layer's name, the shares of its output and input channels each decided
     group owns (the rest under ``None``)."""
@@ -139,7 +139,3 @@ def _out_size(module: nn.Module) -> int:
 
 def _in_size(module: nn.Module) -> int:
     return int(module.in_channels if isinstance(module, nn.Conv2d) else module.in_features)  # type: ignore[arg-type]
-
-
-def _depthwise(module: nn.Module) -> bool:
-    return isinstance(module, nn.Conv2d) and 1 < module.groups == module.in_channels

@@ -133,17 +133,17 @@ def _group(group: Any, calls: dict[nn.Module, _Call], names: dict[nn.Module, str
             if module not in producers:
                 producers.append(module)
                 outputs.append((module, mapping))
-        elif graph.is_in_channel_pruning_fn(handler) and not _depthwise(module):
+        elif graph.is_in_channel_pruning_fn(handler) and not is_depthwise(module):
             consumers.append((module, mapping))
     if not producers:
         return None
     producers.sort(key=lambda m: calls[m].order)
-    root = next((p for p in producers if not _depthwise(p)), producers[0])
+    root = next((p for p in producers if not is_depthwise(p)), producers[0])
     info = _info(root, calls[root], names, [root, *(p for p in producers if p is not root)], consumers, residual)
     return ChannelGroup(info, root, producers, consumers, outputs)
 
 
-def _depthwise(module: nn.Module) -> bool:
+def is_depthwise(module: nn.Module) -> bool:
     return isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels
 
 
@@ -159,7 +159,7 @@ def _info(root: nn.Module, call: _Call, names: dict[nn.Module, str], producers: 
         in_ch, out_ch, groups = root.in_features, root.out_features, 1
     return LayerInfo(index=0, name=names[root], kind=kind, in_channels=in_ch, out_channels=out_ch,  # type: ignore[arg-type]
                      kernel=kernel, stride=stride, feature_size=size, macs=call.macs, params=params,  # type: ignore[arg-type]
-                     groups=groups, depthwise=_depthwise(root), coupled=tuple(names[p] for p in producers[1:]),
+                     groups=groups, depthwise=is_depthwise(root), coupled=tuple(names[p] for p in producers[1:]),
                      consumers=tuple(names[m] for m, _ in consumers), residual=residual)
 
 

@@ -65,10 +65,18 @@ def ratio_for_limit(macs_at: Callable[[float], int], limit: int, *, floor: float
     if smallest > limit:
         raise PruningError(f"--max-macs {human(limit)} cannot be met: pruning every prunable layer to one channel "
                            f"still leaves {human(smallest)} MACs")
+    return largest_ratio(lambda r: macs_at(r) <= limit, floor=floor, steps=steps)
+
+
+def largest_ratio(fits: Callable[[float], bool], *, floor: float = 1e-3, steps: int = 24) -> float:
+    """The largest ratio in ``[floor, 1]`` that ``fits`` (monotone: a ratio that fits makes
+    every smaller one fit), by bisection; ``floor`` is taken to fit."""
+    if fits(1.0):
+        return 1.0
     low, high = floor, 1.0
     for _ in range(steps):
         mid = (low + high) / 2
-        if macs_at(mid) <= limit:
+        if fits(mid):
             low = mid
         else:
             high = mid

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from nasengine.compress.layers import LayerInfo
+
+if TYPE_CHECKING:
+    from nasengine.compress.latency import LatencyLimit
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class MethodInput:
             interrupted one resumes, and TensorBoard logs); ``None``: keep nothing.
         options: Method-specific settings (``--set key=value`` style), empty by default.
         progress: Show progress bars.
+        latency: A limit on the predicted latency as well (``None``: MACs alone).
     """
 
     model: nn.Module
@@ -50,6 +54,7 @@ class MethodInput:
     workdir: Path | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     progress: bool = False
+    latency: LatencyLimit | None = None
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from nasengine.compress.layers import LayerInfo, kept_channels
-from nasengine.compress.limits import ratio_for_limit
+from nasengine.compress.layers import LayerInfo, PruningError, kept_channels
+from nasengine.compress.limits import largest_ratio, ratio_for_limit
 from nasengine.compress.method import Method, MethodInput, Pruned
 
 if TYPE_CHECKING:
@@ -53,10 +53,28 @@ def _one_ratio(task: MethodInput, selection: Selection, pruned_layers: Callable[
     from nasengine.compress.prune import prune_to_ratios
 
     ratio = ratio_for_limit(macs_counter(task, pruned_layers), task.limit)
+    if task.latency is not None:
+        ratio = min(ratio, _latency_ratio(task, pruned_layers))
     ratios = uniform_ratios(task.layers, ratio, pruned_layers)
     model = prune_to_ratios(task.model, task.example, ratios, selection=selection, calibration=task.calibration,
                             reconstruct=reconstruct, seed=task.seed)
     return Pruned(model, ratios)
+
+
+def _latency_ratio(task: MethodInput, pruned_layers: Callable[[LayerInfo], bool], floor: float = 1e-3) -> float:
+    """The largest preserve ratio of the layers ``pruned_layers`` selects whose predicted
+    latency meets ``task.latency`` (bisection: the prediction rises with the ratio)."""
+    latency = task.latency
+    assert latency is not None
+
+    def fits(ratio: float) -> bool:
+        return latency.fits(uniform_ratios(task.layers, ratio, pruned_layers))
+
+    if not fits(floor):
+        smallest = latency.predict(uniform_ratios(task.layers, floor, pruned_layers))
+        raise PruningError(f"--max-latency-ms {latency.limit_ms:.4g} ms cannot be met: with one channel left in each "
+                           f"layer this method prunes, it is still {smallest:.4g} ms predicted")
+    return largest_ratio(fits, floor=floor)
 
 
 def _uniform(task: MethodInput) -> Pruned:

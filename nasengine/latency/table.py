@@ -13,7 +13,6 @@ inside a network.
 
 from __future__ import annotations
 
-import json
 import random
 import statistics
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ from typing import Any, Sequence
 
 from nasengine.arch import Arch
 from nasengine.latency.fastest import fastest
+from nasengine.latency.table_file import read_table
 from nasengine.records import LatencyCheck, LatencyCheckRow
 from nasengine.space import SearchSpace
 from nasengine.utils.devices import resolve_device
@@ -101,21 +101,9 @@ class LatencyTable:
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyTable:
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"latency table {str(path)!r} does not exist; build one with `nasengine latency build`")
-        try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"latency table {str(path)!r} is not valid JSON ({exc})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f"{str(path)!r} is not a nasengine latency table (format {FORMAT!r})")
-        # A hand-edited or truncated file must fail here with one line, not as a KeyError or
-        # AttributeError deep inside predict/check.
+        data = read_table(path, FORMAT, _REQUIRED, kind="nasengine latency table",
+                          hint="build one with `nasengine latency build`")
         bad = f"{str(path)!r} is not a valid latency table"
-        missing = [k for k in _REQUIRED if k not in data]
-        if missing:
-            raise ValueError(f"{bad}: missing {', '.join(repr(k) for k in missing)}")
         if not isinstance(data["space"], str):
             raise ValueError(f"{bad}: 'space' must be a string, got {data['space']!r}")
         for key in ("config", "entries", "calibration", "machine"):

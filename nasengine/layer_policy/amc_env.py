@@ -65,4 +65,6 @@ class ChannelPruningEnv:
         macs = self.budget.cost.macs(ratios)
         info = {"policy": list(ratios), "channels": self.budget.channels(ratios), "accuracy": accuracy,
                 "macs": macs, "macs_ratio": macs / self.budget.cost.original}
+        if self.budget.other is not None:
+            info[self.budget.other.name] = self.budget.other.measure(ratios)
         return self.reward(accuracy, macs), True, info

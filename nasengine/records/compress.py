@@ -34,10 +34,12 @@ class CompressRecord(Record):
         parity: Largest output difference of each exported form from the network.
         preprocessing: How inputs are prepared (the data's).
         command: The command line that made it.
+        latency: With a latency limit: the table, the limit, and the predicted and measured
+            milliseconds of the source and of the result (``*_ms``), with the timing.
     """
 
     FILE: ClassVar[str] = "compress.json"
-    OMIT_NONE: ClassVar[tuple[str, ...]] = ("preprocessing", "command")
+    OMIT_NONE: ClassVar[tuple[str, ...]] = ("preprocessing", "command", "latency")
 
     method: str
     config: dict[str, Any]
@@ -57,3 +59,4 @@ class CompressRecord(Record):
     parity: dict[str, float] = field(default_factory=dict)
     preprocessing: Preprocessing | None = None
     command: str | None = None
+    latency: dict[str, Any] | None = None

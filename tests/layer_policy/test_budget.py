@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 
-from nasengine.layer_policy import ChannelBudget, ChannelCost, PrunableLayer
+from nasengine.layer_policy import ChannelBudget, ChannelCost, MonotoneLimit, PrunableLayer
 from tests.layer_policy.tables import random_cost
 
 _TOL = 1e-9
@@ -66,6 +67,54 @@ def test_no_episode_exceeds_the_limit(round_to):
             for c, layer in zip(channels, cost.layers):
                 assert c % round_to == 0 or c == layer.out_channels
                 assert c / layer.out_channels == pytest.approx(ratios[layer.index])
+
+
+def _stepped_measure(rng: random.Random, n: int):
+    """A measure that rises with every ratio but is not affine in any: square roots,
+    products and steps (as a latency table's grids give), plus a constant."""
+    weights = [rng.uniform(0.1, 2.0) for _ in range(n)]
+    steps = [rng.choice([2, 4, 8]) for _ in range(n)]
+
+    def measure(ratios):
+        total = 0.5
+        for k, r in enumerate(ratios):
+            before = ratios[k - 1] if k else 1.0
+            total += weights[k] * (r ** 0.5) * before ** 2 + 0.3 * math.ceil(r * steps[k]) / steps[k]
+        return total
+
+    return measure
+
+
+@pytest.mark.parametrize("round_to", [1, 8])
+def test_a_monotone_limit_is_never_exceeded(round_to):
+    rng = random.Random(10 + round_to)
+    for _ in range(100):
+        cost = random_cost(rng)
+        lbound = rng.choice([0.1, 0.2, 0.3])
+        measure = _stepped_measure(rng, len(cost))
+        smallest = measure(ChannelBudget(cost, None, lbound=lbound, round_to=round_to).min_ratios)
+        limit = smallest + rng.random() * (measure([1.0] * len(cost)) - smallest)
+        macs_limit = rng.choice([None, cost.original * rng.uniform(0.5, 1.0)])
+        try:
+            budget = ChannelBudget(cost, macs_limit, lbound=lbound, round_to=round_to,
+                                   other=MonotoneLimit(measure, limit))
+        except ValueError:  # the random MACs limit is out of reach
+            continue
+        n = len(cost)
+        for actions in ([1.0] * n, [rng.random() for _ in range(n)], [rng.uniform(-1.0, 2.0) for _ in range(n)]):
+            ratios = _episode(budget, actions)
+            assert measure(ratios) <= limit * (1 + _TOL)
+            assert macs_limit is None or cost.macs(ratios) <= macs_limit * (1 + _TOL)
+
+
+def test_a_monotone_limit_caps_at_the_largest_count_that_fits():
+    cost = ChannelCost([_layer(0, 10, 100.0, None), _layer(1, 10, 200.0, 0)])
+    budget = ChannelBudget(cost, None, lbound=0.1, other=MonotoneLimit(lambda r: r[0] ** 2 + r[1], 0.6))
+    assert budget.cap([]) == pytest.approx(0.7)  # 0.49 + 0.1 <= 0.6 < 0.64 + 0.1
+    assert budget.clip([], 1.0) == pytest.approx(0.7) and budget.clip([], 0.3) == pytest.approx(0.3)
+    assert budget.clip([0.7], 1.0) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="latency limit 0.001 cannot be met"):
+        ChannelBudget(cost, None, lbound=0.1, other=MonotoneLimit(lambda r: r[0] ** 2 + r[1], 0.001))
 
 
 def test_greedy_episode_uses_the_budget():
