@@ -33,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 #: Options that change what an interrupted compression resumes (checked against settings.json).
 _SETTINGS = ("model", "weights", "image_size", "dataset", "data_root", "max_macs", "max_latency_ms", "latency_table",
              "method", "set", "finetune_epochs", "lr", "calibration_images", "seed")
+_LATER_SETTINGS = ("max_latency_ms", "latency_table")
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
@@ -49,6 +50,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
     out = output_path("--out", args.out, folder=True)
     checkpoint, settings_file = out / "finetune.pt", out / "settings.json"
     settings = {k: getattr(args, k) for k in _SETTINGS}
+    # Unused options added later stay out, so that a run interrupted before they existed resumes.
+    settings = {k: v for k, v in settings.items() if not (k in _LATER_SETTINGS and v is None)}
     prepare_out(out, settings, force=args.force, record=CompressRecord.FILE, checkpoint=checkpoint)
     apply_threads(args.threads)
     try:

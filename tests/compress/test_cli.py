@@ -67,6 +67,8 @@ def test_fine_tuning_runs_is_recorded_and_resumes(capsys, export_folder, tmp_pat
     record = json.loads((tmp_path / "ft" / "compress.json").read_text())
     assert record["epochs"] == 1 and record["finetuned_val_acc"] is not None
     assert any((tmp_path / "ft" / "tb").iterdir())  # TensorBoard logs of the fine-tuning
+    # Unused later options are not settings: a run interrupted before they existed resumes.
+    assert not {"max_latency_ms", "latency_table"} & set(json.loads((tmp_path / "ft" / "settings.json").read_text()))
     # The same command again finds the fine-tuning checkpoint and resumes from it (here: already done).
     code, _, stderr = run_cli(capsys, *argv)
     assert code == 0, stderr
