@@ -9,6 +9,7 @@ options only.
 from __future__ import annotations
 
 import argparse
+import statistics
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -43,3 +44,8 @@ def comma_names(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
     if bad or not names:
         raise ValueError(f"{option}: unknown value(s) {bad or [text]}; choose from {', '.join(allowed)}")
     return names
+
+
+def mean_std(values: list[float], digits: int = 4) -> tuple[float, float]:
+    """Mean and population standard deviation over seeds, rounded to ``digits``."""
+    return round(statistics.fmean(values), digits), round(statistics.pstdev(values), digits)

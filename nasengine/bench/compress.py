@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from nasengine.bench.base import BenchSuite, comma_names
+from nasengine.bench.base import BenchSuite, comma_names, mean_std
 from nasengine.bench.compress_measures import BACKBONE_WIDTHS, measured_speedups, plain_backbone, reconstruction_errors
 from nasengine.compress.graph import prunable_layers
 from nasengine.compress.method import MethodInput
@@ -177,9 +177,6 @@ def _append(runs: Path, records: list[dict[str, Any]]) -> None:
             f.write(json.dumps(record) + "\n")
 
 
-def _mean_std(values: list[float], digits: int = 4) -> tuple[float, float]:
-    return round(statistics.fmean(values), digits), round(statistics.pstdev(values), digits)
-
 
 def summarise(records: list[dict[str, Any]], methods: list[str], ratios: list[int]) -> list[dict[str, Any]]:
     """One row per (backbone, target, method) from the per-seed records, with goal flags."""
@@ -191,12 +188,12 @@ def summarise(records: list[dict[str, Any]], methods: list[str], ratios: list[in
                               key=lambda r: r["seed"])
                 timed = next((r for r in runs if "speedup" in r), None)
                 row: dict[str, Any] = {"backbone": kind, "ratio": ratio, "method": method, "seeds": len(runs)}
-                row["source_acc"], row["source_acc_std"] = _mean_std([r["source_acc"] for r in runs])
-                row["acc_pruned"], row["acc_pruned_std"] = _mean_std([r["acc_pruned"] for r in runs])
+                row["source_acc"], row["source_acc_std"] = mean_std([r["source_acc"] for r in runs])
+                row["acc_pruned"], row["acc_pruned_std"] = mean_std([r["acc_pruned"] for r in runs])
                 recalibrated = [r["acc_recalibrated"] for r in runs if "acc_recalibrated" in r]
-                row["acc_recalibrated"], row["acc_recalibrated_std"] = (_mean_std(recalibrated) if recalibrated
+                row["acc_recalibrated"], row["acc_recalibrated_std"] = (mean_std(recalibrated) if recalibrated
                                                                         else (None, None))
-                row["acc_finetuned"], row["acc_finetuned_std"] = _mean_std([r["acc_finetuned"] for r in runs])
+                row["acc_finetuned"], row["acc_finetuned_std"] = mean_std([r["acc_finetuned"] for r in runs])
                 row["mac_reduction"] = round(statistics.fmean(r["mac_reduction"] for r in runs), 3)
                 for batch in BATCHES:
                     speedup = timed["speedup"][str(batch)] if timed else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -89,6 +90,20 @@ def _dense_acc(model: torch.nn.Module, train_loader: Any, test_loader: Any) -> f
         torch.set_rng_state(state)
 
 
+def _train(method: str, seed: int, cfg: DynamicTrainConfig, data: Any,
+           width_mult: float) -> tuple[torch.nn.Module, float, Any]:
+    """Seed ``seed``'s trained network (initialisation and shuffling), the test accuracy of
+    its pre-trained dense backbone, and the test loader."""
+    train_loader, _, test_loader = data.loaders(64, seed=seed)
+    torch.manual_seed(seed)
+    model = bench_network(method, width_mult)
+    history = train_dynamic(model, recipe_for(method), train_loader, None, replace(cfg, seed=seed),
+                            on_epoch=lambda r: print(f"{method} seed {seed}: trained epoch {r['epoch']} ({r['phase']})",
+                                                     file=sys.stderr, flush=True),
+                            after_pretrain=lambda net: {"dense_acc": _dense_acc(net, train_loader, test_loader)})
+    return model, next(r["dense_acc"] for r in history if "dense_acc" in r), test_loader
+
+
 def timed_devices(name: str) -> list[str]:
     """The CPU, and the GPU when ``name`` (``auto``, ``cuda``, ``cuda:N``) resolves to one."""
     device = resolve_device(name, allow_auto=True)
@@ -97,12 +112,13 @@ def timed_devices(name: str) -> list[str]:
 
 def bench_dynamic(args: argparse.Namespace) -> list[dict[str, Any]]:
     threads = args.threads
-    for name in ("threads", "repeats"):
+    for name in ("threads", "repeats", "seeds"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
     finite_number("--width-mult", args.width_mult, low=0, low_open=True, high=None)
     devices = timed_devices(args.device)
-    models = []
+    # Per entry: the seeds' (network, dense backbone accuracy), source, test clips / images.
+    models: list[tuple[list[tuple[Any, float | None]], str, Any]] = []
     if args.dynamic_run:
         for run in args.dynamic_run:
             model, dataset = load_dynamic(run), saved_dataset(run) or {}
@@ -110,32 +126,30 @@ def bench_dynamic(args: argparse.Namespace) -> list[dict[str, Any]]:
             if name not in ("digits", "clips"):
                 raise ValueError(f"{run} was trained on {name!r}; the dynamic suite times digits and clips runs")
             data = _bench_data(name, dataset.get("image_size", 32), dataset.get("channels", 3), dataset.get("frames"))
-            models.append((model, f"run {run}", data.loaders(64, seed=0)[2], saved_dense_accuracy(run)))
+            models.append(([(model, saved_dense_accuracy(run))], f"run {run}", data.loaders(64, seed=0)[2]))
     else:
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
         unknown = [m for m in methods if m not in SCHEDULES]
         if unknown:
             raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(SCHEDULES)}")
+        if args.seeds > 1 and methods != ["frames"]:
+            raise ValueError(f"--seeds {args.seeds} applies to --methods frames only, got --methods {args.methods}")
         for method in methods:
             data = (_bench_data("clips", dynamic_frames.CLIPS["image_size"], dynamic_frames.CLIPS["channels"],
                                 dynamic_frames.CLIPS["frames"]) if method == "frames" else _bench_data("digits", 32, 3))
-            train_loader, _, test_loader = data.loaders(64, seed=0)
-            torch.manual_seed(0)
-            model = bench_network(method, args.width_mult)
             cfg = SCHEDULES[method]
             if args.train_epochs:
                 cfg = DynamicTrainConfig(**{**cfg.to_dict(), "epochs": args.train_epochs})
-            history = train_dynamic(model, recipe_for(method), train_loader, None, cfg,
-                                    on_epoch=lambda r, m=method: print(f"{m}: trained epoch {r['epoch']} ({r['phase']})",
-                                                                       file=sys.stderr, flush=True),
-                                    after_pretrain=lambda net: {"dense_acc": _dense_acc(net, train_loader, test_loader)})
-            dense_acc = next(r["dense_acc"] for r in history if "dense_acc" in r)
-            models.append((model, f"trained here ({cfg.epochs} pre-training epochs)", test_loader, dense_acc))
+            trained = [_train(method, seed, cfg, data, args.width_mult) for seed in range(args.seeds)]
+            seeds = f", seeds 0-{args.seeds - 1}" if args.seeds > 1 else ""
+            models.append(([(m, acc) for m, acc, _ in trained],
+                           f"trained here ({cfg.epochs} pre-training epochs{seeds})", trained[0][2]))
     torch.set_num_threads(threads)  # timing only; training above used the default
     rows = []
-    for model, source, test_loader, dense_acc in models:
+    for seeds, source, test_loader in models:
+        model, dense_acc = seeds[0]
         if model.method == "frames":
-            rows += dynamic_frames.frames_rows(model, test_loader, dense_acc, devices=devices, threads=threads,
+            rows += dynamic_frames.frames_rows(seeds, test_loader, devices=devices, threads=threads,
                                                repeats=args.repeats, source=source)
             continue
         images = torch.cat([x for x, _ in test_loader])
@@ -174,6 +188,8 @@ def _dynamic_arguments(p: argparse.ArgumentParser) -> None:
                                                           "(repeatable)")
     p.add_argument("--width-mult", type=float, default=1.0, help="backbone width multiplier")
     p.add_argument("--train-epochs", type=int, help="backbone pre-training epochs (default: the method's schedule)")
+    p.add_argument("--seeds", type=int, default=1, help="frames: networks trained with seeds 0..N-1; rows give the "
+                                                        "mean and std over them")
     p.add_argument("--threads", type=int, default=1, help="torch threads while timing")
     p.add_argument("--repeats", type=int, default=20, help="timed calls per measurement (the median is kept)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda and auto also time on CUDA when available)")

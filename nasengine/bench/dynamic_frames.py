@@ -10,17 +10,20 @@ clips three ways, all with the same weights:
   floor or the ceiling of that mean, so the mean matches).
 
 Learned pruning is then timed against all frames at batch 1 and 16 (interleaved, median;
-``nasengine.dynamic.timing``). Each row carries four goal flags: accuracy within one point
-of all frames, ahead of uniform sampling, efficiency (speedup / MAC reduction) >= 0.8, and
-at least 2x fewer MACs.
+``nasengine.dynamic.timing``). With several seeds (``--seeds``, one network each) a row
+gives the mean over them, ``*_std`` columns (population) and each seed's accuracy. Each row
+carries four goal flags, on the means: accuracy within one point of all frames, ahead of
+uniform sampling, efficiency (speedup / MAC reduction) >= 0.8, and at least 2x fewer MACs.
 """
 
 from __future__ import annotations
 
+import statistics
 from typing import Any, Iterable
 
 import torch
 
+from nasengine.bench.base import mean_std
 from nasengine.dynamic import BackboneConfig, DynamicTrainConfig, evaluate_dynamic, evaluate_full_path, speed_report
 from nasengine.dynamic.frames import FramesConfig, FramesNetwork
 
@@ -82,39 +85,72 @@ def evaluate_uniform(model: FramesNetwork, loader: Iterable, mean_frames: float,
     return {"acc": correct / clips, "macs": macs / clips, "frames": float(counts.float().mean())}
 
 
-def frames_rows(model: FramesNetwork, test_loader: Iterable, dense_acc: float | None, *, devices: list[str],
+#: Figures averaged over seeds; those in ``SPREAD`` also get a ``*_std`` column.
+MEANS = ("acc", "dense_acc", "all_frames_acc", "uniform_acc", "frames_kept", "uniform_frames", "distinct_routes",
+         "macs", "uniform_macs", "dense_ms", "dynamic_ms", "timed_mac_reduction", "speedup", "efficiency",
+         "static_route_speedup")
+SPREAD = ("acc", "dense_acc", "all_frames_acc", "uniform_acc", "mac_reduction", "speedup", "efficiency")
+
+
+def _seed_figures(model: FramesNetwork, test_loader: Iterable, dense_acc: float | None, clips: torch.Tensor,
+                  device: str, repeats: int) -> list[dict[str, Any]]:
+    """One seed's figures, one dict per batch size (unrounded)."""
+    frames = model.config.frames
+    model.to(device)
+    quality = evaluate_dynamic(model, test_loader, device=device)
+    kept = quality["frames_kept"] * frames
+    uniform = evaluate_uniform(model, test_loader, kept, device=device)
+    figures = {"acc": quality["acc"], "dense_acc": dense_acc,
+               "all_frames_acc": evaluate_full_path(model, test_loader, device=device),
+               "uniform_acc": uniform["acc"], "frames_kept": kept, "uniform_frames": uniform["frames"],
+               **{k: v * frames for k, v in quality.items() if k.startswith("frames_kept_stage")},
+               "distinct_routes": quality["distinct_routes"], "macs": quality["macs"], "uniform_macs": uniform["macs"],
+               "mac_reduction": quality["mac_reduction"]}
+    out = []
+    for batch in BATCHES:
+        report = speed_report(model, clips.to(device), batch, repeats=repeats, warmup=2)
+        out.append({**figures, "batch": batch, "dense_ms": report["dense_ms"], "dense_layout": report["dense_layout"],
+                    "dynamic_ms": report["dynamic_ms"], "timed_mac_reduction": report["mac_reduction"],
+                    "speedup": report["speedup"], "efficiency": report["efficiency"],
+                    "static_route_speedup": report.get("static_route_speedup")})
+    model.cpu()
+    return out
+
+
+def summarise_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean (and ``*_std``, population) over the seeds' figures of one batch size; the MAC
+    reduction of the mean MACs; the goal flags on the means."""
+    row: dict[str, Any] = {"seeds": len(runs)}
+    for key in [k for k in runs[0] if k in MEANS or k.startswith("frames_kept_stage")]:
+        values = [r[key] for r in runs]
+        digits = 4 if key.endswith("_acc") or key in ("acc", "dense_ms", "dynamic_ms") else 3
+        row[key] = None if None in values else mean_std(values, digits)[0]
+    for key in SPREAD:
+        values = [r[key] for r in runs]
+        row[f"{key}_std"] = None if None in values else mean_std(values)[1]
+    row["seed_accs"] = [round(r["acc"], 4) for r in runs]
+    row["macs"], row["uniform_macs"] = round(row["macs"]), round(row["uniform_macs"])
+    row["mac_reduction"] = round(statistics.fmean(r["all_frames_macs"] for r in runs) / row["macs"], 3)
+    row["dense_layout"] = ",".join(sorted({r["dense_layout"] for r in runs}))
+    row.update({"within_1pt_of_all_frames": row["acc"] >= row["all_frames_acc"] - ACC_TOLERANCE,
+                "beats_uniform": row["acc"] > row["uniform_acc"], "meets_goal": row["efficiency"] >= EFFICIENCY_GOAL,
+                "mac_goal_met": row["mac_reduction"] >= MAC_REDUCTION_GOAL})
+    return row
+
+
+def frames_rows(models: list[tuple[FramesNetwork, float | None]], test_loader: Iterable, *, devices: list[str],
                 threads: int, repeats: int, source: str) -> list[dict[str, Any]]:
-    """One row per device and batch size (see the module docstring)."""
+    """One row per device and batch size over the seeds' networks (same configuration),
+    with ``(model, dense backbone accuracy)`` per seed (see the module docstring)."""
     clips = torch.cat([x for x, _ in test_loader])[:TIMED_CLIPS]
-    cfg, rows = model.config, []
+    cfg, rows = models[0][0].config, []
+    layout = {"method": "frames", "backbone": cfg.backbone.kind, "widths": ",".join(map(str, cfg.backbone.widths)),
+              "depths": ",".join(map(str, cfg.backbone.depths)), "frames": cfg.frames, "shift": cfg.shift,
+              "image_size": cfg.backbone.input_size, "threads": threads,
+              "all_frames_macs": models[0][0].dense_macs()}
     for device in devices:
-        model.to(device)
-        quality = evaluate_dynamic(model, test_loader, device=device)
-        full_acc = evaluate_full_path(model, test_loader, device=device)
-        kept = quality["frames_kept"] * cfg.frames
-        uniform = evaluate_uniform(model, test_loader, kept, device=device)
-        figures = {"method": "frames", "backbone": cfg.backbone.kind,
-                   "widths": ",".join(map(str, cfg.backbone.widths)),
-                   "depths": ",".join(map(str, cfg.backbone.depths)), "frames": cfg.frames, "shift": cfg.shift,
-                   "image_size": cfg.backbone.input_size, "device": device, "threads": threads,
-                   "acc": round(quality["acc"], 4), "dense_acc": None if dense_acc is None else round(dense_acc, 4),
-                   "all_frames_acc": round(full_acc, 4), "uniform_acc": round(uniform["acc"], 4),
-                   "frames_kept": round(kept, 3), "uniform_frames": round(uniform["frames"], 3),
-                   **{k: round(v * cfg.frames, 3) for k, v in quality.items() if k.startswith("frames_kept_stage")},
-                   "distinct_routes": quality["distinct_routes"], "macs": round(quality["macs"]),
-                   "all_frames_macs": model.dense_macs(), "uniform_macs": round(uniform["macs"]),
-                   "mac_reduction": round(quality["mac_reduction"], 3)}
-        for batch in BATCHES:
-            report = speed_report(model, clips.to(device), batch, repeats=repeats, warmup=2)
-            rows.append({**figures, "batch": batch, "dense_ms": round(report["dense_ms"], 4),
-                         "dense_layout": report["dense_layout"], "dynamic_ms": round(report["dynamic_ms"], 4),
-                         "timed_mac_reduction": round(report["mac_reduction"], 3),
-                         "speedup": round(report["speedup"], 3), "efficiency": round(report["efficiency"], 3),
-                         "static_route_speedup": (round(report["static_route_speedup"], 3)
-                                                  if "static_route_speedup" in report else None),
-                         "within_1pt_of_all_frames": quality["acc"] >= full_acc - ACC_TOLERANCE,
-                         "beats_uniform": quality["acc"] > uniform["acc"],
-                         "meets_goal": report["efficiency"] >= EFFICIENCY_GOAL,
-                         "mac_goal_met": quality["mac_reduction"] >= MAC_REDUCTION_GOAL, "model": source})
-        model.cpu()
+        per_seed = [_seed_figures(model, test_loader, dense_acc, clips, device, repeats) for model, dense_acc in models]
+        for b in range(len(BATCHES)):
+            runs = [{**seed[b], "all_frames_macs": model.dense_macs()} for seed, (model, _) in zip(per_seed, models)]
+            rows.append({**layout, "device": device, "batch": BATCHES[b], **summarise_seeds(runs), "model": source})
     return rows

@@ -11,11 +11,10 @@ on the seed and the trial number only), so the differences are the pruner's alon
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 from typing import Any
 
-from nasengine.bench.base import BenchSuite
+from nasengine.bench.base import BenchSuite, mean_std
 from nasengine.cli.common import parse_sets
 from nasengine.cost import parse_amount
 from nasengine.search.config import SearchConfig
@@ -35,9 +34,6 @@ def pruner_options(name: str, given: dict[str, Any]) -> dict[str, Any]:
     accepted = signature(pruner_class(name)).parameters
     return {k: v for k, v in given.items() if k in accepted}
 
-
-def _mean_std(values: list[float], digits: int) -> tuple[float, float]:
-    return round(statistics.fmean(values), digits), round(statistics.pstdev(values), digits)
 
 
 def bench_pruner(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -67,10 +63,10 @@ def bench_pruner(args: argparse.Namespace) -> list[dict[str, Any]]:
             pruned.append(sum(t["state"] == "PRUNED" for t in trials))
             best.append(result["best"]["metrics"]["acc"])
         row: dict[str, Any] = {"pruner": name, "seeds": args.seeds, "trials": args.trials, "epochs": args.epochs}
-        row["train_seconds"], row["train_seconds_std"] = _mean_std(seconds, 1)
-        row["epochs_trained"], row["epochs_trained_std"] = _mean_std(epochs, 1)
-        row["pruned"], row["pruned_std"] = _mean_std(pruned, 2)
-        row["best_acc"], row["best_acc_std"] = _mean_std(best, 4)
+        row["train_seconds"], row["train_seconds_std"] = mean_std(seconds, 1)
+        row["epochs_trained"], row["epochs_trained_std"] = mean_std(epochs, 1)
+        row["pruned"], row["pruned_std"] = mean_std(pruned, 2)
+        row["best_acc"], row["best_acc_std"] = mean_std(best, 4)
         row.update({"train_seconds_per_seed": [round(s, 1) for s in seconds], "pruned_per_seed": pruned,
                     "best_acc_per_seed": [round(a, 4) for a in best]})
         rows.append(row)

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from nasengine.bench.base import BenchSuite, comma_names
+from nasengine.bench.base import BenchSuite, comma_names, mean_std
 from nasengine.bench.quantize_nets import QUANTIZE_WIDTHS, plain_network
 from nasengine.compress.source import SourceModel
 from nasengine.data import DataSplits, load_dataset
@@ -111,9 +111,6 @@ def _records(kind: str, source: SourceModel, data: DataSplits, args: argparse.Na
     return out
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return round(statistics.fmean(values), 4), round(statistics.pstdev(values), 4)
-
 
 def _policy_rows(records: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
     rows = []
@@ -122,8 +119,8 @@ def _policy_rows(records: list[dict[str, Any]], notes: list[str]) -> list[dict[s
         row: dict[str, Any] = {"kind": "policy", "backbone": runs[0]["backbone"], "policy": name,
                                "seeds": len(runs), "size_ratio": round(statistics.fmean(
                                    r["size_bits"] / r["float_size_bits"] for r in runs), 4)}
-        row["acc_before"], row["acc_before_std"] = _mean_std([r["quantized_val_acc"] for r in runs])
-        row["acc_after"], row["acc_after_std"] = _mean_std([r["finetuned_val_acc"] or 0.0 for r in runs])
+        row["acc_before"], row["acc_before_std"] = mean_std([r["quantized_val_acc"] for r in runs])
+        row["acc_after"], row["acc_after_std"] = mean_std([r["finetuned_val_acc"] or 0.0 for r in runs])
         row["float_acc"] = round(runs[0]["float_val_acc"], 4)
         row.update({"size_bits": [r["size_bits"] for r in runs], "float_size_bits": runs[0]["float_size_bits"],
                     "acc_before_per_seed": [round(r["quantized_val_acc"], 4) for r in runs],

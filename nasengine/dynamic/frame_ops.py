@@ -28,9 +28,9 @@ class FrameBatch:
 
     def __init__(self, clip: torch.Tensor, clips: int) -> None:
         self.clip, self.clips = clip, clips
-        same = clip[1:] == clip[:-1]
-        no = torch.zeros(min(1, clip.numel()), dtype=torch.bool, device=clip.device)
-        self.has_prev, self.has_next = torch.cat((no, same)), torch.cat((same, no))
+        # Rows ``i`` (``i + 1``) where clip ``i`` ends and the next begins: the shift must
+        # not read across them. None when the rows hold one clip.
+        self.boundaries = (clip[1:] != clip[:-1]).nonzero().flatten() if clips > 1 else None
 
     @classmethod
     def full(cls, clips: int, frames: int, device: torch.device) -> FrameBatch:
@@ -76,10 +76,19 @@ def temporal_shift(x: torch.Tensor, batch: FrameBatch) -> torch.Tensor:
     fold = x.shape[1] // SHIFT_DIV
     if fold == 0 or x.shape[0] == 0:
         return x
-    pad = x.new_zeros(1, fold, *x.shape[2:])
-    from_next = torch.cat((x[1:, :fold], pad)) * batch.has_next.view(-1, 1, 1, 1).to(x.dtype)
-    from_prev = torch.cat((pad, x[:-1, fold:2 * fold])) * batch.has_prev.view(-1, 1, 1, 1).to(x.dtype)
-    return torch.cat((from_next, from_prev, x[:, 2 * fold:]), 1)
+    # One copy in ``x``'s memory format (channels-last stays channels-last), then zeros
+    # where a row's neighbour belongs to another clip.
+    out = torch.empty_like(x)
+    out[:, 2 * fold:] = x[:, 2 * fold:]
+    out[:-1, :fold] = x[1:, :fold]
+    out[-1, :fold] = 0
+    out[1:, fold:2 * fold] = x[:-1, fold:2 * fold]
+    out[0, fold:2 * fold] = 0
+    ends = batch.boundaries
+    if ends is not None and ends.numel():
+        out[ends, :fold] = 0
+        out[ends + 1, fold:2 * fold] = 0
+    return out
 
 
 class _StaticShiftBlock(nn.Module):

@@ -121,8 +121,12 @@ class FramesNetwork(nn.Module):
     @torch.no_grad()
     def execute(self, x: torch.Tensor, return_route: bool = False) -> Any:
         """Inference on the kept frames only; ``return_route`` adds the ``[N, S]`` route."""
-        trace = self._run(x, "greedy", fast=True)
-        return (trace.logits, trace.route) if return_route else trace.logits
+        if x.dim() == 5 and x.shape[0] == 1 and x.shape[1] == self.config.frames:
+            logits, route = self._run_clip(x[0])
+        else:
+            trace = self._run(x, "greedy", fast=True)
+            logits, route = trace.logits, trace.route
+        return (logits, route) if return_route else logits
 
     def forward_train(self, x: torch.Tensor, mode: str) -> FramesTrace:
         """"dense" (every frame), "sample" (decisions sampled for REINFORCE) or "greedy"."""
@@ -154,6 +158,32 @@ class FramesNetwork(nn.Module):
         kept[alive] = True
         return FramesTrace(self.classifier(pooled), log_prob if mode == "sample" else None, route,
                            kept.view(x.shape[0], x.shape[1]))
+
+    def _run_clip(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference on one clip ``[T, C, H, W]``: the same decisions as ``_run``, without
+        its per-clip bookkeeping (clip indices, partition, ``index_add``), which costs about
+        as much as the late stages at batch 1."""
+        batch = FrameBatch.full(1, frames.shape[0], frames.device)
+        h, counts = self.stem.run(frames), []
+        for s, stage in enumerate(self.stages):
+            if s > 0:
+                pooled = h.mean((2, 3))
+                features = torch.cat((pooled, pooled.mean(0, keepdim=True).expand_as(pooled)), 1)
+                out, _ = self.decisions.step(s - 1, features, None, mode="sigmoid")
+                keep = out.decision.bool()
+                short = self.config.min_frames - int(keep.sum())
+                if short > 0:  # the best-scoring dropped frames, as ``FrameBatch.top_up``
+                    ranked = torch.argsort(out.scores[:, 0].masked_fill(keep, float("-inf")), descending=True,
+                                           stable=True)
+                    keep[ranked[:short]] = True
+                if not bool(keep.all()):
+                    h = h[keep.nonzero().flatten()]
+                    batch = FrameBatch.full(1, h.shape[0], h.device)
+                counts.append(h.shape[0])
+            for block in stage:
+                h = self._block(block, h, batch, True)
+        route = torch.tensor([counts], dtype=torch.long, device=frames.device).view(1, len(counts))
+        return self.classifier(h.mean((2, 3)).mean(0, keepdim=True)), route
 
     def _block(self, block: GatedBlock, h: torch.Tensor, batch: FrameBatch, fast: bool) -> torch.Tensor:
         body, shortcut = block.bodies[0], block.shortcut

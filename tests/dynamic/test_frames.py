@@ -6,7 +6,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nasengine.cost import count_cost
 from nasengine.dynamic import BackboneConfig, DynamicTrainConfig, train_dynamic
-from nasengine.dynamic.frame_ops import FrameBatch
+from nasengine.dynamic.frame_ops import FrameBatch, temporal_shift
 from nasengine.dynamic.frames import FramesConfig, FramesNetwork
 from nasengine.dynamic.frames_training import FramesRecipe
 from nasengine.dynamic.layers import ConvBN
@@ -155,3 +155,41 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
     for key, value in reference.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, msg=key)
     assert history[-1]["val_acc"] == full[-1]["val_acc"]
+
+
+@pytest.mark.parametrize("min_frames, gate_scale", [(1, 3.0), (3, 30.0)])
+def test_single_clip_path_equals_the_batched_path(monkeypatch, min_frames, gate_scale):
+    """A batch of one clip skips the clip bookkeeping; its logits, route and computed rows
+    equal those of the same clip inside a batch."""
+    net, x = tiny_frames(shift=True, seed=2, gate_scale=gate_scale, min_frames=min_frames), clips(8, seed=8)
+    logits, route = net.execute(x, return_route=True)
+    assert len(set(map(tuple, route.tolist()))) > 1
+    rows_run: list[int] = []
+    original = ConvBN.run
+
+    def spy(self, inp, out=None, relu=True):
+        rows_run.append(inp.shape[0])
+        return original(self, inp, out, relu)
+
+    monkeypatch.setattr(ConvBN, "run", spy)
+    for i in range(x.shape[0]):
+        rows_run.clear()
+        one, r = net.execute(x[i: i + 1], return_route=True)
+        torch.testing.assert_close(one, logits[i: i + 1], rtol=1e-4, atol=1e-5)
+        assert torch.equal(r, route[i: i + 1]) and r[0, -1] >= min_frames
+        alive = [T] + r[0].tolist()
+        expected = [T] + [alive[s] for s, stage in enumerate(net.stages) for block in stage
+                          for _ in range(2 + (block.shortcut.proj is not None))]
+        assert rows_run == expected
+
+
+def test_temporal_shift_never_reads_across_clips():
+    batch = FrameBatch(torch.tensor([0, 0, 0, 2, 3, 3]), 4)
+    x = torch.randn(6, 16, 2, 2).contiguous(memory_format=torch.channels_last)
+    out = temporal_shift(x, batch)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    clip = batch.clip.tolist()
+    for i in range(6):
+        nxt = x[i + 1, :2] if i + 1 < 6 and clip[i + 1] == clip[i] else torch.zeros(2, 2, 2)
+        prev = x[i - 1, 2:4] if i > 0 and clip[i - 1] == clip[i] else torch.zeros(2, 2, 2)
+        torch.testing.assert_close(out[i], torch.cat((nxt, prev, x[i, 4:])))
