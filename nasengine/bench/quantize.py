@@ -1,9 +1,9 @@
 """``nasengine bench quantize``: HAQ against uniform bit widths at equal model size.
 
-On the digits backbones (:mod:`nasengine.bench.quantize_nets`, trained here once per
-backbone), for each seed: the uniform policies (every layer at ``k`` bits, the first and
-last at 8 as HAQ keeps them) and HAQ's search under the exact size of each uniform policy below 8 bits,
-all fine-tuned for the same epochs. Rows (``kind``):
+On the plain digits backbones of ``bench compress`` (:func:`nasengine.bench.compress_measures.
+plain_backbone`, 32x32, trained here once per backbone), for each seed: the uniform policies
+(every layer at ``k`` bits, the first and last at 8 as HAQ keeps them) and HAQ's search under
+the exact size of each uniform policy below 8 bits, all fine-tuned for the same epochs. Rows (``kind``):
 
 * ``policy``: per backbone and policy, the exact size, validation accuracy right after
   quantization and after fine-tuning (mean ± std over seeds), and HAQ's per-layer bits;
@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from nasengine.bench.base import BenchSuite, comma_names
-from nasengine.bench.quantize_nets import QUANTIZE_WIDTHS, plain_network
+from nasengine.bench.compress_measures import BACKBONE_WIDTHS, plain_backbone
 from nasengine.compress.source import SourceModel
 from nasengine.data import DataSplits, load_dataset
 from nasengine.quantize.calibrate import CLIPS
@@ -35,7 +35,8 @@ from nasengine.quantize.run import QuantizeConfig, quantize
 from nasengine.train.loop import TrainConfig, evaluate, fit
 from nasengine.utils.timing import time_calls
 
-BACKBONES = ("vgg", "resnet")
+BACKBONES = tuple(BACKBONE_WIDTHS)
+IMAGE_SIZE = 32  #: the backbones' input side
 SPEED_BATCHES = (1, 64)
 
 
@@ -52,16 +53,15 @@ def _bits(text: str) -> list[int]:
 def _source(kind: str, data: DataSplits, args: argparse.Namespace, runs: Path) -> SourceModel:
     """The trained backbone (cached in ``runs``)."""
     torch.manual_seed(0)
-    widths = tuple(max(2, round(w * args.width_mult)) for w in QUANTIZE_WIDTHS[kind])
-    model = plain_network(kind, widths=widths, input_size=args.image_size)
-    path = runs / f"{kind}-{'-'.join(map(str, widths))}.pt"
+    model = plain_backbone(kind, args.width_mult)
+    path = runs / f"plain-{kind}-x{args.width_mult}-e{args.train_epochs}.pt"
     if path.exists():
         model.load_state_dict(torch.load(path, weights_only=True))
     else:
         train, val, _ = data.loaders(64, seed=0)
         fit(model, train, val, TrainConfig(epochs=args.train_epochs, lr=0.05, seed=0))
         torch.save(model.state_dict(), path)
-    return SourceModel(model.eval(), (3, args.image_size, args.image_size), 10, {"backbone": kind})
+    return SourceModel(model.eval(), (3, IMAGE_SIZE, IMAGE_SIZE), 10, {"backbone": kind})
 
 
 def _done(path: Path) -> dict[str, dict[str, Any]]:
@@ -166,7 +166,7 @@ def bench_quantize(args: argparse.Namespace) -> list[dict[str, Any]]:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
-    data = load_dataset("digits", image_size=args.image_size, channels=3)
+    data = load_dataset("digits", image_size=IMAGE_SIZE, channels=3)
     notes = [f"{args.seeds} seeds (seeds vary calibration, search and fine-tuning; each backbone is trained once, "
              f"{args.train_epochs} epochs)", f"HAQ: {args.episodes} episodes ({args.warmup} warm-up), scored without "
              f"fine-tuning", f"fine-tuning: {args.finetune_epochs} epoch(s) at lr {args.lr} for every policy",
@@ -195,7 +195,6 @@ def _quantize_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=0.001, help="fine-tuning learning rate")
     p.add_argument("--act-clip", default="kl", choices=CLIPS, help="activation clipping of the policy rows")
     p.add_argument("--train-epochs", type=int, default=6, help="training of each float backbone")
-    p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--width-mult", type=float, default=1.0, help="scales the backbones' stage widths")
     p.add_argument("--repeats", type=int, default=30, help="timed rounds of the int8 speed rows")
     p.add_argument("--threads", type=int, default=1, help="torch threads while timing")
