@@ -104,7 +104,7 @@ def _records(kind: str, source: SourceModel, data: DataSplits, args: argparse.Na
             _, record = _run(source, data, QuantizeConfig(**settings))
             done[key] = QuantizeRun.from_dict({"key": key, "backbone": kind, **{k: record[k] for k in (
                 "policy", "size_bits", "float_size_bits", "bitops", "float_val_acc", "quantized_val_acc",
-                "finetuned_val_acc", "test_acc")}, "best_episode": (record["search"] or {}).get("best_episode")})
+                "finetuned_val_acc", "test_acc")}, "best_episode": (record["search"] or {}).get("episode")})
             with log.open("a") as f:
                 f.write(json.dumps(done[key].to_dict()) + "\n")
             print(f"quantize bench: {key} {done[key].quantized_val_acc:.4f} -> {done[key].finetuned_val_acc}",

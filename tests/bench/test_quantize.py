@@ -53,6 +53,8 @@ def test_bench_quantize_compares_haq_with_uniform_at_equal_size(tmp_path, capsys
                <= 1e-3 + r["speedup"] * (5e-4 / r["fp32_ms"] + 5e-4 / r["int8_ms"]) for r in speed)
     # a rerun reuses the trained backbone and the finished runs: the same figures
     logs = sorted(runs.glob("records-*.jsonl"))
+    searches = [json.loads(line) for line in logs[0].read_text().splitlines() if "/haq" in line]
+    assert searches and all(0 <= r["best_episode"] < 2 for r in searches)  # the episode that found the policy
     lines = logs[0].read_text().count("\n")
     assert main(argv) == 0
     assert logs[0].read_text().count("\n") == lines
