@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
+from typing import Callable
 
 from nasengine.cli.common import UsageError, add_threads_option, apply_threads, deprecated_alias
 from nasengine.data import DATASETS
@@ -45,16 +46,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from nasengine.report.baselines import RetrainConfig, parse_baselines
-    from nasengine.report.compressed import is_compress_folder
+    from nasengine.report.compressed import compress_report, is_compress_folder
+    from nasengine.report.quantized import is_quantize_folder, quantize_report
 
     compressed = [run for run in args.runs if is_compress_folder(run)]
     if compressed:
-        return _compress_report(args, compressed)
+        return _records_report(args, compressed, "compress", compress_report)
+    quantized = [run for run in args.runs if is_quantize_folder(run)]
+    if quantized:
+        return _records_report(args, quantized, "quantize", quantize_report)
     specs = parse_baselines(args.baselines)  # unknown prefixes / models fail before any work
     for run in args.runs:
         if not (Path(run) / "result.json").is_file():
             raise UsageError(f"RUN {run!r} has no result.json (pass folders written by `nasengine search --out`, "
-                             "or by `nasengine compress --out`: they hold compress.json)")
+                             "or by `nasengine compress --out` or `nasengine quantize --out`: they hold compress.json "
+                             "or quantize.json)")
     for name in ("seeds", "epochs", "top_k", "batch_size", "baseline_size", "latency_runs"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -77,22 +83,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compress_report(args: argparse.Namespace, compressed: list[str]) -> int:
-    """Compression runs only: their records, tables and figure; nothing is retrained."""
-    from nasengine.report.compressed import compress_report
-
-    others = [run for run in args.runs if run not in compressed]
+def _records_report(args: argparse.Namespace, folders: list[str], kind: str,
+                    make: Callable[..., dict[str, Path]]) -> int:
+    """Compress or quantize runs only (``kind``): their records, tables and figures; nothing
+    is retrained."""
+    others = [run for run in args.runs if run not in folders]
     if others:
-        raise UsageError(f"RUN {others[0]!r} has no compress.json; a report compares either search runs or "
-                         "compress output folders, not both")
+        raise UsageError(f"RUN {others[0]!r} has no {kind}.json; a report compares either search runs, "
+                         "compress output folders or quantize output folders, not a mix")
     if args.baselines:
-        raise UsageError("--baselines retrains networks beside search runs; a report of compress folders "
-                         "compares them with their source only")
+        raise UsageError(f"--baselines retrains networks beside search runs; a report of {kind} folders "
+                         "compares their records only")
     output_path("--out", args.out, folder=True)
-    files = compress_report(compressed, args.out, command=shlex.join(["nasengine", "report", *args.runs,
-                                                                      "--out", args.out]))
+    try:
+        files = make(folders, args.out, command=shlex.join(["nasengine", "report", *args.runs, "--out", args.out]))
+    except ValueError as exc:  # a record that is not what its writer writes
+        raise UsageError(str(exc)) from None
     print(files["summary"].read_text(encoding="utf-8"), end="")
-    print(f"wrote {files['markdown']}, {files['html']} and {files['accuracy_macs'].name} in {args.out}/")
+    figures = [path.name for name, path in files.items() if name not in ("markdown", "html", "summary")]
+    print(f"wrote {files['markdown']}, {files['html']} and {', '.join(figures)} in {args.out}/")
     return 0
 
 

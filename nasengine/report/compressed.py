@@ -9,14 +9,13 @@ origin and MACs) share one source point in the figure.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
 from nasengine.cost import human
 from nasengine.records.compress import CompressRecord
 from nasengine.report.make import _labels
-from nasengine.report.render import to_html, to_markdown
+from nasengine.report.render import records_tail, write_documents
 
 FIGURE = "compress_accuracy_macs.png"
 
@@ -43,17 +42,10 @@ def compress_report(folders: Sequence[str | Path], out: str | Path, *, command: 
         ("img", str(figure), "Validation accuracy vs MACs: each source (star), each run pruned (hollow) and "
                              "after fine-tuning (filled)."),
         ("h2", "Channels kept per layer"), ("table", *ratios_table(labels, records)),
-        ("h2", "Commands"), ("code", "\n".join(f"{label}: {r.command or '(not recorded)'}"
-                                               for label, r in zip(labels, records))),
-        ("p", f"Made {datetime.now(timezone.utc).isoformat(timespec='seconds')}" + (f" by `{command}`" if command else "")
-         + "."),
+        *records_tail(labels, [r.command for r in records], command),
     ]
-    (out / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
-    (out / "report.html").write_text(to_html(blocks, "nasengine report: compressed networks"), encoding="utf-8")
-    summary = "\n".join("  ".join(row) for row in [headers, *rows]) + "\n"
-    (out / "summary.txt").write_text(summary, encoding="utf-8")
-    return {"markdown": out / "report.md", "html": out / "report.html", "summary": out / "summary.txt",
-            "accuracy_macs": figure}
+    files = write_documents(out, blocks, "nasengine report: compressed networks", (headers, rows))
+    return {**files, "accuracy_macs": figure}
 
 
 def results_table(labels: Sequence[str], records: Sequence[CompressRecord]) -> tuple[list[str], list[list[str]]]:

@@ -3,7 +3,9 @@ self-contained HTML page."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
 
 def to_markdown(blocks: list[tuple]) -> str:
@@ -73,3 +75,19 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;
         "text-align:left;vertical-align:top}th{background:#f3f3f3}pre{background:#f6f8fa;padding:0.8em;"
         "overflow-x:auto;white-space:pre-wrap}code{font-size:0.92em}figure{margin:1.5em 0}img{max-width:100%}"
         "figcaption{color:#555;font-size:0.9em}")
+
+
+def records_tail(labels: Sequence[str], commands: Sequence[str | None], command: str = "") -> list[tuple]:
+    """The closing blocks of a report of recorded runs: each run's command and when (and by
+    which command) the report was made."""
+    made = f"Made {datetime.now(timezone.utc).isoformat(timespec='seconds')}" + (f" by `{command}`" if command else "")
+    return [("h2", "Commands"), ("code", "\n".join(f"{label}: {c or '(not recorded)'}" for label, c in zip(labels, commands))),
+            ("p", made + ".")]
+
+
+def write_documents(out: Path, blocks: list[tuple], title: str, table: tuple[list[str], list[list[str]]]) -> dict[str, Path]:
+    """``report.md``, ``report.html`` (titled ``title``) and ``summary.txt`` (``table`` as text) in ``out``."""
+    (out / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
+    (out / "report.html").write_text(to_html(blocks, title), encoding="utf-8")
+    (out / "summary.txt").write_text("\n".join("  ".join(row) for row in [table[0], *table[1]]) + "\n", encoding="utf-8")
+    return {"markdown": out / "report.md", "html": out / "report.html", "summary": out / "summary.txt"}
