@@ -38,6 +38,8 @@ from nasengine.compress.run import calibration_batches
 from nasengine.cost import count_cost
 from nasengine.data import DataSplits, load_dataset
 from nasengine.train.loop import TrainConfig, evaluate, fit, recalibrate_bn
+from nasengine.utils.files import save_json_atomic
+from nasengine.utils.run_folder import require_same
 from nasengine.utils.timing import pinned_threads
 
 BATCHES = (1, 64)
@@ -68,6 +70,25 @@ def check_arguments(args: argparse.Namespace) -> None:
     for name in ("width_mult", "train_lr", "finetune_lr"):
         if not getattr(args, name) > 0:
             raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+
+
+#: Options that shape the source networks a ``--runs`` folder keeps (both suites read them).
+SOURCE_SETTINGS = ("width_mult", "train_epochs", "train_lr")
+#: Options that shape bench compress's stored records.
+RECORD_SETTINGS = (*SOURCE_SETTINGS, "finetune_epochs", "finetune_lr", "amc_episodes", "amc_lbound",
+                   "calibration_images", "repeats", "threads")
+
+
+def require_same_settings(runs: Path, file: str, args: argparse.Namespace, keys: tuple[str, ...]) -> None:
+    """Record ``keys`` of ``args`` in ``runs/file`` the first time; later, refuse other values
+    (a ``ValueError``), since stored sources and records would silently mix two settings."""
+    settings = {k: getattr(args, k) for k in keys}
+    path = runs / file
+    if path.is_file():
+        require_same(f"--runs {runs}", json.loads(path.read_text()), settings,
+                     hint="pass the same options or another --runs folder")
+    else:
+        save_json_atomic(settings, path)
 
 
 def trained_source(kind: str, seed: int, args: argparse.Namespace, data: DataSplits, runs: Path) -> torch.nn.Module:
@@ -240,6 +261,8 @@ def bench_compress(args: argparse.Namespace) -> list[dict[str, Any]]:
     ratios = _ratios(args.ratios)
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
+    require_same_settings(runs, "sources.json", args, SOURCE_SETTINGS)
+    require_same_settings(runs, "settings.json", args, RECORD_SETTINGS)
     data = load_dataset("digits", image_size=32, channels=3)
     with pinned_threads(args.threads):
         for seed in range(args.seeds):  # seeds outermost: a run cut short has fewer seeds of every backbone

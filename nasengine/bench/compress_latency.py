@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from nasengine.bench.base import BenchSuite, comma_names
-from nasengine.bench.compress import add_shared_arguments, amc_options, check_arguments, trained_source
+from nasengine.bench.compress import (
+    SOURCE_SETTINGS,
+    add_shared_arguments,
+    amc_options,
+    check_arguments,
+    require_same_settings,
+    trained_source,
+)
 from nasengine.bench.compress_measures import BACKBONE_WIDTHS
 from nasengine.compress.graph import prunable_layers
 from nasengine.compress.latency import LatencyLimit, PlanLatency, parse_latency_limit
@@ -46,6 +53,7 @@ def bench_compress_latency(args: argparse.Namespace) -> list[dict[str, Any]]:
     methods = comma_names(args.methods, tuple(METHODS), "--methods")
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
+    require_same_settings(runs, "sources.json", args, SOURCE_SETTINGS)
     data = load_dataset("digits", image_size=32, channels=3)
     rows = []
     with pinned_threads(args.threads):

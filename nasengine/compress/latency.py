@@ -134,18 +134,17 @@ def parse_latency_limit(text: str, source_ms: float) -> float:
         PruningError: Not a positive number of milliseconds, or a percentage outside (0, 100].
     """
     s = str(text).strip().lower()
+    relative = s.endswith("%")
+    number = s[:-1] if relative else s[:-2] if s.endswith("ms") else s
     try:
-        if s.endswith("%"):
-            fraction = float(s[:-1]) / 100.0
-            if not 0.0 < fraction <= 1.0:
-                raise PruningError(f"--max-latency-ms {text!r}: a relative limit must be in (0%, 100%]")
-            return fraction * source_ms
-        value = float(s[:-2] if s.endswith("ms") else s)
-    except ValueError as exc:
-        if isinstance(exc, PruningError):
-            raise
+        value = float(number)
+    except ValueError:
         raise PruningError(f"--max-latency-ms {text!r} is not a limit; use milliseconds (3, 3ms) or a percentage "
                            "of the source's predicted latency (50%)") from None
+    if relative:
+        if not 0.0 < value <= 100.0:
+            raise PruningError(f"--max-latency-ms {text!r}: a relative limit must be in (0%, 100%]")
+        return value / 100.0 * source_ms
     if not value > 0 or value == float("inf"):
         raise PruningError(f"--max-latency-ms {text!r} must be a positive, finite number of milliseconds")
     return value

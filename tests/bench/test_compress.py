@@ -41,6 +41,10 @@ def test_bench_compress_rows_on_a_tiny_config(tmp_path, capsys):
     records = (runs / "records.jsonl").read_text()
     assert main(argv) == 0
     assert (runs / "records.jsonl").read_text() == records
+    # under other settings the folder's records are not mixed in: one line, exit 2
+    assert main([*argv, "--finetune-epochs", "2"]) == 2
+    assert "finetune_epochs 1 -> 2" in capsys.readouterr().err
+    assert (runs / "records.jsonl").read_text() == records
     assert json.loads(out.read_text())["rows"] == rows
     capsys.readouterr()
 
