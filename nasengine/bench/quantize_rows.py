@@ -27,6 +27,8 @@ def policy_rows(runs: list[LabelledRun], latency: Callable[[Bits], float], laten
         before = [r.quantized_val_acc for r in mine]
         after = [r.finetuned_val_acc or 0.0 for r in mine]
         latencies = [latency(r.policy) for r in mine]
+        test_before = [r.quantized_test_acc for r in mine]
+        test_after = [r.test_acc for r in mine]
         rows.append(QuantizePolicyRow(
             kind="policy", backbone=mine[0].backbone, policy=name, seeds=len(mine),
             size_ratio=round(statistics.fmean(r.size_bits / r.float_size_bits for r in mine), 4),
@@ -38,7 +40,12 @@ def policy_rows(runs: list[LabelledRun], latency: Callable[[Bits], float], laten
             limit=limit, compared_with=compared_with, latency_model=latency_model,
             latency_ms=float(f"{statistics.fmean(latencies):.6g}"),
             latency_ms_per_seed=[float(f"{t:.6g}") for t in latencies],
-            vs_uniform_before=None, vs_uniform_after=None, notes=notes))
+            vs_uniform_before=None, vs_uniform_after=None, float_test_acc=round(mine[0].float_test_acc, 4),
+            test_before=mean_std(test_before)[0], test_before_std=mean_std(test_before)[1],
+            test_after=mean_std(test_after)[0], test_after_std=mean_std(test_after)[1],
+            test_before_per_seed=[round(a, 4) for a in test_before], test_after_per_seed=[round(a, 4) for a in test_after],
+            vs_uniform_test_before=None, vs_uniform_test_after=None,
+            best_episode_per_seed=[r.best_episode for r in mine], notes=notes))
     return [_against_uniform(row, rows) for row in rows]
 
 
@@ -48,7 +55,9 @@ def _against_uniform(row: QuantizePolicyRow, rows: list[QuantizePolicyRow]) -> Q
     if base is None:
         return row
     return dataclasses.replace(row, vs_uniform_before=round(row.acc_before - base.acc_before, 4),
-                               vs_uniform_after=round(row.acc_after - base.acc_after, 4))
+                               vs_uniform_after=round(row.acc_after - base.acc_after, 4),
+                               vs_uniform_test_before=round(row.test_before - base.test_before, 4),
+                               vs_uniform_test_after=round(row.test_after - base.test_after, 4))
 
 
 def clip_rows(runs: list[tuple[str, QuantizeRun]]) -> list[QuantizeClipRow]:

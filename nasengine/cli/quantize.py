@@ -22,12 +22,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="uniform: every layer at --bits; haq: a DDPG agent chooses each layer's weight and "
                         "activation bits under --max-size, --max-bitops or --max-latency-ms (Wang et al., CVPR 2019)")
     p.add_argument("--bits", type=int, default=8, help="bits of weights and activations for --method uniform")
+    p.add_argument("--act-bits", type=int, default=None,
+                   help="bits of every activation (uniform: instead of --bits; haq: then searches weight bits only); "
+                        "under --max-size haq holds activations at --max-bits unless this is given")
     p.add_argument("--max-size", help="size limit in bits: absolute (2M) or of the float network's (25%%, 0.25)")
     p.add_argument("--max-bitops", help="BitOps limit: absolute (5G) or of the float network's MACs x 32 x 32 (5%%)")
     p.add_argument("--max-latency-ms", type=float, metavar="MS",
-                   help="latency limit in milliseconds per image on --hardware")
+                   help="latency limit in milliseconds per batch of --hardware's table (1 image, except "
+                        "bismo-cloud's 16)")
     p.add_argument("--hardware", metavar="NAME|TABLE",
                    help="latency table: bitfusion, bismo (analytic models of those accelerators, not measurements), "
+                        "bismo-edge, bismo-cloud (roofline models: compute or memory bound), "
                         "cpu-fp32, cpu-int8 (each layer measured on this machine; written to OUT/hardware.json) "
                         "or a table JSON written before")
     p.add_argument("--min-bits", type=int, default=2, help="fewest bits haq gives a layer (2..8)")
@@ -45,7 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 #: Options that change what an interrupted quantization resumes (checked against settings.json).
 _SETTINGS = ("model", "weights", "image_size", "dataset", "data_root", "method", "bits", "max_size", "max_bitops",
              "max_latency_ms", "hardware", "min_bits", "max_bits", "first_last_bits", "act_clip", "set",
-             "finetune_epochs", "lr", "calibration_images", "seed")
+             "finetune_epochs", "lr", "calibration_images", "seed", "act_bits")
+_LATER_SETTINGS = ("act_bits",)
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
@@ -60,11 +66,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     out = output_path("--out", args.out, folder=True)
     checkpoint, settings_file = out / "finetune.pt", out / "settings.json"
     settings = {k: getattr(args, k) for k in _SETTINGS}
+    # Unused options added later stay out, so that a run interrupted before they existed resumes.
+    settings = {k: v for k, v in settings.items() if not (k in _LATER_SETTINGS and v is None)}
     prepare_out(out, settings, force=args.force, record=RECORD, checkpoint=checkpoint)
     apply_threads(args.threads)
     try:
-        cfg = QuantizeConfig(method=args.method, bits=args.bits, max_size=args.max_size, max_bitops=args.max_bitops,
-                             max_latency_ms=args.max_latency_ms, hardware=args.hardware,
+        cfg = QuantizeConfig(method=args.method, bits=args.bits, act_bits=args.act_bits, max_size=args.max_size,
+                             max_bitops=args.max_bitops, max_latency_ms=args.max_latency_ms, hardware=args.hardware,
                              min_bits=args.min_bits, max_bits=args.max_bits, first_last_bits=args.first_last_bits,
                              act_clip=args.act_clip, finetune_epochs=args.finetune_epochs, lr=args.lr,
                              calibration_images=args.calibration_images, seed=args.seed, options=parse_sets(args.set))

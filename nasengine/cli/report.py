@@ -18,7 +18,8 @@ DEFAULTS = {"seeds": 3, "epochs": 10, "top_k": 1, "random": 0, "batch_size": 64,
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="compare runs with retrained baselines: report.md, report.html, figures")
     p.add_argument("runs", nargs="+", metavar="RUN",
-                   help="search run folders (each holds result.json), or compress output folders (compress.json)")
+                   help="search run folders (each holds result.json), compress or quantize output folders "
+                        "(compress.json, quantize.json), or bench quantize result files (quantize.json)")
     p.add_argument("--baselines", default="",
                    help="comma-separated torchvision:NAME / timm:NAME, e.g. "
                         "torchvision:shufflenet_v2_x0_5,timm:mobilenetv3_small_050")
@@ -47,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from nasengine.report.baselines import RetrainConfig, parse_baselines
     from nasengine.report.compressed import compress_report, is_compress_folder
+    from nasengine.report.quantize_bench import is_quantize_bench, quantize_bench_report
     from nasengine.report.quantized import is_quantize_folder, quantize_report
 
     compressed = [run for run in args.runs if is_compress_folder(run)]
@@ -55,6 +57,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     quantized = [run for run in args.runs if is_quantize_folder(run)]
     if quantized:
         return _records_report(args, quantized, "quantize", quantize_report)
+    benches = [run for run in args.runs if is_quantize_bench(run)]
+    if benches:
+        return _records_report(args, benches, "bench quantize", quantize_bench_report)
     specs = parse_baselines(args.baselines)  # unknown prefixes / models fail before any work
     for run in args.runs:
         if not (Path(run) / "result.json").is_file():
@@ -89,8 +94,9 @@ def _records_report(args: argparse.Namespace, folders: list[str], kind: str,
     is retrained."""
     others = [run for run in args.runs if run not in folders]
     if others:
-        raise UsageError(f"RUN {others[0]!r} has no {kind}.json; a report compares either search runs, "
-                         "compress output folders or quantize output folders, not a mix")
+        what = "is not a bench quantize result file" if kind == "bench quantize" else f"has no {kind}.json"
+        raise UsageError(f"RUN {others[0]!r} {what}; a report compares either search runs, compress output "
+                         "folders, quantize output folders or bench quantize result files, not a mix")
     if args.baselines:
         raise UsageError(f"--baselines retrains networks beside search runs; a report of {kind} folders "
                          "compares their records only")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -65,7 +65,7 @@ class EpisodeRun:
 
 def run_episodes(agent: Agent, env: PolicyEnv, episodes: int, *, checkpoint: str | Path | None = None,
                  settings: Mapping[str, Any] | None = None, on_episode: Callable[[EpisodeResult], None] | None = None,
-                 credit: str = "final") -> EpisodeRun:
+                 credit: str = "final", scripted: Sequence[Sequence[np.ndarray]] = ()) -> EpisodeRun:
     """Train ``agent`` on ``env`` until ``episodes`` episodes are done.
 
     Args:
@@ -78,6 +78,8 @@ def run_episodes(agent: Agent, env: PolicyEnv, episodes: int, *, checkpoint: str
         on_episode: Called after each episode is saved (progress, logging); whatever it
             raises stops the run, which resumes from the next episode.
         credit: ``"final"`` (AMC, HAQ) or ``"step"``, see the module.
+        scripted: Action sequences that the first episodes play instead of the agent's
+            (e.g. a reference policy); the agent stores and learns from them as from its own.
     """
     non_negative_int("episodes", episodes)
     one_of("credit", credit, ("final", "step"))
@@ -95,7 +97,7 @@ def run_episodes(agent: Agent, env: PolicyEnv, episodes: int, *, checkpoint: str
         done, best = int(saved["episodes"]), saved["best"]
     resumed_from = done
     while done < episodes:
-        result = _episode(agent, env, done, credit, best)
+        result = _episode(agent, env, done, credit, best, scripted[done] if done < len(scripted) else None)
         if result.best:
             best = {"episode": result.episode, "reward": result.reward, "actions": result.actions,
                     "info": result.info}
@@ -108,12 +110,18 @@ def run_episodes(agent: Agent, env: PolicyEnv, episodes: int, *, checkpoint: str
     return EpisodeRun(episodes=done, resumed_from=resumed_from, best=best)
 
 
-def _episode(agent: Agent, env: PolicyEnv, episode: int, credit: str, best: Mapping[str, Any] | None) -> EpisodeResult:
+def _episode(agent: Agent, env: PolicyEnv, episode: int, credit: str, best: Mapping[str, Any] | None,
+             script: Sequence[np.ndarray] | None) -> EpisodeResult:
     state = np.asarray(env.reset())
-    steps = []
+    steps: list[tuple[np.ndarray, np.ndarray, float, np.ndarray, bool]] = []
     done = False
     while not done:
-        action = np.asarray(agent.act(state, explore=True), dtype=np.float64).reshape(-1)
+        if script is not None:
+            if len(steps) >= len(script):
+                raise ValueError(f"scripted episode {episode} has {len(script)} actions; the environment wants more")
+            action = np.asarray(script[len(steps)], dtype=np.float64).reshape(-1)
+        else:
+            action = np.asarray(agent.act(state, explore=True), dtype=np.float64).reshape(-1)
         next_state, reward, done, info = env.step(action)
         next_state = np.asarray(next_state)
         steps.append((state, action, float(reward), next_state, bool(done)))

@@ -1,7 +1,10 @@
 """HAQ's quantization environment: the same agent as AMC's, deciding bits instead of ratios.
 
 HAQ (Wang et al., CVPR 2019; ``LinearQuantizeEnv`` of its code) takes two steps per layer:
-the weight bits, then the activation bits. Its state (Section 3.1) is the layer's static
+the weight bits, then the activation bits. A decision whose bounds admit one bit count (the
+first and last layers at 8, or activations held fixed under a size limit, as in HAQ's
+weights-only size experiments) is not asked of the agent: it would only add steps whose
+action changes nothing. Its state (Section 3.1) is the layer's static
 features, :data:`BIT_FEATURES` (whether it is depthwise, its input and output channels,
 stride, kernel, weight count, input feature-map size and index, each min-max scaled over the
 layers), then the previous action as bits over the highest bit count, and 1 when the step
@@ -58,34 +61,54 @@ class BitWidthEnv:
         raw = np.array([[float(getattr(layer, name)) for name in BIT_FEATURES] for layer in layers])
         self.static = min_max_columns(raw)
         self.max_bits = max(high for pair in budget.bounds for _, high in pair)
+        #: ``(layer, 0 for weights / 1 for activations)`` of each step, in order
+        self.decisions = [(k, which) for k, pair in enumerate(budget.bounds) for which in (0, 1)
+                          if pair[which][0] < pair[which][1]]
+        if not self.decisions:
+            raise ValueError("every layer's bits are fixed by its bounds: there is nothing to decide")
         self.chosen: list[list[int]] = []
+        self.steps = 0
 
     @property
     def state_size(self) -> int:
         return len(BIT_FEATURES) + 2
 
-    def _state(self, k: int, previous_bits: float, weights_next: bool) -> np.ndarray:
-        return np.concatenate([self.static[k], [previous_bits / self.max_bits, float(weights_next)]])
+    def _state(self, step: int, previous_bits: float) -> np.ndarray:
+        k, which = self.decisions[step]
+        return np.concatenate([self.static[k], [previous_bits / self.max_bits, float(which == 0)]])
 
     def reset(self) -> np.ndarray:
-        self.chosen = []
-        return self._state(0, self.max_bits, True)
+        self.chosen = [[w_low, a_low] for (w_low, _), (a_low, _) in self.budget.bounds]
+        self.steps = 0
+        return self._state(0, self.max_bits)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, dict[str, Any]]:
-        value = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
-        if self.chosen and len(self.chosen[-1]) == 1:  # the activation bits of the current layer
-            k = len(self.chosen) - 1
-            bits = self.budget.bits(k, 1, value)
-            self.chosen[-1].append(bits)
-            if k + 1 < len(self.budget):
-                return self._state(k + 1, bits, True), 0.0, False, {}
-            return self._state(k, bits, False), *self._score()
-        if len(self.chosen) == len(self.budget):
+        if not self.chosen or self.steps == len(self.decisions):
             raise RuntimeError("the episode is over; call reset() first")
-        k = len(self.chosen)
-        bits = self.budget.bits(k, 0, value)
-        self.chosen.append([bits])
-        return self._state(k, bits, False), 0.0, False, {}
+        value = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
+        step = self.steps
+        k, which = self.decisions[step]
+        bits = self.budget.bits(k, which, value)
+        self.chosen[k][which] = bits
+        self.steps += 1
+        if self.steps < len(self.decisions):
+            return self._state(self.steps, bits), 0.0, False, {}
+        return self._state(step, bits), *self._score()
+
+    def reference(self) -> tuple[list[tuple[int, int]], list[np.ndarray]]:
+        """The largest uniform policy that meets the limit (every decided bit at one count
+        ``k``, within each layer's bounds; fixed bits as they are) and the actions that
+        choose it, each the centre of its bit count's share of ``[0, 1]``."""
+        bounds = self.budget.bounds
+        for k in range(self.max_bits, 0, -1):
+            policy = [tuple(min(max(k, low), high) for low, high in pair) for pair in bounds]
+            if self.budget.limit is None or self.budget.cost(policy) <= self.budget.limit:
+                break
+        actions = []
+        for k, which in self.decisions:
+            low, high = bounds[k][which]
+            actions.append(np.array([(policy[k][which] - low + 0.5) / (high - low + 1)]))
+        return [(int(w), int(a)) for w, a in policy], actions
 
     def _score(self) -> tuple[float, bool, dict[str, Any]]:
         chosen = [(w, a) for w, a in self.chosen]

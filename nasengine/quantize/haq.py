@@ -4,8 +4,15 @@ weight bits and activation bits in forward order (``BitWidthEnv``); after the la
 HAQ's budget rule lowers bits until the resource limit holds (``BitBudget``), and the
 policy's reward is the validation accuracy of the network quantized to it.
 
-HAQ's search defaults (``rl_quantize.py``): 20 warm-up episodes, exploration noise decayed
-by 0.99 per episode, a replay buffer of 128 transitions per decision. Its code fine-tunes
+HAQ's search defaults (``rl_quantize.py``): 20 warm-up episodes, exploration noise of 0.5
+decayed by 0.99 per episode, a replay buffer of 128 transitions per decision.
+
+One addition (``reference``, on by default): the first episode plays the largest uniform
+policy that meets the limit instead of the agent's actions. It is scored and stored like
+any episode, so the search never returns a policy it scored below that uniform one, and the
+agent's critic learns from a good policy from the start rather than only from random
+warm-up policies, most of which the budget rule cuts to 2 bits in their last layers. With
+``reference=0`` every episode is the agent's, as in HAQ's code. Its code fine-tunes
 each policy for an epoch before scoring it; here a policy is scored right after
 quantization (activation ranges from calibration), which keeps an episode to one pass over
 the validation split.
@@ -26,12 +33,12 @@ from nasengine.layer_policy import BitBudget, BitWidthEnv, run_episodes
 from nasengine.layer_policy.progress import EpisodeProgress
 from nasengine.quantize.layers import QuantizableLayer, QuantizeError
 from nasengine.registry import AGENTS
-from nasengine.utils.validation import finite_number, non_negative_int, positive_int, with_defaults
+from nasengine.utils.validation import finite_number, non_negative_int, one_of, positive_int, with_defaults
 
 __all__ = ["CHECKPOINT", "DEFAULTS", "HaqResult", "HaqSettings", "haq_search"]
 
 #: Names ``--set`` accepts, with their defaults.
-DEFAULTS: dict[str, Any] = {"episodes": 300, "warmup": 20, "sigma_decay": 0.99}
+DEFAULTS: dict[str, Any] = {"episodes": 300, "warmup": 20, "sigma": 0.5, "sigma_decay": 0.99, "reference": 1}
 CHECKPOINT = "haq.pt"
 
 
@@ -42,12 +49,18 @@ class HaqSettings:
     Attributes:
         episodes: Episodes of the search (HAQ: 600 on ImageNet).
         warmup: Episodes of random actions that only fill the replay buffer (HAQ: 20).
+        sigma: Initial standard deviation of the exploration noise on actions in [0, 1] (HAQ: 0.5).
         sigma_decay: Per-episode decay of the exploration noise (HAQ: 0.99).
+        reference: 1: the first episode plays the largest uniform policy within the limit
+            (so the search never returns a policy it scored below that one, and the agent
+            learns from it); 0: every episode is the agent's, as in HAQ.
     """
 
     episodes: int
     warmup: int
+    sigma: float
     sigma_decay: float
+    reference: int
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> HaqSettings:
@@ -56,8 +69,10 @@ class HaqSettings:
         try:
             return cls(episodes=positive_int("haq setting episodes", values["episodes"]),
                        warmup=non_negative_int("haq setting warmup", values["warmup"]),
+                       sigma=finite_number("haq setting sigma", values["sigma"], low=0.0, low_open=True),
                        sigma_decay=finite_number("haq setting sigma_decay", values["sigma_decay"], low=0.0, high=1.0,
-                                                 low_open=True, high_open=False))
+                                                 low_open=True, high_open=False),
+                       reference=one_of("haq setting reference", values["reference"], (0, 1)))
         except ValueError as exc:
             raise QuantizeError(str(exc)) from None
 
@@ -111,9 +126,14 @@ def haq_search(layers: Sequence[QuantizableLayer], budget: BitBudget,
             cache[key] = float(evaluate(list(key)))
         return cache[key]
 
-    env = BitWidthEnv(layers, budget, score)
-    agent = AGENTS.create("ddpg", env.state_size, seed=seed, warmup=settings.warmup, sigma_decay=settings.sigma_decay,
-                          replay_size=128 * 2 * len(layers))
+    try:
+        env = BitWidthEnv(layers, budget, score)
+    except ValueError:
+        raise QuantizeError("haq has nothing to search: every layer's bits are fixed (by --min-bits = --max-bits, "
+                            "--first-last-bits or --act-bits); use --method uniform, or widen the bit range") from None
+    agent = AGENTS.create("ddpg", env.state_size, seed=seed, warmup=settings.warmup, sigma=settings.sigma,
+                          sigma_decay=settings.sigma_decay,
+                          replay_size=128 * len(env.decisions))
     checkpoint = None
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +144,8 @@ def haq_search(layers: Sequence[QuantizableLayer], budget: BitBudget,
     report = EpisodeProgress("haq", settings.episodes, progress, describe,
                              tensorboard=None if workdir is None else workdir / "tb")
     try:
-        run = run_episodes(agent, env, settings.episodes, checkpoint=checkpoint, settings=saved, on_episode=report)
+        run = run_episodes(agent, env, settings.episodes, checkpoint=checkpoint, settings=saved, on_episode=report,
+                           scripted=[env.reference()[1]] if settings.reference else [])
     finally:
         report.close()
     best = run.best

@@ -9,6 +9,13 @@ Two sorts of table:
   one-bit products per second (:data:`ACCELERATORS`). This is a model, not a measurement:
   it ignores memory traffic, utilisation and BitFusion's 2-bit granularity (its BitBricks
   fuse in pairs of bits, so odd widths cost as the next even one on the chip).
+* **Roofline-modelled** (``bismo-edge``, ``bismo-cloud``, :data:`ROOFLINES`): HAQ's point
+  that one network is memory bound on an edge accelerator and compute bound on a cloud one.
+  A layer takes the longer of its compute time (as above, for the whole batch) and its
+  memory time: its weights at ``w`` bits plus its input activations at ``a`` bits for each
+  image of the batch, over the off-chip bandwidth. The two configurations are assumptions
+  stated in :data:`ROOFLINES` (an edge board with one narrow DDR3 channel at batch 1, a
+  datacentre FPGA with high-bandwidth memory at batch 16), not HAQ's own simulator settings.
 * **Measured** (``cpu-fp32``, ``cpu-int8``, :mod:`nasengine.quantize.hardware_measure`):
   each layer timed on this machine at its input shape, in float32 or on PyTorch's int8 x86
   kernels. No CPU kernel is faster below 8 bits (narrower codes run in int8 containers), so
@@ -34,7 +41,8 @@ import numpy as np
 from nasengine.layer_policy import BitCost
 from nasengine.quantize.layers import QuantizableLayer, QuantizeError
 
-__all__ = ["ACCELERATORS", "HARDWARE", "MEASURED", "HardwareTable", "analytic_table", "load_table"]
+__all__ = ["ACCELERATORS", "HARDWARE", "MEASURED", "MODELLED", "ROOFLINES", "HardwareTable", "Roofline", "analytic_table",
+           "load_table"]
 
 MAX_BITS = 8
 
@@ -47,8 +55,37 @@ ACCELERATORS: dict[str, float] = {
     "bitfusion": 512 * 16 * 4 * 500e6,
     "bismo": 8 * 8 * 256 * 200e6,
 }
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """A bit-serial accelerator with a memory roof (see the module).
+
+    Attributes:
+        peak: One-bit products per second.
+        bandwidth: Off-chip memory bits per second.
+        batch: Images per batch (weights are read once per batch).
+        description: Where the figures come from.
+    """
+
+    peak: float
+    bandwidth: float
+    batch: int
+    description: str
+
+
+#: The roofline-modelled accelerators: assumed configurations, labelled as such.
+ROOFLINES: dict[str, Roofline] = {
+    "bismo-edge": Roofline(8 * 8 * 256 * 200e6, 4.264e9 * 8, 1,
+                           "BISMO's PYNQ-Z1 array (8 x 8 x 256 at 200 MHz) with one 32-bit DDR3-1066 channel "
+                           "(4.26 GB/s), batch 1"),
+    "bismo-cloud": Roofline(16 * 16 * 256 * 250e6, 460e9 * 8, 16,
+                            "an assumed 16 x 16 x 256 BISMO array at 250 MHz on a datacentre FPGA with HBM2 "
+                            "(460 GB/s), batch 16"),
+}
+MODELLED = (*ACCELERATORS, *ROOFLINES)  #: hardware whose table is a model
 MEASURED = ("cpu-fp32", "cpu-int8")  #: tables measured on this machine
-HARDWARE = (*ACCELERATORS, *MEASURED)
+HARDWARE = (*MODELLED, *MEASURED)
 
 
 @dataclass
@@ -87,9 +124,12 @@ class HardwareTable:
 
 
 def analytic_table(hardware: str, layers: Sequence[QuantizableLayer], *, batch: int = 1) -> HardwareTable:
-    """The modelled table of accelerator ``hardware`` (:data:`ACCELERATORS`) for ``layers``."""
+    """The modelled table of accelerator ``hardware`` (:data:`MODELLED`) for ``layers``; a
+    roofline model uses its own batch instead of ``batch``."""
+    if hardware in ROOFLINES:
+        return _roofline_table(hardware, ROOFLINES[hardware], layers)
     if hardware not in ACCELERATORS:
-        raise QuantizeError(f"no latency model of {hardware!r}; modelled: {', '.join(ACCELERATORS)}")
+        raise QuantizeError(f"no latency model of {hardware!r}; modelled: {', '.join(MODELLED)}")
     per_ms = ACCELERATORS[hardware] / 1000.0
     bits = np.arange(MAX_BITS + 1)
     ms = [(batch * layer.macs * np.outer(bits, bits) / per_ms).tolist() for layer in layers]
@@ -97,6 +137,21 @@ def analytic_table(hardware: str, layers: Sequence[QuantizableLayer], *, batch: 
                                             f"bits / {ACCELERATORS[hardware]:.4g} one-bit products per second "
                                             f"(the peak of {hardware}); memory traffic and utilisation ignored",
                          batch, [layer.name for layer in layers], ms)
+
+
+def _roofline_table(hardware: str, roof: Roofline, layers: Sequence[QuantizableLayer]) -> HardwareTable:
+    bits = np.arange(MAX_BITS + 1, dtype=np.float64)
+    ms = []
+    for layer in layers:
+        compute = roof.batch * layer.macs * np.outer(bits, bits) / roof.peak
+        inputs = roof.batch * layer.in_channels * layer.feature_size
+        memory = (layer.weights * bits[:, None] + inputs * bits[None, :]) / roof.bandwidth
+        ms.append((1000.0 * np.maximum(compute, memory)).tolist())
+    return HardwareTable(hardware, "model", f"modelled, not measured: per layer the longer of MACs x weight bits x "
+                                            f"activation bits / {roof.peak:.4g} one-bit products per second and "
+                                            f"(weights x weight bits + inputs x activation bits) / {roof.bandwidth:.4g} "
+                                            f"bits per second, per batch of {roof.batch}; {roof.description}",
+                         roof.batch, [layer.name for layer in layers], ms)
 
 
 def load_table(path: str | Path) -> HardwareTable:

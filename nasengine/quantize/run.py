@@ -25,7 +25,7 @@ from nasengine.data import DataSplits
 from nasengine.layer_policy import BitBudget, BitCost
 from nasengine.quantize.calibrate import CLIPS, activation_stats
 from nasengine.quantize.haq import HaqSettings, haq_search
-from nasengine.quantize.hardware import ACCELERATORS, MEASURED, HardwareTable, analytic_table, load_table
+from nasengine.quantize.hardware import MEASURED, MODELLED, HardwareTable, analytic_table, load_table
 from nasengine.quantize.layers import QuantizableLayer, QuantizeError, apply_policy, quantizable_layers, quantized_copy
 from nasengine.quantize.size import bitops, float_size_bits, quantized_size_bits, size_parts
 from nasengine.train.finetune import finetune
@@ -49,8 +49,13 @@ class QuantizeConfig:
             size (``25%``, ``0.25``); with ``uniform``, a limit it must meet.
         max_bitops: The same for BitOps (of the float network's ``MACs * 32 * 32``).
         max_latency_ms: A latency limit in milliseconds on ``hardware``.
-        hardware: A latency table: ``bitfusion`` / ``bismo`` (modelled), ``cpu-fp32`` /
+        hardware: A latency table: ``bitfusion`` / ``bismo`` / ``bismo-edge`` / ``bismo-cloud``
+            (modelled, :mod:`nasengine.quantize.hardware`), ``cpu-fp32`` /
             ``cpu-int8`` (measured here at ``calibration`` batch 1), or a table JSON file.
+        act_bits: Bits of every activation but the first and last layers' (``uniform``:
+            instead of ``bits``; ``haq``: the search then decides weight bits only). Under a
+            size limit, which activation bits do not change, ``haq`` holds them at
+            ``max_bits`` when this is not given, as HAQ's size experiments quantize weights only.
         min_bits: Fewest bits ``haq`` gives a weight or an activation.
         max_bits: Most bits ``haq`` gives.
         first_last_bits: Bits of the first and last layers, weights and activations (HAQ
@@ -67,6 +72,7 @@ class QuantizeConfig:
 
     method: str = "haq"
     bits: int = 8
+    act_bits: int | None = None
     max_size: str | None = None
     max_bitops: str | None = None
     max_latency_ms: float | None = None
@@ -89,6 +95,8 @@ class QuantizeConfig:
         for name in ("bits", "min_bits", "max_bits"):
             if not low <= getattr(self, name) <= high:
                 raise QuantizeError(f"--{name.replace('_', '-')} {getattr(self, name)} is outside {low}..{high}")
+        if self.act_bits is not None and not low <= self.act_bits <= high:
+            raise QuantizeError(f"--act-bits {self.act_bits} is outside {low}..{high}")
         if self.first_last_bits and not low <= self.first_last_bits <= high:
             raise QuantizeError(f"--first-last-bits {self.first_last_bits} is neither 0 nor in {low}..{high}")
         if self.act_clip not in CLIPS:
@@ -118,8 +126,10 @@ class QuantizeConfig:
             raise QuantizeError(f"--calibration-images must be >= 1, got {self.calibration_images}")
 
 
-def _bounds(cfg: QuantizeConfig, count: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    free = ((cfg.min_bits, cfg.max_bits), (cfg.min_bits, cfg.max_bits))
+def _bounds(cfg: QuantizeConfig, count: int, kind: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    act_bits = cfg.max_bits if cfg.act_bits is None and kind == "size" else cfg.act_bits
+    acts = (cfg.min_bits, cfg.max_bits) if act_bits is None else (act_bits, act_bits)
+    free = ((cfg.min_bits, cfg.max_bits), acts)
     fixed = ((cfg.first_last_bits,) * 2,) * 2
     return [fixed if cfg.first_last_bits and k in (0, count - 1) else free for k in range(count)]  # type: ignore[misc]
 
@@ -129,7 +139,7 @@ def _hardware_table(cfg: QuantizeConfig, model: nn.Module, layers: list[Quantiza
     """The latency table ``cfg.hardware`` names: modelled, measured now, or read from a file."""
     if cfg.hardware is None:
         return None
-    if cfg.hardware in ACCELERATORS:
+    if cfg.hardware in MODELLED:
         return analytic_table(cfg.hardware, layers)
     if cfg.hardware in MEASURED:
         from nasengine.quantize.hardware_measure import measure_table
@@ -141,7 +151,6 @@ def _hardware_table(cfg: QuantizeConfig, model: nn.Module, layers: list[Quantiza
 def _budget(cfg: QuantizeConfig, model: nn.Module, layers: list[QuantizableLayer],
             table: HardwareTable | None = None) -> tuple[BitBudget, str]:
     """The cost model and limit of ``cfg`` (size when no limit is given), and the cost's name."""
-    bounds = _bounds(cfg, len(layers))
     if table is not None:
         limit: float | int | None = cfg.max_latency_ms
         cost = table.cost(layers)
@@ -159,7 +168,7 @@ def _budget(cfg: QuantizeConfig, model: nn.Module, layers: list[QuantizableLayer
         cost = BitCost.from_function(len(layers), lambda k, w, a: weights[k] * w, fixed=fixed, max_bits=BITS[1])
         kind = "size"
     try:
-        return BitBudget(cost, limit, bounds), kind
+        return BitBudget(cost, limit, _bounds(cfg, len(layers), kind)), kind
     except ValueError as exc:
         raise QuantizeError(f"--max-{ {'size': 'size', 'bitops': 'bitops'}.get(kind, 'latency-ms')}: {exc}") from None
 
@@ -192,6 +201,7 @@ def quantize(source: SourceModel, data: DataSplits, cfg: QuantizeConfig, *, work
     stats = activation_stats(model, [layer.name for layer in layers], calibration)
     train, val, test = data.loaders(cfg.batch_size, seed=cfg.seed)
     float_acc = evaluate(model, val)["acc"]
+    float_test_acc = evaluate(model, test)["acc"]
     table = _hardware_table(cfg, model, layers, stats, calibration[0])
     if table is not None and table_out is not None:
         table.save(table_out)
@@ -204,7 +214,8 @@ def quantize(source: SourceModel, data: DataSplits, cfg: QuantizeConfig, *, work
     search: dict[str, Any] | None = None
     if cfg.method == "uniform":
         edge = cfg.first_last_bits
-        policy = [(edge, edge) if edge and k in (0, len(layers) - 1) else (cfg.bits, cfg.bits) for k in range(len(layers))]
+        inner = (cfg.bits, cfg.bits if cfg.act_bits is None else cfg.act_bits)
+        policy = [(edge, edge) if edge and k in (0, len(layers) - 1) else inner for k in range(len(layers))]
         if budget.limit is not None and budget.cost(policy) > budget.limit:
             raise QuantizeError(f"uniform {cfg.bits}-bit costs {human(budget.cost(policy))} {kind}, above the limit "
                                 f"{human(budget.limit)}; lower --bits or raise the limit")
@@ -215,6 +226,7 @@ def quantize(source: SourceModel, data: DataSplits, cfg: QuantizeConfig, *, work
         policy = result.policy
         search = {k: v for k, v in asdict(result).items() if k != "policy"}
     quantized_acc = score(policy)
+    quantized_test_acc = evaluate(qmodel, test)["acc"]  # held out: the search never saw it
     history: list[dict[str, Any]] = []
     if cfg.finetune_epochs:
         train_cfg = TrainConfig(epochs=cfg.finetune_epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
@@ -231,7 +243,8 @@ def quantize(source: SourceModel, data: DataSplits, cfg: QuantizeConfig, *, work
         "layers": [asdict(layer) for layer in layers],
         "size_bits": quantized_size_bits(model, layers, policy), "float_size_bits": float_size_bits(model),
         "bitops": bitops(layers, policy), "float_bitops": macs * FLOAT_BITS * FLOAT_BITS,
-        "float_val_acc": float_acc, "quantized_val_acc": quantized_acc,
+        "float_val_acc": float_acc, "float_test_acc": float_test_acc, "quantized_val_acc": quantized_acc,
+        "quantized_test_acc": quantized_test_acc,
         "finetuned_val_acc": evaluate(qmodel, val)["acc"] if cfg.finetune_epochs else None,
         "test_acc": evaluate(qmodel, test)["acc"], "epochs": len(history), "search": search, "int8": int8,
         "hardware": None if table is None else {

@@ -26,6 +26,9 @@ class QuantizeRun(Record):
         quantized_val_acc: Right after quantization.
         finetuned_val_acc: After fine-tuning (``None`` without).
         test_acc: Test accuracy of the result.
+        float_test_acc: Test accuracy of the float network.
+        quantized_test_acc: Test accuracy right after quantization (the search scores on the
+            validation split only, so this one is held out from it).
         best_episode: HAQ's best episode (``None`` for a uniform policy).
     """
 
@@ -41,6 +44,8 @@ class QuantizeRun(Record):
     quantized_val_acc: float
     finetuned_val_acc: float | None
     test_acc: float
+    float_test_acc: float
+    quantized_test_acc: float
     best_episode: int | None
 
 
@@ -73,6 +78,12 @@ class QuantizePolicyRow(QuantizeClipRow):
         latency_ms: Mean modelled latency per image (``latency_ms_per_seed`` per seed).
         vs_uniform_before: ``acc_before`` minus ``compared_with``'s (``None`` for uniform).
         vs_uniform_after: The same after fine-tuning.
+        test_before, test_after: Test accuracy before and after fine-tuning (mean; ``_std``,
+            ``_per_seed`` as for the validation accuracies). HAQ picks its policy by
+            validation accuracy, so these are the unbiased comparison.
+        vs_uniform_test_before, vs_uniform_test_after: Their differences from ``compared_with``.
+        best_episode_per_seed: The search episode each seed's policy comes from (0: the
+            uniform reference episode kept; ``None`` for a uniform policy).
         bits_per_seed: Each seed's policy.
     """
 
@@ -91,6 +102,16 @@ class QuantizePolicyRow(QuantizeClipRow):
     latency_ms_per_seed: list[float]
     vs_uniform_before: float | None
     vs_uniform_after: float | None
+    float_test_acc: float
+    test_before: float
+    test_before_std: float
+    test_after: float
+    test_after_std: float
+    test_before_per_seed: list[float]
+    test_after_per_seed: list[float]
+    vs_uniform_test_before: float | None
+    vs_uniform_test_after: float | None
+    best_episode_per_seed: list[int | None]
     notes: list[str] = field(default_factory=list)
 
 
@@ -111,3 +132,55 @@ class QuantizeSpeedRow(Record):
     speedup: float
     int8_val_acc: float
     float_acc: float
+
+
+@dataclass(frozen=True)
+class QuantizeHardwareRow(Record):
+    """HAQ's bits on the depthwise-separable backbone under one roofline-modelled
+    accelerator's latency (``nasengine.bench.quantize_hardware``), over the seeds.
+
+    Attributes:
+        hardware: The accelerator (``bismo-edge``, ``bismo-cloud``); ``hardware_model`` says
+            what its model assumes.
+        depthwise_w_bits, depthwise_a_bits, pointwise_w_bits, pointwise_a_bits: Mean weight
+            and activation bits of the depthwise and the pointwise layers, over layers and
+            seeds (``_per_seed``: over layers, per seed).
+        acc_before, acc_after: Validation accuracy before and after fine-tuning (mean).
+        test_before, test_after: Test accuracy before and after fine-tuning (mean), next to
+            the uniform policy's ``uniform_test_before`` and ``uniform_test_after``.
+        latency_ms_per_seed: Modelled latency of each seed's policy, per batch; the limit is
+            ``uniform_latency_ms``, the uniform policy's.
+        bits_per_seed: Each seed's policy; ``best_episode_per_seed`` the search episode it
+            comes from (0: the uniform reference episode kept).
+        depthwise_layers, pointwise_layers: The layers each mean is over.
+    """
+
+    FILE: ClassVar[str] = "bench quantize row"
+
+    kind: str
+    backbone: str
+    hardware: str
+    hardware_model: str
+    policy: str
+    seeds: int
+    depthwise_w_bits: float
+    depthwise_a_bits: float
+    pointwise_w_bits: float
+    pointwise_a_bits: float
+    depthwise_w_bits_per_seed: list[float]
+    depthwise_a_bits_per_seed: list[float]
+    pointwise_w_bits_per_seed: list[float]
+    pointwise_a_bits_per_seed: list[float]
+    acc_before: float
+    acc_after: float
+    test_before: float
+    test_after: float
+    uniform_test_before: float
+    uniform_test_after: float
+    latency_ms_per_seed: list[float]
+    uniform_latency_ms: float
+    bits_per_seed: list[Bits]
+    best_episode_per_seed: list[int | None]
+    depthwise_layers: list[str]
+    pointwise_layers: list[str]
+    notes: list[str] = field(default_factory=list)

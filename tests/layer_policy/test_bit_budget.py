@@ -95,3 +95,17 @@ def test_an_episode_decides_weights_then_activations_layer_by_layer():
     assert seen == [[tuple(p) for p in info["policy"]]] and info["cost"] <= 180
     with pytest.raises(RuntimeError, match="episode is over"):
         env.step(np.array([0.0]))
+
+
+def test_decisions_with_one_allowed_bit_count_are_not_asked_of_the_agent():
+    layers = [_Layer(0, False, 8), _Layer(1, False, 16), _Layer(2, False, 32)]
+    # first and last layers fixed at 8; activations fixed at 4 (a size limit's weights-only search)
+    bounds = [((8, 8), (8, 8)), ((2, 8), (4, 4)), ((8, 8), (8, 8))]
+    budget = BitBudget(_size([1.0, 2.0, 3.0]), None, bounds)
+    env = BitWidthEnv(layers, budget, lambda policy: 0.25)
+    assert env.decisions == [(1, 0)]
+    env.reset()
+    state, reward, done, info = env.step(np.array([0.0]))
+    assert done and reward == 0.25 and info["policy"] == [[8, 8], [2, 4], [8, 8]]
+    with pytest.raises(ValueError, match="nothing to decide"):
+        BitWidthEnv(layers, BitBudget(_size([1.0, 2.0, 3.0]), None, [((8, 8), (8, 8))] * 3), lambda policy: 0.5)

@@ -42,6 +42,9 @@ def test_haq_meets_a_size_limit_fine_tunes_and_resumes(capsys, export_folder, tm
     assert record["size_bits"] <= record["limit"]["value"] == int(0.15 * record["float_size_bits"])
     assert record["limit"]["kind"] == "size" and record["search"]["episodes"] == 4
     assert record["epochs"] == 1 and record["finetuned_val_acc"] is not None
+    # only weight bits cost size: activations stay at --max-bits and the agent decides weights only
+    assert all(a == 8 for _, a in record["policy"].values())
+    assert 0 <= record["quantized_test_acc"] <= 1 and 0 <= record["float_test_acc"] <= 1
     assert (out / "method" / "haq.pt").is_file() and (out / "packed.pt").is_file()
     # the same command again resumes the finished search and fine-tune: the same result
     code, _, stderr = run_cli(capsys, *argv)
@@ -70,4 +73,27 @@ def test_haq_meets_a_bitops_limit(capsys, export_folder, tmp_path):
 def test_limits_that_cannot_be_met_are_one_line_errors(capsys, export_folder, tmp_path, args, needle):
     code, _, stderr = run_cli(capsys, "quantize", "--model", str(export_folder), *args,
                               "--out", str(tmp_path / "x"))
+    assert code == 2 and needle in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_act_bits_fix_every_inner_activation(capsys, export_folder, tmp_path):
+    code, _, stderr = run_cli(capsys, "quantize", "--model", str(export_folder), "--method", "uniform", "--bits", "4",
+                              "--act-bits", "8", "--calibration-images", "64", "--out", str(tmp_path / "w4a8"), "--quiet")
+    assert code == 0, stderr
+    inner = list(_record(tmp_path / "w4a8")["policy"].values())[1:-1]
+    assert inner and all(pair == [4, 8] for pair in inner)
+    code, _, stderr = run_cli(capsys, "quantize", "--model", str(export_folder), "--max-bitops", "10%", *HAQ,
+                              "--act-bits", "5", "--out", str(tmp_path / "haq"))
+    assert code == 0, stderr
+    record = _record(tmp_path / "haq")
+    assert all(a == 5 for _, a in list(record["policy"].values())[1:-1])
+    assert record["bitops"] <= record["limit"]["value"]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--method", "uniform", "--act-bits", "9"], "--act-bits 9 is outside 2..8"),
+    ([*HAQ, "--max-size", "30%", "--min-bits", "4", "--max-bits", "4"], "nothing to search"),
+])
+def test_bit_settings_that_leave_nothing_valid_are_one_line_errors(capsys, export_folder, tmp_path, args, needle):
+    code, _, stderr = run_cli(capsys, "quantize", "--model", str(export_folder), *args, "--out", str(tmp_path / "x"))
     assert code == 2 and needle in stderr and len(stderr.strip().splitlines()) == 1

@@ -71,3 +71,22 @@ def test_wrong_settings_are_refused():
         haq_search(layers, budget, fidelity, options={"lbound": 0.2})
     with pytest.raises(QuantizeError, match="episodes"):
         haq_search(layers, budget, fidelity, options={"episodes": 0})
+
+
+def test_the_first_episode_plays_the_largest_uniform_policy_within_the_limit():
+    layers, budget, fidelity = _problem(mean_bits=4.5)
+    scored = []
+
+    def recording(policy):
+        scored.append(list(policy))
+        return fidelity(policy)
+
+    result = haq_search(layers, budget, recording, options={**FAST, "episodes": 3}, seed=0)
+    # 4.5 bits on average admit uniform 4 (weights and activations) but not uniform 5
+    assert scored[0] == [(4, 4)] * len(layers)
+    assert result.accuracy >= fidelity([(4, 4)] * len(layers)) and result.accuracy == max(map(fidelity, scored))
+    scored.clear()
+    haq_search(layers, budget, recording, options={**FAST, "episodes": 3, "reference": 0}, seed=0)
+    assert [(4, 4)] * len(layers) not in scored  # without it, the agent's random warm-up starts
+    with pytest.raises(QuantizeError, match="reference"):
+        haq_search(layers, budget, fidelity, options={"reference": 2})

@@ -11,7 +11,7 @@ import pytest
 
 from nasengine.layer_policy import BitBudget
 from nasengine.quantize import activation_stats, quantizable_layers
-from nasengine.quantize.hardware import ACCELERATORS, analytic_table, load_table
+from nasengine.quantize.hardware import ACCELERATORS, MODELLED, ROOFLINES, analytic_table, load_table
 from nasengine.quantize.hardware_measure import measure_table
 from tests.cli_helpers import run_cli
 from tests.quantize.nets import batches, tiny_net
@@ -33,7 +33,25 @@ def test_the_analytic_model_costs_macs_times_bits_over_throughput():
     assert fusion == pytest.approx(expected * ACCELERATORS["bismo"] / ACCELERATORS["bitfusion"], rel=1e-12)
 
 
-@pytest.mark.parametrize("hardware", sorted(ACCELERATORS))
+def test_a_roofline_model_takes_the_longer_of_compute_and_memory_time():
+    net = tiny_net()
+    layers = quantizable_layers(net, batches(1, 2)[0])
+    for name, roof in ROOFLINES.items():
+        table = analytic_table(name, layers)
+        assert table.batch == roof.batch and "not measured" in table.description
+        for layer, ms in zip(layers, table.ms):
+            for w, a in ((2, 2), (4, 8), (8, 3)):
+                compute = roof.batch * layer.macs * w * a / roof.peak
+                memory = (layer.weights * w + roof.batch * layer.in_channels * layer.feature_size * a) / roof.bandwidth
+                assert ms[w][a] == pytest.approx(1000 * max(compute, memory), rel=1e-12)
+    # The edge board's depthwise layer (index 1) waits on memory, where activation bits cost
+    # far more than weight bits; on the cloud configuration it is compute bound (w x a).
+    edge, cloud = (np.asarray(analytic_table(name, layers).ms[1]) for name in ("bismo-edge", "bismo-cloud"))
+    assert edge[8, 2] < 0.5 * edge[2, 8] and edge[2, 8] > 1.8 * edge[2, 4]
+    assert cloud[8, 4] == pytest.approx(2 * cloud[4, 4]) and cloud[4, 8] == pytest.approx(cloud[8, 4])
+
+
+@pytest.mark.parametrize("hardware", sorted(MODELLED))
 def test_the_budget_rule_never_exceeds_a_latency_limit(hardware):
     net = tiny_net()
     layers = quantizable_layers(net, batches(1, 2)[0])
