@@ -34,23 +34,22 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from nasengine.bench.base import BenchSuite, comma_names
 from nasengine.bench.compress import require_same_settings
 from nasengine.bench.compress_measures import BACKBONE_WIDTHS, plain_backbone
-from nasengine.bench.quantize_hardware import MOBILE_TRAINING, Runner, hardware_rows, mobile_backbone
+from nasengine.bench.quantize_hardware import MOBILE_TRAINING, Runner, hardware_rows, latency_model, mobile_backbone
 from nasengine.bench.quantize_rows import LabelledRun, clip_rows, policy_rows
 from nasengine.compress.source import SourceModel
 from nasengine.data import DataSplits, load_dataset
 from nasengine.quantize.calibrate import CLIPS
-from nasengine.quantize.hardware import ACCELERATORS, ROOFLINES, analytic_table
-from nasengine.quantize.layers import quantizable_layers
+from nasengine.quantize.hardware import ACCELERATORS, ROOFLINES
 from nasengine.quantize.run import QuantizeConfig, quantize
 from nasengine.records.base import Record
-from nasengine.records.bench_quantize import Bits, QuantizeRun, QuantizeSpeedRow
+from nasengine.records.bench_quantize import QuantizeRun, QuantizeSpeedRow
 from nasengine.train.loop import TrainConfig, evaluate, fit
 from nasengine.utils.timing import time_calls
 
@@ -100,13 +99,6 @@ def _run(source: SourceModel, data: DataSplits, cfg: QuantizeConfig) -> tuple[to
     return model, record
 
 
-def _latency_model(source: SourceModel, hardware: str) -> Callable[[Bits], float]:
-    """The modelled latency (ms per image) of a policy of ``source`` on accelerator ``hardware``."""
-    layers = quantizable_layers(source.model, torch.zeros(2, *source.input_shape))
-    cost = analytic_table(hardware, layers).cost(layers)
-    return lambda bits: cost([tuple(pair) for pair in bits.values()])
-
-
 def _runner(kind: str, source: SourceModel, data: DataSplits, log: Path) -> Runner:
     """``run(key, **settings)``: the quantization of ``source`` with those ``QuantizeConfig``
     settings, done once and logged to ``log`` (a rerun reads it back)."""
@@ -138,7 +130,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]
 def _records(kind: str, source: SourceModel, args: argparse.Namespace,
              run: Runner) -> tuple[list[LabelledRun], list[tuple[str, QuantizeRun]]]:
     """The backbone's policy runs (labelled) and clipping runs."""
-    latency = _latency_model(source, args.hardware)
+    latency = latency_model(source, args.hardware)
     common, search = _settings(args)
     runs: list[LabelledRun] = []
     for seed in range(args.seeds):
@@ -219,7 +211,7 @@ def bench_quantize(args: argparse.Namespace) -> list[dict[str, Any]]:
         source = _source(kind, data, args, runs)
         run = _runner(kind, source, data, runs / f"records-{kind}.jsonl")
         policies, clips = _records(kind, source, args, run)
-        rows += policy_rows(policies, _latency_model(source, args.hardware), f"{args.hardware} (modelled, not measured)",
+        rows += policy_rows(policies, latency_model(source, args.hardware), f"{args.hardware} (modelled, not measured)",
                             _notes(args))
         rows += clip_rows(clips)
         rows += _speed_rows(kind, source, data, args)

@@ -25,7 +25,7 @@ from torch import nn
 from nasengine.bench.base import mean_std
 from nasengine.compress.source import SourceModel
 from nasengine.quantize.hardware import ROOFLINES, analytic_table
-from nasengine.quantize.layers import QuantizableLayer, quantizable_layers
+from nasengine.quantize.layers import quantizable_layers
 from nasengine.records.bench_quantize import Bits, QuantizeHardwareRow, QuantizeRun
 
 MOBILE_STEM = 16
@@ -63,6 +63,14 @@ def _mean_bits(policies: Sequence[Bits], names: Sequence[str], which: int) -> li
     return [round(statistics.fmean(bits[name][which] for name in names), 3) for bits in policies]
 
 
+def latency_model(source: SourceModel, hardware: str) -> Callable[[Bits], float]:
+    """The modelled latency of a policy of ``source`` on accelerator ``hardware`` (ms per batch
+    of its table)."""
+    layers = quantizable_layers(source.model, torch.zeros(2, *source.input_shape))
+    cost = analytic_table(hardware, layers).cost(layers)
+    return lambda bits: float(cost([tuple(bits[layer.name]) for layer in layers]))
+
+
 def hardware_rows(source: SourceModel, run: Runner, *, bits: int, seeds: int, hardware: Sequence[str],
                   settings: dict, notes: list[str]) -> list[QuantizeHardwareRow]:
     """For each of ``hardware`` (roofline models), HAQ at each seed's uniform ``bits``-bit
@@ -79,20 +87,16 @@ def hardware_rows(source: SourceModel, run: Runner, *, bits: int, seeds: int, ha
                for seed in range(seeds)]
     rows = []
     for name in hardware:
-        cost = analytic_table(name, layers).cost(layers)
+        latency = latency_model(source, name)
         found = [run(f"mobilenet/haq-{name}{bits}/s{seed}", method="haq", hardware=name,
-                     max_latency_ms=_latency(cost, layers, u.policy), seed=seed, **published)
+                     max_latency_ms=latency(u.policy), seed=seed, **published)
                  for seed, u in enumerate(uniform)]
-        rows.append(_row(name, bits, found, uniform, depthwise, pointwise, cost, layers, notes))
+        rows.append(_row(name, bits, found, uniform, depthwise, pointwise, latency, notes))
     return rows
 
 
-def _latency(cost: Callable, layers: Sequence[QuantizableLayer], policy: Bits) -> float:
-    return float(cost([tuple(policy[layer.name]) for layer in layers]))
-
-
 def _row(name: str, bits: int, found: list[QuantizeRun], uniform: list[QuantizeRun], depthwise: list[str],
-         pointwise: list[str], cost: Callable, layers: Sequence[QuantizableLayer], notes: list[str]) -> QuantizeHardwareRow:
+         pointwise: list[str], latency: Callable[[Bits], float], notes: list[str]) -> QuantizeHardwareRow:
     policies = [r.policy for r in found]
     stats = {f"{kind}_{what}_bits_per_seed": _mean_bits(policies, names, which)
              for kind, names in (("depthwise", depthwise), ("pointwise", pointwise))
@@ -107,7 +111,7 @@ def _row(name: str, bits: int, found: list[QuantizeRun], uniform: list[QuantizeR
         test_after=mean_std([r.test_acc for r in found])[0],
         uniform_test_before=mean_std([r.quantized_test_acc for r in uniform])[0],
         uniform_test_after=mean_std([r.test_acc for r in uniform])[0],
-        latency_ms_per_seed=[float(f"{_latency(cost, layers, r.policy):.6g}") for r in found],
-        uniform_latency_ms=float(f"{_latency(cost, layers, uniform[0].policy):.6g}"),
+        latency_ms_per_seed=[float(f"{latency(r.policy):.6g}") for r in found],
+        uniform_latency_ms=float(f"{latency(uniform[0].policy):.6g}"),
         bits_per_seed=policies, best_episode_per_seed=[r.best_episode for r in found], depthwise_layers=depthwise,
         pointwise_layers=pointwise, notes=notes)

@@ -98,7 +98,7 @@ def _records_report(args: argparse.Namespace, folders: list[str], kind: str,
         raise UsageError(f"RUN {others[0]!r} {what}; a report compares either search runs, compress output "
                          "folders, quantize output folders or bench quantize result files, not a mix")
     if args.baselines:
-        raise UsageError(f"--baselines retrains networks beside search runs; a report of {kind} folders "
+        raise UsageError(f"--baselines retrains networks beside search runs; a report of {kind} results "
                          "compares their records only")
     output_path("--out", args.out, folder=True)
     try:

@@ -95,10 +95,11 @@ class BitWidthEnv:
             return self._state(self.steps, bits), 0.0, False, {}
         return self._state(step, bits), *self._score()
 
-    def reference(self) -> tuple[list[tuple[int, int]], list[np.ndarray]]:
-        """The largest uniform policy that meets the limit (every decided bit at one count
-        ``k``, within each layer's bounds; fixed bits as they are) and the actions that
-        choose it, each the centre of its bit count's share of ``[0, 1]``."""
+    def reference_actions(self) -> list[np.ndarray]:
+        """The actions that choose the largest uniform policy meeting the limit (every decided
+        bit at one count ``k``, within each layer's bounds; fixed bits as they are), each the
+        centre of its bit count's share of ``[0, 1]``. With every bit at its lower bound the
+        limit holds (``BitBudget`` checks it), so the walk down always ends."""
         bounds = self.budget.bounds
         for k in range(self.max_bits, 0, -1):
             policy = [tuple(min(max(k, low), high) for low, high in pair) for pair in bounds]
@@ -108,7 +109,7 @@ class BitWidthEnv:
         for k, which in self.decisions:
             low, high = bounds[k][which]
             actions.append(np.array([(policy[k][which] - low + 0.5) / (high - low + 1)]))
-        return [(int(w), int(a)) for w, a in policy], actions
+        return actions
 
     def _score(self) -> tuple[float, bool, dict[str, Any]]:
         chosen = [(w, a) for w, a in self.chosen]

@@ -145,7 +145,7 @@ def haq_search(layers: Sequence[QuantizableLayer], budget: BitBudget,
                              tensorboard=None if workdir is None else workdir / "tb")
     try:
         run = run_episodes(agent, env, settings.episodes, checkpoint=checkpoint, settings=saved, on_episode=report,
-                           scripted=[env.reference()[1]] if settings.reference else [])
+                           scripted=[env.reference_actions()] if settings.reference else [])
     finally:
         report.close()
     best = run.best

@@ -246,7 +246,8 @@ def quantize(source: SourceModel, data: DataSplits, cfg: QuantizeConfig, *, work
         "float_val_acc": float_acc, "float_test_acc": float_test_acc, "quantized_val_acc": quantized_acc,
         "quantized_test_acc": quantized_test_acc,
         "finetuned_val_acc": evaluate(qmodel, val)["acc"] if cfg.finetune_epochs else None,
-        "test_acc": evaluate(qmodel, test)["acc"], "epochs": len(history), "search": search, "int8": int8,
+        "test_acc": evaluate(qmodel, test)["acc"] if cfg.finetune_epochs else quantized_test_acc,
+        "epochs": len(history), "search": search, "int8": int8,
         "hardware": None if table is None else {
             "name": table.hardware, "kind": table.kind, "description": table.description, "batch": table.batch,
             "latency_ms": budget.cost(policy), "max_latency_ms": cfg.max_latency_ms},

@@ -12,7 +12,7 @@ import json
 import re
 import statistics
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 from nasengine.records.bench_quantize import QuantizeHardwareRow, QuantizePolicyRow
 from nasengine.report.quantized import bits_figure
@@ -32,7 +32,8 @@ def is_quantize_bench(path: str | Path) -> bool:
         return False
 
 
-def _mean_policy(policies: Sequence[dict[str, list[int]]], depthwise: set[str] = frozenset()) -> dict[str, list[float]]:
+def _mean_policy(policies: Sequence[dict[str, list[int]]],
+                 depthwise: Collection[str] = ()) -> dict[str, list[float]]:
     return {f"{name} (dw)" if name in depthwise else name: [statistics.fmean(p[name][i] for p in policies)
                                                            for i in (0, 1)] for name in policies[0]}
 
@@ -88,10 +89,9 @@ def quantize_bench_report(files: Sequence[str | Path], out: str | Path, *, comma
                     _pm(r.uniform_test_after), _kept(r.best_episode_per_seed), r.hardware_model] for r in hardware_rows]
         blocks += [("h2", "Bits by hardware (depthwise-separable backbone)"), ("table", hw_headers, hw_rows)]
         for r in hardware_rows:
-            depthwise = set(r.depthwise_layers)
             label = f"{r.backbone}: {r.policy}"
             figures[f"bits_{_slug(label)}"] = bits_figure(out / f"bits_{_slug(label)}.png", label,
-                                                          _mean_policy(r.bits_per_seed, depthwise))
+                                                          _mean_policy(r.bits_per_seed, r.depthwise_layers))
     blocks += [("h2", "Bits per layer"),
                *[("img", str(path), path.stem.removeprefix("bits_").replace("_", " ")) for path in figures.values()],
                *records_tail([str(f) for f in files], [res.get("command") for res in results], command)]
